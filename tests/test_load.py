@@ -1,0 +1,89 @@
+"""Loading: clean typed data for a good extract; for bad input every problem named by file, row, column,
+what was found and what was expected, through the command line with exit code 2 and no traceback."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.cli import main
+from analysis.load import InputError, load_extract, load_reference
+
+GOOD = ("person_id,first_contact_date,age,gender,ethnicity,diagnosis,outcome,outcome_date,discharge_date\n"
+        "A1,2022-05-01,30,Female,White,Psychosis,gained_employment,2022-09-01,2023-01-10\n"
+        "A2,2022-06-01,45,Male,Black,Bipolar,none,,\n"
+        "A3,2022-07-01,22,Other,Not known,Other,education,2022-07-01,2022-07-01\n")
+
+
+def write(tmp_path: Path, text: str, name: str = "extract.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_a_good_extract_loads_typed(tmp_path):
+    data = load_extract(write(tmp_path, GOOD), "2024-02-27")
+    assert data["first_contact_date"].dtype == "datetime64[ns]"
+    assert data["age"].dtype == "int64"
+    assert list(data["age_band"].astype(str)) == ["25-34", "45-54", "18-24"]
+    assert pd.isna(data.loc[1, "outcome_date"]) and pd.isna(data.loc[1, "discharge_date"])
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert len(load_extract(path)) == 3
+
+
+BAD = [
+    ("unparseable date", GOOD.replace("2022-05-01", "01/05/2022"),
+     "row 2, column 'first_contact_date': found '01/05/2022'; expected a date as YYYY-MM-DD"),
+    ("impossible age", GOOD.replace(",45,", ",450,"),
+     "row 3, column 'age': found '450'; expected an age from 14 to 100"),
+    ("unknown code", GOOD.replace("Black", "B"),
+     "row 3, column 'ethnicity': found 'B'; expected one of: White, Mixed, Asian, Black, Other, Not known"),
+    ("duplicate id", GOOD.replace("A2,", "A1,"),
+     "row 3, column 'person_id': found 'A1'; expected a person_id not used on an earlier row"),
+    ("outcome without a date", GOOD.replace("gained_employment,2022-09-01", "gained_employment,"),
+     "row 2, column 'outcome_date': found a blank cell; expected the date of the outcome"),
+    ("date without an outcome", GOOD.replace("none,,", "none,2022-07-01,"),
+     "row 3, column 'outcome_date': found '2022-07-01'; expected a blank cell, as the outcome is none"),
+    ("outcome before first contact", GOOD.replace("2022-09-01", "2022-04-01"),
+     "row 2, column 'outcome_date': found '2022-04-01'; expected a date on or after first_contact_date"),
+    ("discharge before outcome", GOOD.replace("2023-01-10", "2022-08-01"),
+     "row 2, column 'discharge_date': found '2022-08-01'; expected a date on or after outcome_date"),
+    ("date after the extract date", GOOD.replace("2023-01-10", "2024-03-01"),
+     "row 2, column 'discharge_date': found '2024-03-01'; expected a date on or before the extract date 2024-02-27"),
+    ("missing column", GOOD.replace(",diagnosis", ",diagnosis_group"),
+     "row 1, column 'diagnosis': found no such column"),
+    ("empty file", "", "found an empty file; expected a header row and data rows"),
+    ("header only", GOOD.splitlines()[0] + "\n", "found a header but no data rows"),
+]
+
+
+@pytest.mark.parametrize("name, text, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_named_precisely_with_no_traceback(tmp_path, capsys, name, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        load_extract(path, "2024-02-27")
+    assert message in caught.value.message()
+    assert str(path) in caught.value.message()
+    assert main(["validate", str(path), "--extract-date", "2024-02-27"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    text = GOOD.replace(",45,", ",abc,").replace("Psychosis", "Schizophrenia").replace("2022-06-01", "yesterday")
+    with pytest.raises(InputError) as caught:
+        load_extract(write(tmp_path, text))
+    columns = [p.column for p in caught.value.problems]
+    assert columns == ["diagnosis", "first_contact_date", "age"]
+
+
+def test_reference_table_with_a_bad_count(tmp_path):
+    path = write(tmp_path, "characteristic,category,count\nethnicity,White,12.5\nethnicity,Purple,3\n", "ref.csv")
+    with pytest.raises(InputError) as caught:
+        load_reference(path)
+    text = caught.value.message()
+    assert "row 2, column 'count': found '12.5'; expected a whole number of people, 0 or more" in text
+    assert "row 3, column 'category': found 'Purple'" in text
