@@ -65,3 +65,9 @@ def test_force_median_sets_the_median_exactly(values):
     moved = force_median(values, 132, upper=np.full(len(values), 1000))
     assert np.median(moved) == 132
     assert (moved != values).sum() <= len(values) // 2 + 1
+
+
+def test_the_committed_data_dictionary_is_written_from_the_contract():
+    from analysis.dictionary import markdown
+
+    assert (DATA / "DATA_DICTIONARY.md").read_text(encoding="utf-8") == markdown()
