@@ -11,11 +11,17 @@ BIN := $(VENV)/bin
 ENV_STAMP := $(VENV)/.installed
 CODE := $(wildcard analysis/*.py)
 
+# What to analyse: the synthetic data unless a trust names its own files.
+DATA ?= data_synthetic/ips_extract.csv
+REFERENCE ?= data_synthetic/reference_population.csv
+EXTRACT_DATE ?= 2024-02-27
+RESULTS ?= results
+
 SYNTHETIC := data_synthetic/ips_extract.csv data_synthetic/reference_population.csv \
              data_synthetic/making_ips_work_sites.csv
 
-all: data
-	@echo "Synthetic data in data_synthetic/; see README.md for what each file is."
+all: results
+	@echo "Results in $(RESULTS)/ (key_results.csv, one table per concern, figures/)."
 
 # --- environment: exact versions from the lock file, then the package itself -------------------------
 env: $(ENV_STAMP)
@@ -33,6 +39,11 @@ $(SYNTHETIC) &: data_synthetic/calibration.csv analysis/synthetic.py analysis/ca
 
 data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py | $(ENV_STAMP)
 	$(BIN)/python -m analysis.dictionary data_synthetic/DATA_DICTIONARY.md
+
+# --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
+results: $(RESULTS)/key_results.csv
+$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(CODE) | $(ENV_STAMP)
+	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) --extract-date $(EXTRACT_DATE) --out $(RESULTS)
 
 # --- checks ----------------------------------------------------------------------------------------------
 test: $(ENV_STAMP)

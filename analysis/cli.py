@@ -31,6 +31,20 @@ def _validate(args) -> None:
     print(f"{args.extract}: {len(data)} rows, no problems found")
 
 
+def _run(args) -> None:
+    import pandas as pd
+
+    from .load import load_extract
+    from .pipeline import run_analyses, write_results
+
+    extract_date = pd.Timestamp(args.extract_date)
+    data = load_extract(Path(args.extract), extract_date)
+    print(f"loaded {len(data)} rows from {args.extract}; running the analyses", file=sys.stderr)
+    key, tables = run_analyses(data, extract_date)
+    write_results(Path(args.out), key, tables)
+    print(f"wrote {len(tables) + 1} tables and the figures to {args.out}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ips-analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("extract")
     validate.add_argument("--extract-date", default=None, help="end of follow-up, YYYY-MM-DD")
     validate.set_defaults(func=_validate)
+
+    run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
+    run.add_argument("extract")
+    run.add_argument("--reference", default=None, help="the CMHT case-load table (characteristic,category,count)")
+    run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
+    run.add_argument("--out", required=True, help="folder for the results (replaced as a whole on success)")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -1,0 +1,114 @@
+"""Publication figures drawn from the results tables (never from person-level rows), byte-reproducible."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .results import MONTH_DAYS  # noqa: E402
+
+plt.rcParams.update({"svg.hashsalt": "ips-outcomes", "font.size": 9, "axes.spines.top": False,
+                     "axes.spines.right": False, "figure.dpi": 100})
+TICK_MONTHS = np.arange(0, 25, 3)
+
+
+def save(fig, folder: Path, name: str) -> list[Path]:
+    """PNG and SVG without timestamps, so the same results give the same bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths
+
+
+def _steps(table: pd.DataFrame, column: str, start: float):
+    x = np.concatenate([[0.0], table["time"].to_numpy(dtype=float) / MONTH_DAYS])
+    y = np.concatenate([[start], table[column].to_numpy(dtype=float)])
+    return x, y
+
+
+def _risk_table(ax, rows: dict[str, list[int]], months) -> None:
+    """Numbers at risk printed under the x axis, one line per curve."""
+    for i, (label, counts) in enumerate(rows.items()):
+        y = -0.18 - 0.07 * i
+        ax.text(-0.07, y, label, transform=ax.transAxes, ha="right", va="center", fontsize=7)
+        for m, c in zip(months, counts):
+            ax.text(m, y, str(c), transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=7)
+    ax.text(-0.07, -0.11, "Number at risk", transform=ax.transAxes, ha="right", va="center", fontsize=7,
+            fontweight="bold")
+
+
+def _month_axis(ax, max_month: float, label: str) -> list[int]:
+    months = [int(m) for m in TICK_MONTHS if m <= max_month + 1e-9]
+    ax.set_xticks(months)
+    ax.set_xlim(0, months[-1] if months else 1)
+    ax.set_xlabel(label)
+    return months
+
+
+def at_risk_counts(km: pd.DataFrame, months) -> list[int]:
+    """People at risk at each month, read from a Kaplan-Meier table (first row at or after the time)."""
+    times = km["time"].to_numpy(dtype=float)
+    leaving = (km["n_event"] + km["n_censor"]).to_numpy()
+    total = int(km["n_risk"].iloc[0]) if len(km) else 0
+    return [int(total - leaving[times < m * MONTH_DAYS].sum()) for m in months]
+
+
+def cumulative_incidence(cif: pd.DataFrame, competing: pd.DataFrame, km: pd.DataFrame, folder: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    x, y = _steps(cif, "cif", 0.0)
+    ax.step(x, 100 * y, where="post", color="#1b6ca8", label="Employment (Aalen-Johansen)")
+    _, low = _steps(cif, "conf_low", 0.0)
+    _, high = _steps(cif, "conf_high", 0.0)
+    ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label="95% CI")
+    x2, y2 = _steps(competing, "cif", 0.0)
+    ax.step(x2, 100 * y2, where="post", color="#c0392b", label="Discharge without a job (competing event)")
+    x3, y3 = _steps(km, "survival", 1.0)
+    ax.step(x3, 100 * (1 - y3), where="post", color="grey", linestyle="--",
+            label="1 - Kaplan-Meier (treats discharge as censoring)")
+    months = _month_axis(ax, x.max(), "Months since first IPS contact")
+    ax.set_ylabel("Cumulative incidence (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, loc="upper left")
+    _risk_table(ax, {"All": at_risk_counts(km, months)}, months)
+    return save(fig, folder, "employment_cumulative_incidence")
+
+
+def km_by_group(curves: dict[str, pd.DataFrame], factor: str, name: str, ylabel: str, xlabel: str,
+                folder: Path, invert: bool) -> list[Path]:
+    """Kaplan-Meier curves by group (invert=True plots 1 - S, the share who had the event)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2 + 0.15 * len(curves)))
+    max_month = 0.0
+    for label, km in curves.items():
+        x, y = _steps(km, "survival", 1.0)
+        ax.step(x, 100 * (1 - y) if invert else 100 * y, where="post", label=f"{label} (n={int(km['n_risk'].iloc[0])})")
+        max_month = max(max_month, x.max())
+    months = _month_axis(ax, max_month, xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 100)
+    ax.set_title(f"By {factor.replace('_', ' ')}", loc="left")
+    ax.legend(frameon=False, fontsize=7, loc="upper left" if invert else "upper right")
+    _risk_table(ax, {label: at_risk_counts(km, months) for label, km in curves.items()}, months)
+    return save(fig, folder, name)
+
+
+def support_curve(km: pd.DataFrame, folder: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    x, y = _steps(km, "survival", 1.0)
+    ax.step(x, 100 * y, where="post", color="#1b6ca8", label="Still receiving in-work support (Kaplan-Meier)")
+    _, low = _steps(km, "conf_low", 1.0)
+    _, high = _steps(km, "conf_high", 1.0)
+    ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label="95% CI (log-log)")
+    ax.axvline(12, color="grey", linestyle=":", linewidth=1)
+    months = _month_axis(ax, x.max(), "Months since job start (or start of in-work support)")
+    ax.set_ylabel("Still supported (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False)
+    _risk_table(ax, {"All": at_risk_counts(km, months)}, months)
+    return save(fig, folder, "in_work_support")

@@ -1,0 +1,81 @@
+"""Shared model set-up for the group comparisons: which rows and levels enter a model, and why not.
+
+One rule for every model (Cox here, logistic in the outcome analysis): 'Not known' is left out; a level
+with no events (or, for logistic models, nothing but events) cannot be estimated, so it is left out and
+the table says so rather than printing an infinite ratio; the reference level is the largest group.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .contract import NOT_KNOWN
+from .estimators import cox_efron
+
+
+def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
+    """Levels of `factor` that can enter a model, and a table of those that cannot with the reason."""
+    counts = frame.groupby(factor, observed=True)[event].agg(["size", "sum"])
+    counts = counts[counts.index != NOT_KNOWN]
+    reasons = {}
+    for level, (size, events) in counts.iterrows():
+        if events == 0:
+            reasons[level] = "not estimable: no events in this group"
+        elif both_outcomes and events == size:
+            reasons[level] = "not estimable: everyone in this group had the outcome (separation)"
+    usable = [lvl for lvl in counts.index if lvl not in reasons]
+    usable.sort(key=lambda lvl: (-counts.loc[lvl, "size"], str(lvl)))  # reference = largest group first
+    excluded = pd.DataFrame({"factor": factor, "level": list(reasons), "n": [int(counts.loc[l, "size"]) for l in reasons],
+                             "reason": list(reasons.values())})
+    return usable, excluded
+
+
+def design(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]) -> tuple[np.ndarray, list[str], list[tuple[str, str, str]]]:
+    """Treatment-coded dummies (reference = first of each level list); term names and (factor, level, reference)."""
+    columns, names, terms = [], [], []
+    for factor in factors:
+        reference = levels[factor][0]
+        values = frame[factor].astype(str).to_numpy()
+        for level in levels[factor][1:]:
+            columns.append((values == level).astype(float))
+            names.append(f"{factor}: {level} vs {reference}")
+            terms.append((factor, level, reference))
+    matrix = np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+    return matrix, names, terms
+
+
+def usable_rows(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]) -> pd.Series:
+    keep = pd.Series(True, index=frame.index)
+    for factor in factors:
+        keep &= frame[factor].astype(str).isin(levels[factor])
+    return keep
+
+
+def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: str, model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Cox (Efron) of `event` on categorical factors, fitted on counts per (time, covariate pattern).
+
+    Returns (hazard ratio table, proportional-hazards test table, excluded-levels table).
+    """
+    levels, excluded = {}, []
+    for factor in factors:
+        levels[factor], dropped = model_levels(frame, factor, event)
+        excluded.append(dropped)
+    excluded = pd.concat(excluded, ignore_index=True).assign(model=model)
+    factors = [f for f in factors if len(levels[f]) >= 2]
+    if not factors:
+        return pd.DataFrame(), pd.DataFrame(), excluded
+    rows = frame[usable_rows(frame, factors, levels)]
+    cells = rows.groupby([time] + factors, observed=True)[event].agg(["size", "sum"]).reset_index()
+    x, names, terms = design(cells, factors, levels)
+    fit = cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names)
+    table = fit.summary()
+    table.insert(0, "model", model)
+    table.insert(1, "factor", [t[0] for t in terms])
+    table.insert(2, "level", [t[1] for t in terms])
+    table.insert(3, "reference", [t[2] for t in terms])
+    table["n"] = fit.n
+    table["events"] = fit.n_events
+    table["lr_chi2_model"] = fit.lr_chi2
+    ph = fit.ph_test.copy()
+    ph.insert(0, "model", model)
+    return table, ph, excluded

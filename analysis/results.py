@@ -1,0 +1,25 @@
+"""The results interface: one long table of every headline number, with the method named on each row.
+
+`key_results.csv` has the columns measure,factor,level,value,conf_low,conf_high,n,method; factor,level is
+all,all for the whole cohort, else e.g. ethnicity,Black. Reports print from it and tests pin it.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+KEY_COLUMNS = ("measure", "factor", "level", "value", "conf_low", "conf_high", "n", "method")
+MONTH_DAYS = 365.25 / 12  # a month, in days, wherever months are turned into days
+
+
+def row(measure: str, value: float, method: str, factor: str = "all", level: str = "all",
+        conf_low: float = math.nan, conf_high: float = math.nan, n: int | None = None) -> dict:
+    return {"measure": measure, "factor": factor, "level": str(level), "value": value,
+            "conf_low": conf_low, "conf_high": conf_high, "n": n, "method": method}
+
+
+def key_table(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=list(KEY_COLUMNS))
+    table["n"] = table["n"].astype("Int64")
+    return table

@@ -1,0 +1,66 @@
+"""What the two survival questions share: per-group curves, log-rank tests and Cox models by factor."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .contract import FACTORS, NOT_KNOWN
+from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
+from .modelling import cox_by_factors
+from .results import row
+
+FACTOR_NAMES = list(FACTORS)
+
+
+def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For every level of every factor: n, events, KM median with CI and survival at the given days;
+    and the curves themselves (one long table, for the figures)."""
+    rows, curves = [], []
+    for factor in FACTOR_NAMES:
+        for level, group in frame.groupby(factor, observed=True):
+            km = kaplan_meier(group[time], group[event])
+            curves.append(km.assign(factor=factor, level=str(level)))
+            median, low, high = km_median(km)
+            record = {"factor": factor, "level": str(level), "n": len(group), "events": int(group[event].sum()),
+                   "km_median_days": median, "km_median_conf_low": low, "km_median_conf_high": high}
+            idx = np.searchsorted(km["time"].to_numpy(), list(at_days.values()), side="right") - 1
+            for (label, _), i in zip(at_days.items(), idx):
+                record[f"km_survival_{label}"] = float(km["survival"].iloc[i]) if i >= 0 else 1.0
+            record["method"] = KM_MEDIAN_METHOD
+            rows.append(record)
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def logrank_by_factor(frame: pd.DataFrame, time: str, event: str) -> pd.DataFrame:
+    rows = []
+    for factor in FACTOR_NAMES:
+        known = frame[frame[factor].astype(str) != NOT_KNOWN]
+        test = logrank(known[time], known[event], known[factor].astype(str))
+        rows.append({"factor": factor, "chi2": test["chi2"], "df": test["df"], "p": test["p"],
+                     "n": len(known), "method": test["method"] + "; 'Not known' excluded"})
+    return pd.DataFrame(rows)
+
+
+def cox_models(frame: pd.DataFrame, time: str, event: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Unadjusted (one factor at a time) and mutually adjusted (all four) Cox models."""
+    tables, ph_tests, excluded = [], [], []
+    for factor in FACTOR_NAMES:
+        t, p, e = cox_by_factors(frame, [factor], time, event, model=f"unadjusted: {factor}")
+        tables.append(t), ph_tests.append(p), excluded.append(e)
+    t, p, e = cox_by_factors(frame, FACTOR_NAMES, time, event, model="adjusted: " + " + ".join(FACTOR_NAMES))
+    tables.append(t), ph_tests.append(p), excluded.append(e)
+    return (pd.concat(tables, ignore_index=True), pd.concat(ph_tests, ignore_index=True),
+            pd.concat(excluded, ignore_index=True))
+
+
+def comparison_key_rows(prefix: str, tests: pd.DataFrame, cox: pd.DataFrame) -> list[dict]:
+    """Key-result rows for the log-rank tests and the hazard ratios of one survival question."""
+    keys = []
+    for _, t in tests.iterrows():
+        keys.append(row(f"{prefix}_logrank_p", t["p"], t["method"], factor=t["factor"], n=t["n"]))
+        keys.append(row(f"{prefix}_logrank_chi2", t["chi2"], t["method"] + f"; {t['df']} df", factor=t["factor"], n=t["n"]))
+    for _, c in cox.iterrows():
+        model = c["model"].split(":")[0]  # "unadjusted" or "adjusted"
+        keys.append(row(f"{prefix}_cox_hr_{model}", c["hazard_ratio"], f"{c['method']}; {c['model']}; vs {c['reference']}",
+                        factor=c["factor"], level=c["level"], conf_low=c["conf_low"], conf_high=c["conf_high"], n=c["n"]))
+    return keys

@@ -1,0 +1,21 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.load import load_extract
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRACT_DATE = pd.Timestamp("2024-02-27")
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> pd.DataFrame:
+    return load_extract(ROOT / "data_synthetic" / "ips_extract.csv", EXTRACT_DATE)
+
+
+@pytest.fixture(scope="session")
+def analysed(synthetic):
+    from analysis.pipeline import run_analyses
+
+    return run_analyses(synthetic, EXTRACT_DATE)

@@ -1,0 +1,46 @@
+"""The pipeline end to end: the committed results/ are what the code makes of the committed data, byte for
+byte (so they are current and reproducible), and a failed run leaves an earlier good run untouched."""
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from analysis.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def fresh_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "results"
+    assert main(["run", str(ROOT / "data_synthetic" / "ips_extract.csv"), "--reference",
+                 str(ROOT / "data_synthetic" / "reference_population.csv"), "--extract-date", "2024-02-27",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_committed_results_are_current_and_byte_identical(fresh_run):
+    committed = ROOT / "results"
+    assert files_under(fresh_run) == files_under(committed), "run `make` and commit results/"
+    for name in files_under(committed):
+        assert filecmp.cmp(fresh_run / name, committed / name, shallow=False), f"{name} is stale: run `make`"
+
+
+def test_no_person_level_column_reaches_results(fresh_run):
+    for path in fresh_run.glob("*.csv"):
+        header = path.read_text().splitlines()[0].split(",")
+        assert "person_id" not in header, path.name
+
+
+def test_a_failed_run_leaves_the_earlier_results_untouched(fresh_run, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text((ROOT / "data_synthetic" / "ips_extract.csv").read_text().replace("2022-04-01", "2022-13-01", 1))
+    before = {name: (fresh_run / name).read_bytes() for name in files_under(fresh_run)}
+    assert main(["run", str(bad), "--extract-date", "2024-02-27", "--out", str(fresh_run)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert {name: (fresh_run / name).read_bytes() for name in files_under(fresh_run)} == before
+    assert not list(fresh_run.parent.glob(".results.*"))
