@@ -16,6 +16,8 @@ DATA ?= data_synthetic/ips_extract.csv
 REFERENCE ?= data_synthetic/reference_population.csv
 EXTRACT_DATE ?= 2024-02-27
 RESULTS ?= results
+# The Making IPS Work site table for the synthetic run; a trust leaves SITES empty to compare its own sites.
+SITES ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/making_ips_work_sites.csv)
 
 SYNTHETIC := data_synthetic/ips_extract.csv data_synthetic/reference_population.csv \
              data_synthetic/making_ips_work_sites.csv
@@ -42,8 +44,8 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py |
 
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
-$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(CODE) | $(ENV_STAMP)
-	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) --extract-date $(EXTRACT_DATE) --out $(RESULTS)
+$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(CODE) | $(ENV_STAMP)
+	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) --extract-date $(EXTRACT_DATE) --out $(RESULTS)
 
 # --- checks ----------------------------------------------------------------------------------------------
 test: $(ENV_STAMP)

@@ -34,13 +34,15 @@ def _validate(args) -> None:
 def _run(args) -> None:
     import pandas as pd
 
-    from .load import load_extract
+    from .load import load_extract, load_reference, load_sites
     from .pipeline import run_analyses, write_results
 
     extract_date = pd.Timestamp(args.extract_date)
     data = load_extract(Path(args.extract), extract_date)
+    reference = load_reference(Path(args.reference)) if args.reference else None
+    site_table = load_sites(Path(args.sites)) if args.sites else None
     print(f"loaded {len(data)} rows from {args.extract}; running the analyses", file=sys.stderr)
-    key, tables = run_analyses(data, extract_date)
+    key, tables = run_analyses(data, extract_date, reference, site_table)
     write_results(Path(args.out), key, tables)
     print(f"wrote {len(tables) + 1} tables and the figures to {args.out}", file=sys.stderr)
 
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
     run.add_argument("extract")
     run.add_argument("--reference", default=None, help="the CMHT case-load table (characteristic,category,count)")
+    run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs); default: the extract's sites")
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
     run.add_argument("--out", required=True, help="folder for the results (replaced as a whole on success)")
     run.set_defaults(func=_run)

@@ -112,3 +112,60 @@ def support_curve(km: pd.DataFrame, folder: Path) -> list[Path]:
     ax.legend(frameon=False)
     _risk_table(ax, {"All": at_risk_counts(km, months)}, months)
     return save(fig, folder, "in_work_support")
+
+
+def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
+    """Outcome rate by group with Wilson CIs, one block per factor, the overall rate as a reference line."""
+    overall = rates[rates["factor"] == "all"].iloc[0]
+    groups = rates[rates["factor"] != "all"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.5, 0.22 * len(groups) + 1.2))
+    y = np.arange(len(groups))[::-1]
+    ax.errorbar(groups["rate_pct"], y, xerr=[groups["rate_pct"] - groups["conf_low"], groups["conf_high"] - groups["rate_pct"]],
+                fmt="o", color="#1b6ca8", ecolor="#1b6ca8", markersize=4, capsize=2)
+    ax.axvline(overall["rate_pct"], color="grey", linestyle="--", linewidth=1,
+               label=f"All: {overall['rate_pct']:.1f}%")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{f.replace('_', ' ')}: {lvl} (n={n})" for f, lvl, n in
+                        zip(groups["factor"], groups["level"], groups["n"])], fontsize=7)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Gained or retained employment, or education (%), Wilson 95% CI")
+    ax.legend(frameon=False, loc="lower right")
+    return save(fig, folder, "outcome_rates_by_group")
+
+
+def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
+    """Representation ratios (IPS share / CMHT share) with CIs, by characteristic."""
+    known = composition[composition["category"] != "Not known"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.5, 0.22 * len(known) + 1.2))
+    y = np.arange(len(known))[::-1]
+    ratio = known["representation_ratio"].to_numpy(dtype=float)
+    low, high = known["ratio_conf_low"].to_numpy(dtype=float), known["ratio_conf_high"].to_numpy(dtype=float)
+    ax.errorbar(ratio, y, xerr=[ratio - low, high - ratio], fmt="s", color="#c0392b", markersize=4, capsize=2)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if np.nanmin(low) / 1.5 <= t <= np.nanmax(high) * 1.5]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{c.replace('_', ' ')}: {cat} ({p:.1f}% vs {q:.1f}%)" for c, cat, p, q in
+                        zip(known["characteristic"], known["category"], known["ips_pct"], known["cmht_pct"])], fontsize=7)
+    ax.set_xlabel("Representation ratio, IPS share / CMHT share (log scale, 95% CI); 1 = proportionate")
+    return save(fig, folder, "access_representation")
+
+
+def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    n = np.linspace(max(10, sites["referrals"].min() * 0.5), sites["referrals"].max() * 1.2, 200)
+    p0 = pooled_pct / 100
+    for z, style, label in ((1.959964, "--", "95% limits"), (3.090232, ":", "99.8% limits")):
+        half = z * np.sqrt(p0 * (1 - p0) / n)
+        ax.plot(n, 100 * (p0 - half), style, color="grey", label=label)
+        ax.plot(n, 100 * (p0 + half), style, color="grey")
+    ax.axhline(pooled_pct, color="black", linewidth=1, label=f"Pooled rate {pooled_pct:.1f}%")
+    ax.scatter(sites["referrals"], sites["rate_pct"], color="#1b6ca8", zorder=3)
+    for _, s in sites.iterrows():
+        ax.annotate(s["site"], (s["referrals"], s["rate_pct"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("Referrals")
+    ax.set_ylabel("Job rate (%)")
+    ax.legend(frameon=False, fontsize=7)
+    return save(fig, folder, "sites_funnel")

@@ -202,3 +202,31 @@ def load_reference(path: Path) -> pd.DataFrame:
     out = raw[list(C.REFERENCE_COLUMNS)].copy()
     out["count"] = count.astype("int64")
     return out.reset_index(drop=True)
+
+
+SITE_COLUMNS = ("site", "referrals", "jobs")
+
+
+def load_sites(path: Path) -> pd.DataFrame:
+    """Read a site table (site,referrals,jobs; other columns kept) and check the counts."""
+    file = str(path)
+    raw = read_table(path)
+    missing = [c for c in SITE_COLUMNS if c not in raw.columns]
+    if missing:
+        raise InputError([Problem(file, 1, c, "no such column", "columns " + ",".join(SITE_COLUMNS)) for c in missing])
+    problems = []
+    counts = {}
+    for column in ("referrals", "jobs"):
+        value = pd.to_numeric(raw[column], errors="coerce")
+        bad = value.isna() | (value < 0) | (value != np.floor(value))
+        problems += _cell_problems(file, bad, column, raw[column], "a whole number, 0 or more")
+        counts[column] = value
+    too_many = counts["jobs"] > counts["referrals"]
+    problems += _cell_problems(file, too_many, "jobs", raw["jobs"], "no more jobs than referrals")
+    problems += _cell_problems(file, raw["site"].duplicated(), "site", raw["site"], "each site once")
+    if problems:
+        raise InputError(problems)
+    out = raw.copy()
+    for column in ("referrals", "jobs"):
+        out[column] = counts[column].astype("int64")
+    return out.reset_index(drop=True)

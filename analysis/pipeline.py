@@ -12,19 +12,37 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import employment, figures, in_work
-from .contract import FACTORS
+from . import access, employment, figures, in_work, outcome, sites
+from .contract import FACTORS, IN_WORK_OUTCOMES
 from .files import write_csv_atomic
 from .results import key_table
 
 FIGURE_DIR = "figures"
 
 
-def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Every analysis on typed data: (key results, {table name: table})."""
+def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
+    """Referrals and jobs (gained or retained employment) per site, when the extract names two or more sites."""
+    if "site" not in data.columns or data["site"].nunique() < 2:
+        return None
+    employed = data["outcome"].isin(IN_WORK_OUTCOMES)
+    table = data.assign(job=employed).groupby("site")["job"].agg(["size", "sum"]).reset_index()
+    return table.rename(columns={"size": "referrals", "sum": "jobs"})
+
+
+def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
+                 site_table: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Every analysis on typed data: (key results, {table name: table}).
+
+    The site analysis uses `site_table` (e.g. Making IPS Work) when given, else the extract's own sites.
+    """
     keys, tables = [], {}
-    for module in (employment, in_work):
-        k, t = module.analyse(data, extract_date)
+    steps = [lambda: employment.analyse(data, extract_date), lambda: in_work.analyse(data, extract_date),
+             lambda: access.analyse(data, reference), lambda: outcome.analyse(data, extract_date)]
+    site_table = site_table if site_table is not None else site_counts(data)
+    if site_table is not None:
+        steps.append(lambda: sites.analyse(site_table))
+    for step in steps:
+        k, t = step()
         keys += k
         tables.update(t)
     return key_table(keys), tables
@@ -44,6 +62,14 @@ def draw_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
             figures.km_by_group(curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)
 
 
+def draw_equity_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    figures.outcome_forest(tables["outcome_rates"], folder)
+    if len(tables.get("access_composition", [])):
+        figures.access_comparison(tables["access_composition"], folder)
+    if "sites_rates" in tables:
+        figures.funnel(tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)
+
+
 def write_results(out: Path, key: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> None:
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +79,7 @@ def write_results(out: Path, key: pd.DataFrame, tables: dict[str, pd.DataFrame])
         for name, table in tables.items():
             write_csv_atomic(staging / f"{name}.csv", table)
         draw_figures(tables, staging / FIGURE_DIR)
+        draw_equity_figures(tables, staging / FIGURE_DIR)
         old = out.with_name(f".{out.name}.old")
         if old.exists():
             shutil.rmtree(old)

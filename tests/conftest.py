@@ -16,6 +16,9 @@ def synthetic() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def analysed(synthetic):
+    from analysis.load import load_reference, load_sites
     from analysis.pipeline import run_analyses
 
-    return run_analyses(synthetic, EXTRACT_DATE)
+    data = ROOT / "data_synthetic"
+    return run_analyses(synthetic, EXTRACT_DATE, load_reference(data / "reference_population.csv"),
+                        load_sites(data / "making_ips_work_sites.csv"))

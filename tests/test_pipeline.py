@@ -18,7 +18,8 @@ def files_under(folder: Path) -> list[str]:
 def fresh_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "results"
     assert main(["run", str(ROOT / "data_synthetic" / "ips_extract.csv"), "--reference",
-                 str(ROOT / "data_synthetic" / "reference_population.csv"), "--extract-date", "2024-02-27",
+                 str(ROOT / "data_synthetic" / "reference_population.csv"), "--sites",
+                 str(ROOT / "data_synthetic" / "making_ips_work_sites.csv"), "--extract-date", "2024-02-27",
                  "--out", str(out)]) == 0
     return out
 

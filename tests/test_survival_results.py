@@ -13,6 +13,7 @@ import pytest
 from analysis.calibration import round_half_up
 
 ESTIMATE_TOLERANCE = {"rtol": 1e-9, "atol": 1e-12}
+EQUITY_PREFIXES = ("outcome", "access", "reach", "site", "logit", "representation")
 
 
 def key(analysed, measure, factor="all", level="all"):
@@ -61,7 +62,7 @@ def _regression_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 def test_survival_key_results_regression(analysed, dataframe_regression):
     table = analysed[0]
-    survival = table[~table["measure"].str.startswith(("outcome", "access", "reach", "site", "logit"))]
+    survival = table[~table["measure"].str.startswith(EQUITY_PREFIXES)]
     dataframe_regression.check(_regression_frame(survival), basename="survival_key_results",
                                default_tolerance=ESTIMATE_TOLERANCE)
 

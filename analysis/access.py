@@ -1,0 +1,65 @@
+"""Equity of access: the IPS case-load against the CMHT case-load it serves."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .contract import FACTORS, NOT_KNOWN
+from .estimators import Z95
+from .proportions import WILSON_METHOD, homogeneity_tests, wilson
+from .results import row
+
+RATIO_METHOD = ("Representation ratio = IPS share / CMHT share of those with a known value; 95% CI on the log "
+                "scale, Var = 1/a - 1/A + 1/c - 1/C (Katz), treating the two case-loads as independent samples")
+REACH_METHOD = "IPS people / CMHT case-load (the characteristic's table total)"
+
+
+def analyse(data: pd.DataFrame, reference: pd.DataFrame | None) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    keys, compositions, tests = [], [], []
+    available = [] if reference is None else [f for f in FACTORS if f in set(reference["characteristic"])]
+    for factor in available:
+        ref = reference[reference["characteristic"] == factor].set_index("category")["count"]
+        own = data[factor].astype(str).value_counts()
+        categories = [c for c in FACTORS[factor] if own.get(c, 0) > 0 or ref.get(c, 0) > 0]
+        table = pd.DataFrame({"ips": [int(own.get(c, 0)) for c in categories],
+                              "cmht": [int(ref.get(c, 0)) for c in categories]}, index=categories)
+        known = table.drop(index=NOT_KNOWN, errors="ignore")
+        a, c = known["ips"], known["cmht"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (a / a.sum()) / (c / c.sum())
+            se = np.sqrt(1 / a - 1 / a.sum() + 1 / c - 1 / c.sum())
+        low, high = wilson(table["ips"], table["cmht"])
+        comp = pd.DataFrame({
+            "characteristic": factor, "category": categories,
+            "ips_n": table["ips"].to_numpy(), "ips_pct": 100 * table["ips"].to_numpy() / table["ips"].sum(),
+            "cmht_n": table["cmht"].to_numpy(), "cmht_pct": 100 * table["cmht"].to_numpy() / table["cmht"].sum(),
+            "pct_of_cmht_group_in_ips": 100 * table["ips"].to_numpy() / np.where(table["cmht"] > 0, table["cmht"], np.nan),
+            "pct_of_cmht_group_conf_low": 100 * low, "pct_of_cmht_group_conf_high": 100 * high,
+            "representation_ratio": ratio.reindex(categories).to_numpy(),
+            "ratio_conf_low": (ratio * np.exp(-Z95 * se)).reindex(categories).to_numpy(),
+            "ratio_conf_high": (ratio * np.exp(Z95 * se)).reindex(categories).to_numpy(),
+            "method": f"Shares of all (incl. 'Not known'); group access: {WILSON_METHOD} (IPS n / CMHT n); {RATIO_METHOD}",
+        })
+        compositions.append(comp)
+        test = homogeneity_tests(table.T)
+        tests.append({"characteristic": factor, **test, "n_ips": int(known["ips"].sum()), "n_cmht": int(known["cmht"].sum())})
+        keys.append(row("access_chi2", test["chi2"], test["chi2_method"] + f"; 2 x k table, {test['df']} df",
+                        factor=factor, n=int(known["ips"].sum() + known["cmht"].sum())))
+        keys.append(row("access_p", test["p"], test["chi2_method"], factor=factor,
+                        n=int(known["ips"].sum() + known["cmht"].sum())))
+        for _, r in comp.iterrows():
+            if r["category"] == NOT_KNOWN:
+                continue
+            keys.append(row("representation_ratio", r["representation_ratio"], RATIO_METHOD, factor=factor,
+                            level=r["category"], conf_low=r["ratio_conf_low"], conf_high=r["ratio_conf_high"],
+                            n=int(r["ips_n"])))
+    if available:
+        first = reference[reference["characteristic"] == available[0]]["count"].sum()
+        keys.insert(0, row("reach_pct", 100 * len(data) / first, REACH_METHOD + f" ({available[0]})", n=len(data)))
+    coverage = pd.DataFrame({"characteristic": list(FACTORS),
+                             "in_reference_table": [f in available for f in FACTORS],
+                             "note": ["compared" if f in available else "not in the reference table: access not "
+                                      "analysed for this characteristic" for f in FACTORS]})
+    tables = {"access_composition": pd.concat(compositions, ignore_index=True) if compositions else pd.DataFrame(),
+              "access_tests": pd.DataFrame(tests), "access_coverage": coverage}
+    return keys, tables

@@ -1,0 +1,129 @@
+"""Equity of outcome: gained or retained employment, or education, by group."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
+from .estimators import Z95
+from .modelling import design, model_levels, usable_rows
+from .proportions import WILSON_METHOD, homogeneity_tests, wilson
+from .results import MONTH_DAYS, row
+
+LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS) on counts per covariate pattern; odds ratios with Wald "
+                "95% CIs; likelihood-ratio test per factor; 'Not known' and non-estimable groups excluded")
+SENSITIVITY_MONTHS = 6
+UNSTABLE_SE = 5.0
+
+
+def positive(data: pd.DataFrame) -> pd.Series:
+    return data["outcome"].isin(POSITIVE_OUTCOMES).astype(int)
+
+
+def rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rate with a Wilson CI overall and for every level of every factor ('Not known' shown)."""
+    rows = [("all", "all", int(frame["positive"].sum()), len(frame))]
+    for factor in FACTORS:
+        counts = frame.groupby(frame[factor].astype(str))["positive"].agg(["sum", "size"])
+        rows += [(factor, c, int(counts.loc[c, "sum"]), int(counts.loc[c, "size"]))
+                 for c in FACTORS[factor] if c in counts.index]
+    table = pd.DataFrame(rows, columns=["factor", "level", "positive", "n"])
+    low, high = wilson(table["positive"], table["n"])
+    table["rate_pct"] = 100 * table["positive"] / table["n"]
+    table["conf_low"], table["conf_high"] = 100 * low, 100 * high
+    table["method"] = "Share with a positive outcome; " + WILSON_METHOD
+    return table
+
+
+def logistic(successes, trials, x) -> tuple[np.ndarray, np.ndarray, float]:
+    """Binomial GLM on grouped counts: (coefficients, covariance, deviance)."""
+    endog = np.column_stack([successes, np.asarray(trials) - np.asarray(successes)])
+    with warnings.catch_warnings():
+        # statsmodels flags a saturated grouped model (fitted = observed) as "perfect prediction"; separation
+        # is checked per group before fitting (modelling.model_levels) and unstable estimates are flagged after.
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = sm.GLM(endog, sm.add_constant(x, has_constant="add"), family=sm.families.Binomial()).fit(tol=1e-12)
+    return fit.params, fit.cov_params(), float(fit.deviance)
+
+
+def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Odds ratios and per-factor likelihood-ratio tests, after the sparse-cell and separation check."""
+    levels, excluded = {}, []
+    for factor in factors:
+        levels[factor], dropped = model_levels(frame, factor, "positive", both_outcomes=True)
+        excluded.append(dropped.assign(model=model))
+    factors = [f for f in factors if len(levels[f]) >= 2]
+    cells = (frame[usable_rows(frame, factors, levels)].groupby(factors, observed=True)["positive"]
+             .agg(["sum", "size"]).reset_index())
+    x, names, terms = design(cells, factors, levels)
+    coef, cov, deviance = logistic(cells["sum"], cells["size"], x)
+    se = np.sqrt(np.diag(cov))[1:]
+    ors = pd.DataFrame({"model": model, "factor": [t[0] for t in terms], "level": [t[1] for t in terms],
+                        "reference": [t[2] for t in terms], "term": names, "log_odds_ratio": coef[1:], "se": se,
+                        "odds_ratio": np.exp(coef[1:]), "conf_low": np.exp(coef[1:] - Z95 * se),
+                        "conf_high": np.exp(coef[1:] + Z95 * se),
+                        "wald_p": 2 * stats.norm.sf(np.abs(coef[1:] / se)), "n": int(cells["size"].sum()),
+                        "flag": np.where(se > UNSTABLE_SE, "unstable: SE of log odds ratio > 5 (sparse cells or "
+                                         "quasi-separation); do not interpret", ""),
+                        "method": LOGIT_METHOD})
+    lr = []
+    for factor in factors:
+        keep = [i for i, t in enumerate(terms) if t[0] != factor]
+        _, _, reduced = logistic(cells["sum"], cells["size"], x[:, keep])
+        chi2, df = reduced - deviance, len(terms) - len(keep)
+        lr.append({"model": model, "factor": factor, "lr_chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)),
+                   "n": int(cells["size"].sum()), "method": "Likelihood-ratio test: deviance without the factor "
+                   "minus deviance with it, chi-squared"})
+    return ors, pd.DataFrame(lr), pd.concat(excluded, ignore_index=True)
+
+
+def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    keys = []
+    rate_table = rates(frame)
+    for _, r in rate_table.iterrows():
+        keys.append(row("outcome_rate_pct" + suffix, r["rate_pct"], r["method"], factor=r["factor"], level=r["level"],
+                        conf_low=r["conf_low"], conf_high=r["conf_high"], n=int(r["n"])))
+    tests = []
+    for factor in FACTORS:
+        table = pd.crosstab(frame[factor].astype(str), frame["positive"])
+        test = homogeneity_tests(table)
+        n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
+        tests.append({"factor": factor, **test, "n": n})
+        keys.append(row("outcome_chi2" + suffix, test["chi2"], test["chi2_method"] + f"; k x 2 table, {test['df']} df",
+                        factor=factor, n=n))
+        keys.append(row("outcome_p" + suffix, test["p"], test["chi2_method"], factor=factor, n=n))
+        keys.append(row("outcome_exact_p" + suffix, test["exact_p"], test["exact_method"]
+                        + ("; Cochran's rule broken, prefer this p" if test["sparse"] else ""), factor=factor, n=n))
+    ors, lrs, excluded = [], [], []
+    for factor in FACTORS:
+        o, lr, e = logit_models(frame, [factor], f"unadjusted: {factor}")
+        ors.append(o), lrs.append(lr), excluded.append(e)
+    o, lr, e = logit_models(frame, list(FACTORS), "adjusted: " + " + ".join(FACTORS))
+    ors.append(o), lrs.append(lr), excluded.append(e)
+    ors, lrs, excluded = (pd.concat(t, ignore_index=True) for t in (ors, lrs, excluded))
+    for _, r in lrs.iterrows():
+        keys.append(row(f"logit_lr_p_{r['model'].split(':')[0]}" + suffix, r["p"], r["method"] + f"; {r['model']}",
+                        factor=r["factor"], n=int(r["n"])))
+    for _, r in ors.iterrows():
+        keys.append(row(f"logit_or_{r['model'].split(':')[0]}" + suffix, r["odds_ratio"],
+                        f"{LOGIT_METHOD}; {r['model']}; vs {r['reference']}", factor=r["factor"], level=r["level"],
+                        conf_low=r["conf_low"], conf_high=r["conf_high"], n=int(r["n"])))
+    name = "outcome" + suffix
+    return keys, {f"{name}_rates": rate_table, f"{name}_tests": pd.DataFrame(tests), f"{name}_logit": ors,
+                  f"{name}_logit_lr": lrs, f"{name}_model_exclusions": excluded}
+
+
+def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    frame = data.assign(positive=positive(data))
+    frame["age_band"] = frame["age_band"].astype(str)
+    keys, tables = _analyse_frame(frame, "")
+    # Sensitivity: only people who had at least 6 months between first contact and the extract date.
+    followed = frame[(extract_date - frame["first_contact_date"]).dt.days >= SENSITIVITY_MONTHS * MONTH_DAYS]
+    more_keys, more_tables = _analyse_frame(followed, "_6m_followup")
+    return keys + more_keys, {**tables, **more_tables}

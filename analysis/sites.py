@@ -1,0 +1,73 @@
+"""Between-site variation in job rates (the Making IPS Work table, or a trust's own sites)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .estimators import Z95
+from .proportions import WILSON_METHOD, homogeneity_tests, wilson
+from .results import row
+
+RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird on the logit scale (within-site variance "
+             "1/(n p (1-p))), back-transformed; 95% CI Wald on the logit scale; I^2 from Cochran's Q")
+FUNNEL_METHOD = ("Funnel plot control limits around the pooled rate p0: p0 +/- z sqrt(p0 (1-p0) / n), "
+                 "z = 1.96 (95%) and 3.09 (99.8%), normal approximation (Spiegelhalter 2005)")
+Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.999))}
+
+
+def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
+    p = jobs / referrals
+    y = np.log(p / (1 - p))
+    v = 1 / (referrals * p * (1 - p))
+    w = 1 / v
+    fixed = (w * y).sum() / w.sum()
+    q = float((w * (y - fixed) ** 2).sum())
+    df = len(y) - 1
+    tau2 = max(0.0, (q - df) / (w.sum() - (w ** 2).sum() / w.sum()))
+    w_re = 1 / (v + tau2)
+    pooled = (w_re * y).sum() / w_re.sum()
+    se = np.sqrt(1 / w_re.sum())
+    expit = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    return {"rate": float(expit(pooled)), "conf_low": float(expit(pooled - Z95 * se)),
+            "conf_high": float(expit(pooled + Z95 * se)), "tau2": tau2, "q": q, "q_df": df,
+            "q_p": float(stats.chi2.sf(q, df)), "i2": max(0.0, (q - df) / q) if q > 0 else 0.0}
+
+
+def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    """Sites table with columns site, referrals, jobs."""
+    jobs, referrals = sites["jobs"].to_numpy(float), sites["referrals"].to_numpy(float)
+    low, high = wilson(jobs, referrals)
+    pooled = jobs.sum() / referrals.sum()
+    pooled_low, pooled_high = wilson(jobs.sum(), referrals.sum())
+    table = pd.DataFrame({"site": sites["site"], "referrals": sites["referrals"], "jobs": sites["jobs"],
+                          "rate_pct": 100 * jobs / referrals, "conf_low": 100 * low, "conf_high": 100 * high})
+    for level, z in Z_LIMITS.items():
+        half = z * np.sqrt(pooled * (1 - pooled) / referrals)
+        table[f"limit_{level}_low"] = 100 * (pooled - half)
+        table[f"limit_{level}_high"] = 100 * (pooled + half)
+        outside = (jobs / referrals < pooled - half) | (jobs / referrals > pooled + half)
+        table[f"outside_{level}"] = np.where(outside, np.where(jobs / referrals > pooled, "above", "below"), "")
+    table["method"] = f"Job rate = jobs / referrals; {WILSON_METHOD}; {FUNNEL_METHOD}"
+    counts = pd.DataFrame({"jobs": jobs, "no_job": referrals - jobs}, index=sites["site"])
+    test = homogeneity_tests(counts)
+    re = dersimonian_laird(jobs, referrals)
+    keys = [row("site_job_rate_pct", r["rate_pct"], f"Jobs / referrals; {WILSON_METHOD}", factor="site",
+                level=r["site"], conf_low=r["conf_low"], conf_high=r["conf_high"], n=int(r["referrals"]))
+            for _, r in table.iterrows()]
+    keys += [
+        row("site_jobs_total", jobs.sum(), "Sum of jobs over sites", n=int(referrals.sum())),
+        row("site_pooled_rate_pct", 100 * pooled, f"All jobs / all referrals; {WILSON_METHOD}",
+            conf_low=100 * float(pooled_low), conf_high=100 * float(pooled_high), n=int(referrals.sum())),
+        row("site_random_effects_rate_pct", 100 * re["rate"], RE_METHOD, conf_low=100 * re["conf_low"],
+            conf_high=100 * re["conf_high"], n=int(referrals.sum())),
+        row("site_i2_pct", 100 * re["i2"], RE_METHOD + f"; Cochran's Q = {re['q']:.4f} on {re['q_df']} df", n=len(sites)),
+        row("site_chi2", test["chi2"], test["chi2_method"] + f"; {test['df']} df", n=int(referrals.sum())),
+        row("site_p", test["p"], test["chi2_method"], n=int(referrals.sum())),
+    ]
+    summary = pd.DataFrame([{"pooled_rate_pct": 100 * pooled, "random_effects_rate_pct": 100 * re["rate"],
+                             "re_conf_low": 100 * re["conf_low"], "re_conf_high": 100 * re["conf_high"],
+                             "tau2": re["tau2"], "cochran_q": re["q"], "q_df": re["q_df"], "q_p": re["q_p"],
+                             "i2_pct": 100 * re["i2"], "chi2": test["chi2"], "chi2_df": test["df"],
+                             "chi2_p": test["p"], "method": RE_METHOD + "; " + test["chi2_method"]}])
+    return keys, {"sites_rates": table, "sites_summary": summary}
