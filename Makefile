@@ -3,7 +3,7 @@
 # regression baselines on purpose. A trust runs its own extract with
 #   make DATA=my_extract.csv REFERENCE=my_cmht.csv EXTRACT_DATE=2025-03-31 RESULTS=my_results
 .DELETE_ON_ERROR:
-.PHONY: all env data results test regen clean
+.PHONY: all env data results reports browser test regen clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,14 +16,17 @@ DATA ?= data_synthetic/ips_extract.csv
 REFERENCE ?= data_synthetic/reference_population.csv
 EXTRACT_DATE ?= 2024-02-27
 RESULTS ?= results
+REPORTS ?= reports/_output
+SERVICE_NAME ?= Synthetic IPS service calibrated to Rinaldi et al. (2024)
 # The Making IPS Work site table for the synthetic run; a trust leaves SITES empty to compare its own sites.
 SITES ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/making_ips_work_sites.csv)
 
 SYNTHETIC := data_synthetic/ips_extract.csv data_synthetic/reference_population.csv \
              data_synthetic/making_ips_work_sites.csv
 
-all: results
+all: reports
 	@echo "Results in $(RESULTS)/ (key_results.csv, one table per concern, figures/)."
+	@echo "Reports (HTML and PDF) in $(REPORTS)/: open $(REPORTS)/index.html first."
 
 # --- environment: exact versions from the lock file, then the package itself -------------------------
 env: $(ENV_STAMP)
@@ -47,8 +50,21 @@ results: $(RESULTS)/key_results.csv
 $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(CODE) | $(ENV_STAMP)
 	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) --extract-date $(EXTRACT_DATE) --out $(RESULTS)
 
+# --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --
+REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/styles.css reports/pdf-header.typ
+reports: $(REPORTS)/index.html
+$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(REPORT_SOURCES) analysis/reporting.py analysis/render.py | $(ENV_STAMP)
+	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
+	    --service-name "$(SERVICE_NAME)"
+
 # --- checks ----------------------------------------------------------------------------------------------
-test: $(ENV_STAMP)
+# The browser tests need Chromium: installed from Debian's archive when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(ENV_STAMP) browser
 	$(BIN)/python -m pytest
 
 regen: $(ENV_STAMP)

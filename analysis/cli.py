@@ -5,7 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .load import InputError
+from .load import InputError, Problem
+from .render import RenderError
 
 
 def _synth(args) -> None:
@@ -47,6 +48,18 @@ def _run(args) -> None:
     print(f"wrote {len(tables) + 1} tables and the figures to {args.out}", file=sys.stderr)
 
 
+def _report(args) -> None:
+    from .render import render
+
+    results = Path(args.results).resolve()
+    if not (results / "key_results.csv").exists():
+        raise InputError([Problem(str(results), None, None, "no key_results.csv",
+                                  "a folder written by `ips-analysis run`")])
+    params = {"results_dir": str(results), "service_name": args.service_name, "extract_date": args.extract_date}
+    renderer, written = render(Path(args.out), params, progress=lambda m: print(m, file=sys.stderr))
+    print(f"rendered {len(written)} files with the {renderer} renderer into {Path(args.out).resolve()}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ips-analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
     run.add_argument("--out", required=True, help="folder for the results (replaced as a whole on success)")
     run.set_defaults(func=_run)
+
+    report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")
+    report.add_argument("--results", required=True, help="a folder written by `ips-analysis run`")
+    report.add_argument("--out", required=True, help="folder for the rendered reports")
+    report.add_argument("--service-name", default="Synthetic IPS service calibrated to Rinaldi et al. (2024)")
+    report.add_argument("--extract-date", default="2024-02-27", help="end of follow-up, shown in the reports")
+    report.set_defaults(func=_report)
     return parser
 
 
@@ -80,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: the input has {len(err.problems)} problem(s):\n{err.message()}", file=sys.stderr)
         return 2
+    except RenderError as err:
+        print(f"error: rendering failed: {err}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -29,3 +31,28 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
     write_text_atomic(path, csv_text(frame))
+
+
+def write_folder_atomically(out: Path, fill: Callable[[Path], None]) -> None:
+    """Build a whole output folder in a staging folder beside it, then swap it in.
+
+    A run that fails leaves no half-written folder, and the previous folder stays as it was.
+    """
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    old = out.with_name(f".{out.name}.old")
+    try:
+        fill(staging)
+        os.chmod(staging, 0o755)
+        if old.exists():
+            shutil.rmtree(old)
+        if out.exists():
+            out.rename(old)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if old.exists() and out.exists():
+            shutil.rmtree(old)

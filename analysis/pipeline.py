@@ -6,16 +6,14 @@ good run is not damaged.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from . import access, employment, figures, in_work, outcome, sites
 from .contract import FACTORS, IN_WORK_OUTCOMES
-from .files import write_csv_atomic
-from .results import key_table
+from .files import write_csv_atomic, write_folder_atomically
+from .results import key_table, row
 
 FIGURE_DIR = "figures"
 
@@ -35,7 +33,8 @@ def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.D
 
     The site analysis uses `site_table` (e.g. Making IPS Work) when given, else the extract's own sites.
     """
-    keys, tables = [], {}
+    keys = [row("cohort_n", len(data), "People analysed: rows of the extract that passed validation", n=len(data))]
+    tables = {}
     steps = [lambda: employment.analyse(data, extract_date), lambda: in_work.analyse(data, extract_date),
              lambda: access.analyse(data, reference), lambda: outcome.analyse(data, extract_date)]
     site_table = site_table if site_table is not None else site_counts(data)
@@ -71,23 +70,11 @@ def draw_equity_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
 
 
 def write_results(out: Path, key: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> None:
-    out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_csv_atomic(staging / "key_results.csv", key)
+    def fill(folder: Path) -> None:
+        write_csv_atomic(folder / "key_results.csv", key)
         for name, table in tables.items():
-            write_csv_atomic(staging / f"{name}.csv", table)
-        draw_figures(tables, staging / FIGURE_DIR)
-        draw_equity_figures(tables, staging / FIGURE_DIR)
-        old = out.with_name(f".{out.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if out.exists():
-            out.rename(old)
-        staging.rename(out)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            write_csv_atomic(folder / f"{name}.csv", table)
+        draw_figures(tables, folder / FIGURE_DIR)
+        draw_equity_figures(tables, folder / FIGURE_DIR)
+
+    write_folder_atomically(out, fill)
