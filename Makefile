@@ -17,6 +17,9 @@ REFERENCE ?= data_synthetic/reference_population.csv
 EXTRACT_DATE ?= 2024-02-27
 RESULTS ?= results
 REPORTS ?= reports/_output
+MAPPING ?=
+# Disclosure control: none for the synthetic data; nhs (small counts suppressed, rounding to 5) for a trust.
+DISCLOSURE ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),none,nhs)
 SERVICE_NAME ?= Synthetic IPS service calibrated to Rinaldi et al. (2024)
 # The Making IPS Work site table for the synthetic run; a trust leaves SITES empty to compare its own sites.
 SITES ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/making_ips_work_sites.csv)
@@ -47,8 +50,9 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py |
 
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
-$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(CODE) | $(ENV_STAMP)
-	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) --extract-date $(EXTRACT_DATE) --out $(RESULTS)
+$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
+	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
+	    --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
 # --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --
 REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/styles.css reports/pdf-header.typ

@@ -27,25 +27,22 @@ def _synth(args) -> None:
 
 def _validate(args) -> None:
     from .load import load_extract
+    from .mapping import load_mapping
 
-    data = load_extract(Path(args.extract), args.extract_date)
+    mapping = load_mapping(Path(args.mapping)) if args.mapping else None
+    data = load_extract(Path(args.extract), args.extract_date, mapping)
     print(f"{args.extract}: {len(data)} rows, no problems found")
 
 
 def _run(args) -> None:
-    import pandas as pd
+    from .disclosure import preset
+    from .pipeline import run
 
-    from .load import load_extract, load_reference, load_sites
-    from .pipeline import run_analyses, write_results
-
-    extract_date = pd.Timestamp(args.extract_date)
-    data = load_extract(Path(args.extract), extract_date)
-    reference = load_reference(Path(args.reference)) if args.reference else None
-    site_table = load_sites(Path(args.sites)) if args.sites else None
-    print(f"loaded {len(data)} rows from {args.extract}; running the analyses", file=sys.stderr)
-    key, tables = run_analyses(data, extract_date, reference, site_table)
-    write_results(Path(args.out), key, tables)
-    print(f"wrote {len(tables) + 1} tables and the figures to {args.out}", file=sys.stderr)
+    rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base)
+    key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
+              args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} "
+          f"(disclosure control: {rule.describe()})")
 
 
 def _report(args) -> None:
@@ -74,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check an extract against the data contract")
     validate.add_argument("extract")
     validate.add_argument("--extract-date", default=None, help="end of follow-up, YYYY-MM-DD")
+    validate.add_argument("--mapping", default=None, help="YAML mapping of the file's columns and codes")
     validate.set_defaults(func=_validate)
 
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
@@ -82,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs); default: the extract's sites")
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
     run.add_argument("--out", required=True, help="folder for the results (replaced as a whole on success)")
+    run.add_argument("--mapping", default=None, help="YAML mapping of the file's columns and codes to the contract's")
+    run.add_argument("--disclosure", choices=["nhs", "none"], default="nhs",
+                     help="disclosure control preset (default nhs: small counts suppressed, others rounded to 5)")
+    run.add_argument("--disclosure-threshold", type=int, default=None, help="suppress counts from 1 to this")
+    run.add_argument("--rounding-base", type=int, default=None, help="round other counts to a multiple of this")
+    run.add_argument("--no-figures", action="store_true", help="write the tables only (faster; no reports)")
+    run.add_argument("--entry-from", default=None, help="first contacts from this date (default: the earliest)")
+    run.add_argument("--entry-to", default=None, help="first contacts up to this date (default: the latest)")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")

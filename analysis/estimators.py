@@ -176,8 +176,12 @@ def logrank(time, event, group) -> dict:
         factor = np.where(n > 1, d * (n - d) / (n - 1), 0.0)
     cov = np.einsum("t,tg,th->gh", factor, share, -share) + np.diag((factor[:, None] * share).sum(axis=0))
     u, v = observed_minus_expected[:-1], cov[:-1, :-1]
-    chi2 = float(u @ np.linalg.solve(v, u))
-    df = len(groups) - 1
+    # A generalised inverse, as R's survdiff, so a group with no variance (e.g. no one at risk when events
+    # happen) lowers the degrees of freedom instead of breaking the test.
+    chi2 = float(u @ np.linalg.pinv(v) @ u)
+    df = int(np.linalg.matrix_rank(v))
+    if df == 0:
+        return {"chi2": float("nan"), "df": 0, "p": float("nan"), "method": LOGRANK_METHOD}
     return {"chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)), "method": LOGRANK_METHOD,
             "observed": dict(zip(groups, d_tg.sum(axis=0))),
             "expected": dict(zip(groups, d_tg.sum(axis=0) - observed_minus_expected))}
@@ -213,9 +217,13 @@ class CoxResult:
         })
 
 
+MAX_LOG_HR = 15.0  # |log hazard ratio| beyond this means the fit is running off to infinity
+
+
 def _efron_terms(beta, x, time_index, d, w, n_times):
     """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows."""
-    risk = np.exp(x @ beta)
+    with np.errstate(over="ignore"):
+        risk = np.exp(x @ beta)
     p = x.shape[1]
     # Sums over rows leaving at each time, then reverse cumulative sums give the risk sets.
     def by_time(values):
@@ -262,9 +270,12 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     beta = np.zeros(x.shape[1])
     loglik0, score, info, _, _ = _efron_terms(beta, x, time_index, d, w, len(times))
     loglik = loglik0
+    converged = False
     for iteration in range(1, max_iter + 1):
         step = np.linalg.solve(info, score)
         candidate = beta + step
+        if np.max(np.abs(candidate), initial=0) > 2 * MAX_LOG_HR:
+            raise np.linalg.LinAlgError("the Cox likelihood has no finite maximum (monotone likelihood)")
         new_loglik, new_score, new_info, _, _ = _efron_terms(candidate, x, time_index, d, w, len(times))
         halvings = 0
         while new_loglik < loglik - 1e-12 and halvings < 30:  # step halving keeps the fit monotone
@@ -276,6 +287,9 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
         beta, loglik, score, info = candidate, new_loglik, new_score, new_info
         if converged:
             break
+    if not converged or np.max(np.abs(beta), initial=0) > MAX_LOG_HR:
+        # Monotone likelihood (a group's hazard heads to 0 or infinity): no finite estimate exists.
+        raise np.linalg.LinAlgError("the Cox likelihood has no finite maximum (monotone likelihood)")
     cov = np.linalg.inv(info)
     ph = _ph_test(beta, cov, x, time_index, d, w, times)
     return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, ph.assign(term=ph["term"].map(

@@ -12,19 +12,18 @@ import pandas as pd  # noqa: E402
 
 from .results import MONTH_DAYS  # noqa: E402
 
-plt.rcParams.update({"svg.hashsalt": "ips-outcomes", "font.size": 9, "axes.spines.top": False,
+plt.rcParams.update({"font.size": 9, "axes.spines.top": False,
                      "axes.spines.right": False, "figure.dpi": 100})
 TICK_MONTHS = np.arange(0, 25, 3)
 
 
 def save(fig, folder: Path, name: str) -> list[Path]:
-    """PNG and SVG without timestamps, so the same results give the same bytes."""
+    """PNG at 150 dpi without a software stamp, so the same results give the same bytes."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.png", folder / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    path = folder / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    return paths
+    return [path]
 
 
 def _steps(table: pd.DataFrame, column: str, start: float):
@@ -52,12 +51,13 @@ def _month_axis(ax, max_month: float, label: str) -> list[int]:
     return months
 
 
-def at_risk_counts(km: pd.DataFrame, months) -> list[int]:
-    """People at risk at each month, read from a Kaplan-Meier table (first row at or after the time)."""
+def at_risk_counts(km: pd.DataFrame, months) -> list[str]:
+    """People at risk at each month: n_risk of the first row at or after it ('-' where suppressed)."""
     times = km["time"].to_numpy(dtype=float)
-    leaving = (km["n_event"] + km["n_censor"]).to_numpy()
-    total = int(km["n_risk"].iloc[0]) if len(km) else 0
-    return [int(total - leaving[times < m * MONTH_DAYS].sum()) for m in months]
+    n_risk = km["n_risk"].to_numpy(dtype=float)
+    idx = np.searchsorted(times, np.asarray(months, dtype=float) * MONTH_DAYS, side="left")
+    counts = [n_risk[i] if i < len(n_risk) else 0.0 for i in idx]
+    return ["-" if np.isnan(c) else str(int(c)) for c in counts]
 
 
 def cumulative_incidence(cif: pd.DataFrame, competing: pd.DataFrame, km: pd.DataFrame, folder: Path) -> list[Path]:
@@ -87,7 +87,9 @@ def km_by_group(curves: dict[str, pd.DataFrame], factor: str, name: str, ylabel:
     max_month = 0.0
     for label, km in curves.items():
         x, y = _steps(km, "survival", 1.0)
-        ax.step(x, 100 * (1 - y) if invert else 100 * y, where="post", label=f"{label} (n={int(km['n_risk'].iloc[0])})")
+        first = km["n_risk"].iloc[0]
+        ax.step(x, 100 * (1 - y) if invert else 100 * y, where="post",
+                label=f"{label} (n={'suppressed' if pd.isna(first) else int(first)})")
         max_month = max(max_month, x.max())
     months = _month_axis(ax, max_month, xlabel)
     ax.set_ylabel(ylabel)
@@ -125,7 +127,7 @@ def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
     ax.axvline(overall["rate_pct"], color="grey", linestyle="--", linewidth=1,
                label=f"All: {overall['rate_pct']:.1f}%")
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{f.replace('_', ' ')}: {lvl} (n={n})" for f, lvl, n in
+    ax.set_yticklabels([f"{f.replace('_', ' ')}: {lvl} (n={'suppressed' if pd.isna(n) else int(n)})" for f, lvl, n in
                         zip(groups["factor"], groups["level"], groups["n"])], fontsize=7)
     ax.set_xlim(0, 100)
     ax.set_xlabel("Gained or retained employment, or education (%), Wilson 95% CI")

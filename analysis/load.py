@@ -6,64 +6,14 @@ the header being line 1), the column, what was found and what was expected. A us
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import contract as C
-
-MAX_PROBLEMS_SHOWN = 50
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    row: int | None  # line in the file; None for a problem with the whole file or a column
-    column: str | None
-    found: str
-    expected: str
-
-    def __str__(self) -> str:
-        where = self.file
-        if self.row is not None:
-            where += f", row {self.row}"
-        if self.column is not None:
-            where += f", column '{self.column}'"
-        return f"{where}: found {self.found}; expected {self.expected}"
-
-
-class InputError(Exception):
-    """Bad input from the user: one or more problems, all reported together."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        super().__init__(self.message())
-
-    def message(self) -> str:
-        shown = [str(p) for p in self.problems[:MAX_PROBLEMS_SHOWN]]
-        more = len(self.problems) - len(shown)
-        if more > 0:
-            shown.append(f"... and {more} more problems")
-        return "\n".join(shown)
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV as text cells (no type guessing, blanks stay blank)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError([Problem(str(path), None, None, "no such file", "an existing CSV file")])
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise InputError([Problem(str(path), None, None, "an empty file", "a header row and data rows")])
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError([Problem(str(path), None, None, f"a file that is not a readable CSV table ({err})",
-                                  "comma-separated text with a header row")])
-    table.columns = [str(c).strip() for c in table.columns]
-    return table.apply(lambda col: col.str.strip())
-
+from .errors import InputError, Problem
+from .read import read_table
 
 def _line_numbers(index: pd.Index) -> np.ndarray:
     return np.asarray(index) + 2  # data row 0 is line 2 (after the header)
@@ -76,24 +26,67 @@ def _cell_problems(file: str, mask: pd.Series, column: str, found: pd.Series, ex
             for r, v in zip(rows, values)]
 
 
-def _parse_dates(file: str, raw: pd.Series, column: str, blank_allowed: bool) -> tuple[pd.Series, list[Problem]]:
+def _parse_dates(file: str, raw: pd.Series, column: str, blank_allowed: bool,
+                 expected: str) -> tuple[pd.Series, list[Problem]]:
     parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
     blank = raw == ""
     bad = parsed.isna() & ~blank
-    problems = _cell_problems(file, bad, column, raw, "a date as YYYY-MM-DD")
+    problems = _cell_problems(file, bad, column, raw, expected)
     if not blank_allowed:
-        problems += _cell_problems(file, blank, column, raw, "a date as YYYY-MM-DD (this column may not be blank)")
+        problems += _cell_problems(file, blank, column, raw, expected + " (this column may not be blank)")
     return parsed, problems
 
 
-def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | None = None) -> pd.DataFrame:
+IDENTIFIER_NAMES = {
+    "an NHS number": ("nhsnumber", "nhsno", "nhsnum", "nhs", "chinumber", "chi"),
+    "a name": ("name", "forename", "surname", "firstname", "lastname", "givenname", "familyname", "fullname",
+               "patientname", "clientname", "forenames"),
+    "a postcode": ("postcode", "postalcode", "postcodearea", "address", "addressline1"),
+    "a date of birth": ("dob", "dateofbirth", "birthdate", "birthday"),
+    "contact details": ("phone", "telephone", "mobile", "email", "emailaddress"),
+}
+POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$"
+
+
+def _looks_like_nhs_numbers(values: pd.Series) -> bool:
+    """Most non-blank values are ten digits passing the NHS number's modulus 11 check digit."""
+    digits = values[values != ""].str.replace(r"[\s-]", "", regex=True)
+    digits = digits[digits.str.fullmatch(r"\d{10}")]
+    if len(digits) == 0 or len(digits) < 0.5 * (values != "").sum():
+        return False
+    d = digits.str.split("", expand=True).iloc[:, 1:11].astype(int).to_numpy()
+    check = (11 - (d[:, :9] * np.arange(10, 1, -1)).sum(axis=1) % 11) % 11
+    return bool((check == d[:, 9]).mean() > 0.5)
+
+
+def identifier_problems(raw: pd.DataFrame, file: str) -> list[Problem]:
+    """Columns that look like direct identifiers, by name or by content: refused, never analysed."""
+    problems = []
+    for position, column in enumerate(raw.columns):
+        key = "".join(ch for ch in column.lower() if ch.isalnum())
+        kind = next((k for k, names in IDENTIFIER_NAMES.items() if key in names), None)
+        values = raw.iloc[:, position].astype(str)
+        if kind is None and _looks_like_nhs_numbers(values):
+            kind = "an NHS number"
+        if kind is None and (values != "").any() and values[values != ""].str.upper().str.fullmatch(POSTCODE).mean() > 0.5:
+            kind = "a postcode"
+        if kind is not None:
+            problems.append(Problem(file, 1, column, f"a column that looks like a direct identifier ({kind})",
+                                    "no direct identifiers in the extract: remove the column; it is never analysed"))
+    return problems
+
+
+def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | None = None,
+                     date_expected: str = "a date as YYYY-MM-DD") -> pd.DataFrame:
     """Check a text table against the contract and return it typed, or raise InputError with every problem."""
-    problems: list[Problem] = []
+    duplicated = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
+    if duplicated:
+        raise InputError([Problem(file, 1, col, "the column more than once", "each column once") for col in duplicated])
+    problems: list[Problem] = identifier_problems(raw, file)
+    if problems:
+        raise InputError(problems)
     if raw.shape[0] == 0:
         raise InputError([Problem(file, None, None, "a header but no data rows", "one row per IPS episode")])
-    duplicated = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
-    for col in duplicated:
-        problems.append(Problem(file, 1, col, "the column more than once", "each column once"))
     missing = [c for c in C.REQUIRED_COLUMNS if c not in raw.columns]
     for col in missing:
         problems.append(Problem(file, 1, col, "no such column",
@@ -101,7 +94,8 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
     unknown = [c for c in raw.columns if c not in C.COLUMN_NAMES]
     for col in unknown:
         problems.append(Problem(file, 1, col, "a column the contract does not have",
-                                "only the contract's columns: " + ", ".join(C.COLUMN_NAMES)))
+                                "only the contract's columns (" + ", ".join(C.COLUMN_NAMES) + "); map it to one "
+                                "or list it under ignore_columns in a mapping file"))
     if problems:
         raise InputError(problems)
 
@@ -114,7 +108,7 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
 
     for name in C.DATE_COLUMNS:
         column = next(c for c in C.COLUMNS if c.name == name)
-        out[name], found = _parse_dates(file, raw[name], name, column.blank_allowed)
+        out[name], found = _parse_dates(file, raw[name], name, column.blank_allowed, date_expected)
         problems += found
 
     age = pd.to_numeric(raw["age"], errors="coerce")
@@ -169,10 +163,52 @@ def _date_order_problems(file: str, raw: pd.DataFrame, typed: pd.DataFrame,
     return problems
 
 
-def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None) -> pd.DataFrame:
-    """Read and validate an extract file; return typed data (with an added age_band column)."""
+def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None) -> pd.DataFrame:
+    """Read, map (if a mapping is given) and validate an extract; return typed data with an age_band column.
+
+    Problems name the file's own column where the mapping renamed it.
+    """
+    from .mapping import apply_mapping
+
     extract_date = pd.Timestamp(extract_date) if extract_date is not None else None
-    return validate_extract(read_table(path), str(path), extract_date)
+    raw = read_table(path)
+    if mapping is None:
+        return validate_extract(raw, str(path), extract_date)
+    identifiers = identifier_problems(raw.drop(columns=[c for c in mapping.ignore_columns if c in raw.columns]), str(path))
+    if identifiers:
+        raise InputError(identifiers)
+    expected = "a date as " + mapping.date_format.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+    try:
+        return validate_extract(apply_mapping(raw, mapping), str(path), extract_date, expected)
+    except InputError as err:
+        def named(problem: Problem) -> Problem:
+            source = mapping.source_name(problem.column) if problem.column else None
+            if source and source != problem.column:
+                return Problem(problem.file, problem.row, source, problem.found, problem.expected, problem.column)
+            return problem
+        raise InputError([named(p) for p in err.problems]) from None
+
+
+EXCLUSION_COLUMNS = ("step", "reason", "rows")
+
+
+def apply_entry_window(data: pd.DataFrame, entry_from: str | None, entry_to: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep first contacts inside the entry window; count every row excluded, by reason.
+
+    With no window the whole extract is analysed. Rows read = rows analysed + rows excluded, always.
+    """
+    first = data["first_contact_date"]
+    start = pd.Timestamp(entry_from) if entry_from else first.min()
+    end = pd.Timestamp(entry_to) if entry_to else first.max()
+    before, after = first < start, first > end
+    kept = data[~before & ~after].reset_index(drop=True)
+    flow = pd.DataFrame([
+        ("read", "rows in the extract that passed validation", len(data)),
+        ("excluded", f"first contact before the entry window ({start:%Y-%m-%d})", int(before.sum())),
+        ("excluded", f"first contact after the entry window ({end:%Y-%m-%d})", int(after.sum())),
+        ("analysed", f"first contact {start:%Y-%m-%d} to {end:%Y-%m-%d}", len(kept)),
+    ], columns=list(EXCLUSION_COLUMNS))
+    return kept, flow
 
 
 def load_reference(path: Path) -> pd.DataFrame:

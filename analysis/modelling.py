@@ -44,6 +44,13 @@ def design(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]
     return matrix, names, terms
 
 
+def not_estimable(model: str, factors: list[str], n: int) -> pd.DataFrame:
+    """The row that says a whole model could not be fitted, instead of a crash or an infinite estimate."""
+    return pd.DataFrame({"factor": [" + ".join(factors)], "level": ["all"], "n": [n], "model": [model],
+                         "reason": ["model not estimable: singular information or no finite maximum (too few "
+                                    "events or people for the number of groups)"]})
+
+
 def usable_rows(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]) -> pd.Series:
     keep = pd.Series(True, index=frame.index)
     for factor in factors:
@@ -67,7 +74,13 @@ def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: st
     rows = frame[usable_rows(frame, factors, levels)]
     cells = rows.groupby([time] + factors, observed=True)[event].agg(["size", "sum"]).reset_index()
     x, names, terms = design(cells, factors, levels)
-    fit = cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names)
+    try:
+        fit = cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names)
+        if not np.all(np.isfinite(fit.se)):
+            raise np.linalg.LinAlgError("non-finite standard errors")
+    except np.linalg.LinAlgError:
+        return pd.DataFrame(), pd.DataFrame(), pd.concat([excluded, not_estimable(model, factors, len(rows))],
+                                                         ignore_index=True)
     table = fit.summary()
     table.insert(0, "model", model)
     table.insert(1, "factor", [t[0] for t in terms])

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning, SingularMatrixWarning
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
 from .estimators import Z95
-from .modelling import design, model_levels, usable_rows
+from .modelling import design, model_levels, not_estimable, usable_rows
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, row
 
@@ -47,6 +47,7 @@ def logistic(successes, trials, x) -> tuple[np.ndarray, np.ndarray, float]:
         # statsmodels flags a saturated grouped model (fitted = observed) as "perfect prediction"; separation
         # is checked per group before fitting (modelling.model_levels) and unstable estimates are flagged after.
         warnings.simplefilter("ignore", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", SingularMatrixWarning)  # rank is checked by the caller
         warnings.simplefilter("ignore", RuntimeWarning)
         fit = sm.GLM(endog, sm.add_constant(x, has_constant="add"), family=sm.families.Binomial()).fit(tol=1e-12)
     return fit.params, fit.cov_params(), float(fit.deviance)
@@ -59,19 +60,23 @@ def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[p
         levels[factor], dropped = model_levels(frame, factor, "positive", both_outcomes=True)
         excluded.append(dropped.assign(model=model))
     factors = [f for f in factors if len(levels[f]) >= 2]
+    if not factors:
+        return pd.DataFrame(), pd.DataFrame(), pd.concat(excluded, ignore_index=True)
     cells = (frame[usable_rows(frame, factors, levels)].groupby(factors, observed=True)["positive"]
              .agg(["sum", "size"]).reset_index())
     x, names, terms = design(cells, factors, levels)
-    coef, cov, deviance = logistic(cells["sum"], cells["size"], x)
-    se = np.sqrt(np.diag(cov))[1:]
-    ors = pd.DataFrame({"model": model, "factor": [t[0] for t in terms], "level": [t[1] for t in terms],
-                        "reference": [t[2] for t in terms], "term": names, "log_odds_ratio": coef[1:], "se": se,
-                        "odds_ratio": np.exp(coef[1:]), "conf_low": np.exp(coef[1:] - Z95 * se),
-                        "conf_high": np.exp(coef[1:] + Z95 * se),
-                        "wald_p": 2 * stats.norm.sf(np.abs(coef[1:] / se)), "n": int(cells["size"].sum()),
-                        "flag": np.where(se > UNSTABLE_SE, "unstable: SE of log odds ratio > 5 (sparse cells or "
-                                         "quasi-separation); do not interpret", ""),
-                        "method": LOGIT_METHOD})
+    excluded = pd.concat(excluded, ignore_index=True)
+    try:
+        coef, cov, deviance = logistic(cells["sum"], cells["size"], x)
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(np.diag(cov))[1:]
+        if not np.all(np.isfinite(se)) or len(terms) == 0 or np.linalg.matrix_rank(sm.add_constant(x, has_constant="add")) < x.shape[1] + 1:
+            raise np.linalg.LinAlgError("not estimable")
+    except (np.linalg.LinAlgError, ValueError):
+        return pd.DataFrame(), pd.DataFrame(), pd.concat(
+            [excluded, not_estimable(model, factors, int(cells["size"].sum()))], ignore_index=True)
+    with np.errstate(over="ignore"):  # unstable estimates are flagged below, not hidden
+        ors = _odds_ratio_table(model, terms, names, coef, se, int(cells["size"].sum()))
     lr = []
     for factor in factors:
         keep = [i for i, t in enumerate(terms) if t[0] != factor]
@@ -80,7 +85,18 @@ def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[p
         lr.append({"model": model, "factor": factor, "lr_chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)),
                    "n": int(cells["size"].sum()), "method": "Likelihood-ratio test: deviance without the factor "
                    "minus deviance with it, chi-squared"})
-    return ors, pd.DataFrame(lr), pd.concat(excluded, ignore_index=True)
+    return ors, pd.DataFrame(lr), excluded
+
+
+def _odds_ratio_table(model, terms, names, coef, se, n) -> pd.DataFrame:
+    return pd.DataFrame({"model": model, "factor": [t[0] for t in terms], "level": [t[1] for t in terms],
+                        "reference": [t[2] for t in terms], "term": names, "log_odds_ratio": coef[1:], "se": se,
+                        "odds_ratio": np.exp(coef[1:]), "conf_low": np.exp(coef[1:] - Z95 * se),
+                        "conf_high": np.exp(coef[1:] + Z95 * se),
+                        "wald_p": 2 * stats.norm.sf(np.abs(coef[1:] / se)), "n": n,
+                        "flag": np.where(se > UNSTABLE_SE, "unstable: SE of log odds ratio > 5 (sparse cells or "
+                                         "quasi-separation); do not interpret", ""),
+                        "method": LOGIT_METHOD})
 
 
 def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[str, pd.DataFrame]]:

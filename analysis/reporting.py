@@ -38,10 +38,13 @@ class Results:
                      & (self.key["level"] == str(level))).any())
 
     def num(self, measure: str, factor: str = "all", level: str = "all", digits: int = 1) -> str:
-        return fmt(self.row(measure, factor, level)["value"], digits)
+        r = self.row(measure, factor, level)
+        return SUPPRESSED if is_suppressed(r, "value") else fmt(r["value"], digits)
 
     def ci(self, measure: str, factor: str = "all", level: str = "all", digits: int = 1) -> str:
         r = self.row(measure, factor, level)
+        if is_suppressed(r, "conf_low"):
+            return SUPPRESSED
         return f"{fmt(r['conf_low'], digits)} to {fmt(r['conf_high'], digits)}"
 
     def figure(self, name: str, caption: str) -> str:
@@ -53,6 +56,18 @@ class Results:
         for path in sorted(self.folder.glob("*.csv")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()
+
+
+SUPPRESSED = "suppressed"
+
+
+def is_suppressed(row: pd.Series, column: str) -> bool:
+    """Blank because disclosure control removed it (the row's `suppressed` column says so)."""
+    note = row.get("suppressed", "")
+    if not isinstance(note, str) or not note or not pd.isna(row.get(column)):
+        return False
+    names = [n.strip() for n in note.split(";")]
+    return column in names or "statistics" in names
 
 
 def fmt(value, digits: int = 1) -> str:
@@ -80,7 +95,9 @@ def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int
         cells = []
         for c in columns:
             v = frame[c].iloc[i]  # by column, so integer columns stay integers
-            if c in p_columns:
+            if is_suppressed(frame.iloc[i], c):
+                cells.append(SUPPRESSED)
+            elif c in p_columns:
                 cells.append(fmt_p(v))
             elif c in digits:
                 cells.append(fmt(v, digits[c]))

@@ -10,13 +10,17 @@ from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import row
 
 RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird on the logit scale (within-site variance "
-             "1/(n p (1-p))), back-transformed; 95% CI Wald on the logit scale; I^2 from Cochran's Q")
+             "1/(n p (1-p)); 0.5 added to both cells of a site with 0% or 100%), back-transformed; 95% CI Wald "
+             "on the logit scale; I^2 from Cochran's Q")
 FUNNEL_METHOD = ("Funnel plot control limits around the pooled rate p0: p0 +/- z sqrt(p0 (1-p0) / n), "
                  "z = 1.96 (95%) and 3.09 (99.8%), normal approximation (Spiegelhalter 2005)")
 Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.999))}
 
 
 def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
+    # A site with no jobs or nothing but jobs has no finite logit: add 0.5 to both of its cells.
+    extreme = (jobs == 0) | (jobs == referrals)
+    jobs, referrals = np.where(extreme, jobs + 0.5, jobs), np.where(extreme, referrals + 1.0, referrals)
     p = jobs / referrals
     y = np.log(p / (1 - p))
     v = 1 / (referrals * p * (1 - p))

@@ -69,3 +69,16 @@ def test_dersimonian_laird_matches_statsmodels_meta_analysis():
     assert mine["i2"] == pytest.approx(theirs.i2, rel=1e-10)
     expit = 1 / (1 + np.exp(-theirs.mean_effect_re))
     assert mine["rate"] == pytest.approx(expit, rel=1e-10)
+
+
+def test_enumerated_exact_test_equals_fisher_on_a_2x2_and_monte_carlo_on_a_3x2():
+    from scipy import stats
+
+    from analysis.proportions import _enumerated_k_by_2
+
+    table = np.array([[3, 1], [1, 3]])
+    assert _enumerated_k_by_2(table.sum(axis=1), table[:, 0]) == pytest.approx(0.4857142857, abs=1e-9)
+    table = np.array([[6, 4], [2, 8], [5, 5]])
+    exact = _enumerated_k_by_2(table.sum(axis=1), table[:, 0])
+    method = stats.MonteCarloMethod(n_resamples=100_000, rng=np.random.default_rng(1))
+    assert exact == pytest.approx(stats.fisher_exact(table, method=method).pvalue, abs=0.01)

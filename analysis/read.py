@@ -1,0 +1,91 @@
+"""Reading a trust's file as a table of text cells: CSV (any common encoding, with or without a byte-order
+mark), Excel (.xlsx) or Parquet. Types are not guessed here; validation does that against the contract."""
+from __future__ import annotations
+
+import codecs
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError, Problem
+
+CSV_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # tried in order after any byte-order mark
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _decode(raw: bytes, file: str) -> str:
+    for bom, encoding in BOMS:
+        if raw.startswith(bom):
+            return raw.decode(encoding)
+    if b"\x00" in raw[:4096]:
+        raise InputError([Problem(file, None, None, "binary content (NUL bytes)", "a text CSV file, .xlsx or .parquet")])
+    for encoding in CSV_ENCODINGS:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InputError([Problem(file, None, None, "text in an unknown encoding", "UTF-8, UTF-16 or Windows-1252")])
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Excel and Parquet cells to the text a CSV would hold: dates as YYYY-MM-DD, whole numbers without .0."""
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text = values.dt.strftime("%Y-%m-%d")
+        else:
+            def cell(v):
+                if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT:
+                    return ""
+                if hasattr(v, "strftime"):
+                    return v.strftime("%Y-%m-%d") if getattr(v, "hour", 0) == 0 and getattr(v, "minute", 0) == 0 else str(v)
+                if isinstance(v, float) and v.is_integer():
+                    return str(int(v))
+                return str(v)
+            text = values.map(cell)
+        out[str(column)] = text.fillna("").astype(str)
+    return out
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Any supported file as text cells, column names stripped; an InputError for anything else."""
+    path = Path(path)
+    file = str(path)
+    if not path.exists():
+        raise InputError([Problem(file, None, None, "no such file", "an existing file")])
+    if path.stat().st_size == 0:
+        raise InputError([Problem(file, None, None, "an empty file", "a header row and data rows")])
+    suffix = path.suffix.lower()
+    try:
+        # Read the header as a data row so duplicated column names survive to be reported.
+        if suffix in (".xlsx", ".xlsm"):
+            grid = _as_text(pd.read_excel(path, dtype=object, engine="openpyxl", header=None))
+        elif suffix == ".parquet":
+            parquet = pd.read_parquet(path)
+            grid = pd.concat([pd.DataFrame([list(parquet.columns)], columns=parquet.columns), _as_text(parquet)],
+                             ignore_index=True)
+        else:
+            text = _decode(path.read_bytes(), file)
+            grid = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=None)
+        if len(grid) == 0:
+            raise pd.errors.EmptyDataError
+        table = pd.DataFrame(grid.iloc[1:].to_numpy(), columns=[str(c) for c in grid.iloc[0]]).reset_index(drop=True)
+    except InputError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputError([Problem(file, None, None, "an empty file", "a header row and data rows")]) from None
+    except Exception as err:  # a corrupt workbook, a truncated parquet, a ragged CSV: all the user's file
+        raise InputError([Problem(file, None, None, f"a file that is not a readable table ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0][:200] if str(err) else 'unreadable'})",
+                                  "a CSV file with a header row, an .xlsx workbook or a .parquet file")]) from None
+    if table.shape[1] < 2:
+        raise InputError([Problem(file, None, None, f"{table.shape[1]} column(s): not a table of IPS episodes",
+                                  "comma-separated columns with a header row")])
+    names = [str(c).strip() for c in table.columns]
+    # By position, so duplicated column names survive to be reported by validation.
+    cells = {i: table.iloc[:, i].astype(str).str.strip() for i in range(table.shape[1])}
+    table = pd.DataFrame(cells)
+    table.columns = names
+    return table

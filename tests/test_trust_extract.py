@@ -1,0 +1,193 @@
+"""A trust runs it on its own extract: bad input, mappings, formats, exclusions, disclosure control."""
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.cli import main
+from analysis.disclosure import COUNT_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "bad_extracts"
+EXAMPLES = ROOT / "examples"
+SYNTHETIC = ROOT / "data_synthetic" / "ips_extract.csv"
+with open(CORPUS / "expected.csv", newline="") as _handle:
+    CASES = list(csv.DictReader(_handle))
+
+
+def test_the_corpus_has_at_least_40_bad_extracts():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_bad_extract_gives_its_exact_message_nonzero_exit_no_traceback_no_output(case, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    out = tmp_path / "results"
+    code = main(["run", case["file"], "--extract-date", "2024-02-27", "--out", str(out)] + case["args"].split())
+    err = capsys.readouterr().err
+    assert code != 0
+    assert case["message"] in err.splitlines(), err
+    assert "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_validate_reports_every_problem_with_nonzero_exit(capsys, monkeypatch):
+    monkeypatch.chdir(CORPUS)
+    assert main(["validate", "unknown_gender.csv"]) == 2
+    assert "unknown_gender.csv, row 2, column 'gender': found 'F'" in capsys.readouterr().err
+
+
+def run_key(extract: Path, out: Path, *extra: str) -> bytes:
+    assert main(["run", str(extract), "--extract-date", "2024-02-27", "--out", str(out), "--no-figures", *extra]) == 0
+    return (out / "key_results.csv").read_bytes()
+
+
+@pytest.mark.parametrize("disclosure", ["none", "nhs"])
+def test_shuffled_reordered_renamed_extract_gives_byte_identical_key_results(tmp_path, disclosure):
+    reference = ROOT / "data_synthetic" / "reference_population.csv"
+    base = run_key(SYNTHETIC, tmp_path / "a", "--reference", str(reference), "--disclosure", disclosure)
+    data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
+    shuffled = data.sample(frac=1, random_state=3)[list(reversed(data.columns))]
+    names = {c: f"Trust {c.replace('_', ' ').title()}" for c in data.columns}
+    shuffled.rename(columns=names).to_csv(tmp_path / "trust.csv", index=False)
+    (tmp_path / "map.yaml").write_text("columns:\n" + "".join(f"  {v}: {k}\n" for k, v in names.items()))
+    variant = run_key(tmp_path / "trust.csv", tmp_path / "b", "--reference", str(reference), "--disclosure", disclosure,
+                      "--mapping", str(tmp_path / "map.yaml"))
+    assert variant == base
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "parquet", "cp1252", "utf-16"])
+def test_excel_parquet_and_other_encodings_give_the_same_results(tmp_path, fmt):
+    base = run_key(SYNTHETIC, tmp_path / "a", "--disclosure", "none")
+    data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
+    data.loc[0, "site"] = "Sütton"  # a character that differs between encodings
+    path = tmp_path / f"extract.{fmt if fmt in ('xlsx', 'parquet') else 'csv'}"
+    if fmt == "xlsx":
+        typed = data.copy()
+        for c in ("first_contact_date", "outcome_date", "discharge_date"):
+            typed[c] = pd.to_datetime(typed[c], errors="coerce")  # real Excel dates, not text
+        typed["age"] = typed["age"].astype(int)
+        typed.to_excel(path, index=False)
+    elif fmt == "parquet":
+        data.to_parquet(path, index=False)
+    else:
+        path.write_bytes(data.to_csv(index=False).encode(fmt))
+    original = data.copy()
+    original.loc[0, "site"] = "Sütton"
+    original.to_csv(tmp_path / "utf8.csv", index=False)
+    assert run_key(path, tmp_path / "b", "--disclosure", "none") == run_key(tmp_path / "utf8.csv", tmp_path / "c",
+                                                                            "--disclosure", "none")
+    assert base  # the unchanged extract also ran
+
+
+def test_rows_in_equal_rows_analysed_plus_rows_excluded(tmp_path):
+    out = tmp_path / "r"
+    assert main(["run", str(EXAMPLES / "trust_extract.csv"), "--mapping", str(EXAMPLES / "trust_mapping.yaml"),
+                 "--extract-date", "2024-02-27", "--entry-from", "2022-04-01", "--entry-to", "2023-03-31",
+                 "--disclosure", "none", "--no-figures", "--out", str(out)]) == 0
+    flow = pd.read_csv(out / "exclusions.csv").set_index("reason")
+    read = int(flow.loc[flow["step"] == "read", "rows"].iloc[0])
+    assert read == len(pd.read_csv(EXAMPLES / "trust_extract.csv"))
+    excluded = int(flow.loc[flow["step"] == "excluded", "rows"].sum())
+    analysed = int(flow.loc[flow["step"] == "analysed", "rows"].iloc[0])
+    assert excluded == 12 and read == analysed + excluded
+    key = pd.read_csv(out / "key_results.csv")
+    assert key.loc[key["measure"] == "cohort_n", "value"].iloc[0] == analysed
+
+
+def count_values(folder: Path) -> list[tuple[str, str, float]]:
+    """Every count in every CSV output: the count columns, and the value of count measures."""
+    found = []
+    for path in folder.glob("*.csv"):
+        table = pd.read_csv(path)
+        for column in table.columns:
+            if column in COUNT_COLUMNS:
+                found += [(path.name, column, v) for v in table[column].dropna()]
+        if path.name == "key_results.csv":
+            counts = table[table["measure"].isin(["cohort_n", "site_jobs_total"])]["value"].dropna()
+            found += [(path.name, "value", v) for v in counts]
+    return found
+
+
+def assert_disclosure_safe(folder: Path) -> None:
+    for name, column, value in count_values(folder):
+        assert not (1 <= value <= 7), (name, column, value)
+        assert value % 5 == 0, (name, column, value)
+
+
+def test_nhs_disclosure_on_the_example_trust_run_including_figures(tmp_path):
+    out = tmp_path / "r"
+    assert main(["run", str(EXAMPLES / "trust_extract.csv"), "--mapping", str(EXAMPLES / "trust_mapping.yaml"),
+                 "--reference", str(EXAMPLES / "trust_cmht_ethnicity.csv"), "--extract-date", "2024-02-27",
+                 "--out", str(out)]) == 0
+    assert_disclosure_safe(out)
+    assert len(count_values(out)) > 500  # the scan did find the counts
+    assert (out / "figures" / "employment_cumulative_incidence.png").exists()
+    for path in out.glob("*.csv"):
+        assert "person_id" not in pd.read_csv(path).columns, path.name
+
+
+OUTCOMES = ["gained_employment", "retained_employment", "education", "none"]
+
+
+@st.composite
+def small_extracts(draw):
+    n = draw(st.integers(min_value=12, max_value=60))
+    seed = draw(st.integers(min_value=0, max_value=2**31 - 1))
+    rng = np.random.default_rng(seed)
+    first = pd.Timestamp("2022-04-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+    outcome = rng.choice(OUTCOMES, n, p=[0.35, 0.1, 0.1, 0.45])
+    to_outcome = rng.integers(0, 300, n)
+    outcome_date = pd.Series(first + pd.to_timedelta(to_outcome, unit="D")).where(outcome != "none")
+    start = outcome_date.fillna(pd.Series(first))
+    discharge = start + pd.to_timedelta(rng.integers(0, 400, n), unit="D")
+    discharge = discharge.where((discharge <= pd.Timestamp("2024-02-27")) & (rng.random(n) < 0.8))
+    return pd.DataFrame({
+        "person_id": [f"P{i}" for i in range(n)], "first_contact_date": first.strftime("%Y-%m-%d"),
+        "age": rng.integers(18, 70, n), "gender": rng.choice(["Female", "Male", "Other", "Not known"], n, p=[.48, .48, .02, .02]),
+        "ethnicity": rng.choice(["White", "Mixed", "Asian", "Black", "Other", "Not known"], n),
+        "diagnosis": rng.choice(["Psychosis", "Bipolar", "Depression or anxiety", "Personality disorder", "Other", "Not known"], n),
+        "outcome": outcome, "outcome_date": outcome_date.dt.strftime("%Y-%m-%d").fillna(""),
+        "discharge_date": discharge.dt.strftime("%Y-%m-%d").fillna(""),
+        "site": rng.choice(["North", "South", "East"], n),
+    })
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extract=small_extracts())
+def test_nhs_disclosure_leaves_no_small_or_unrounded_count_in_any_output(tmp_path_factory, extract):
+    folder = tmp_path_factory.mktemp("prop")
+    extract.to_csv(folder / "extract.csv", index=False)
+    reference = pd.DataFrame({"characteristic": "ethnicity", "category": ["White", "Mixed", "Asian", "Black", "Other"],
+                              "count": [400, 30, 60, 70, 25]})
+    reference.to_csv(folder / "ref.csv", index=False)
+    assert main(["run", str(folder / "extract.csv"), "--reference", str(folder / "ref.csv"), "--extract-date",
+                 "2024-02-27", "--disclosure", "nhs", "--no-figures", "--out", str(folder / "out")]) == 0
+    assert_disclosure_safe(folder / "out")
+
+
+def readme_block() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- trust-example -->\s*```sh\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_trust_example_runs_as_written(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    for line in readme_block():
+        command = line.replace(".venv/bin/", "")
+        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert (tmp_path / "my_results" / "key_results.csv").exists()
+    assert (tmp_path / "my_reports" / "index.html").exists()
