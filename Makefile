@@ -3,7 +3,7 @@
 # regression baselines on purpose. A trust runs its own extract with
 #   make DATA=my_extract.csv REFERENCE=my_cmht.csv EXTRACT_DATE=2025-03-31 RESULTS=my_results
 .DELETE_ON_ERROR:
-.PHONY: all env data results reports browser test regen clean
+.PHONY: all env data results reports browser test regen bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -74,6 +74,10 @@ test: $(ENV_STAMP) browser
 regen: $(ENV_STAMP)
 	$(BIN)/python -m pytest --force-regen -p no:cacheprovider || true
 	$(BIN)/python -m pytest
+
+# --- benchmark: 10k to 5M rows against the reference fitters and R (timing lives here, not in the tests) ---
+bench: $(ENV_STAMP)
+	$(BIN)/python bench/run_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

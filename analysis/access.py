@@ -19,7 +19,7 @@ def analyse(data: pd.DataFrame, reference: pd.DataFrame | None) -> tuple[list[di
     available = [] if reference is None else [f for f in FACTORS if f in set(reference["characteristic"])]
     for factor in available:
         ref = reference[reference["characteristic"] == factor].set_index("category")["count"]
-        own = data[factor].astype(str).value_counts()
+        own = data[factor].value_counts()  # categorical: counted without turning a million rows into text
         categories = [c for c in FACTORS[factor] if own.get(c, 0) > 0 or ref.get(c, 0) > 0]
         table = pd.DataFrame({"ips": [int(own.get(c, 0)) for c in categories],
                               "cmht": [int(ref.get(c, 0)) for c in categories]}, index=categories)

@@ -13,7 +13,7 @@ from .contract import FACTORS
 from .estimators import (AJ_METHOD, KM_MEDIAN_METHOD, RMST_METHOD, Z95, aalen_johansen, kaplan_meier,
                          km_median, number_at_risk, restricted_mean, step_at)
 from .results import MONTH_DAYS, row
-from .survival_common import by_group, cox_models, logrank_by_factor, comparison_key_rows
+from .survival_common import WEIGHT, by_group, collapse, comparison_key_rows, cox_models, logrank_by_factor
 
 CENSORED, EMPLOYED, DISCHARGED = 0, 1, 2
 CIF_MONTHS = (3, 6, 12, 18)
@@ -33,7 +33,7 @@ def employment_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataF
     out = pd.DataFrame({"person_id": seeking["person_id"].to_numpy(), "days": days, "cause": cause,
                         "employed": (cause == EMPLOYED).astype(int)})
     for factor in FACTORS:
-        out[factor] = seeking[factor].astype(str).to_numpy()
+        out[factor] = seeking[factor].array  # kept categorical; text only after collapsing
     return out
 
 
@@ -52,14 +52,15 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                     "Share of those who gained employment whose job started within 6 months (182.6 days)",
                     n=n_employed))
 
-    km = kaplan_meier(times["days"], times["employed"])
+    cells = collapse(times, ["days", "cause", "employed"])
+    km = kaplan_meier(cells["days"], cells["employed"], cells[WEIGHT])
     median, low, high = km_median(km)
     keys.append(row("km_median_days_to_employment", median,
                     KM_MEDIAN_METHOD + "; discharge without a job and the extract date censor; NaN = not reached",
                     conf_low=low, conf_high=high, n=len(times)))
 
-    cif = aalen_johansen(times["days"], times["cause"], of=EMPLOYED)
-    competing = aalen_johansen(times["days"], times["cause"], of=DISCHARGED)
+    cif = aalen_johansen(cells["days"], cells["cause"], of=EMPLOYED, weight=cells[WEIGHT])
+    competing = aalen_johansen(cells["days"], cells["cause"], of=DISCHARGED, weight=cells[WEIGHT])
     for months in CIF_MONTHS:
         at = step_at(cif, [months * MONTH_DAYS], ["cif", "conf_low", "conf_high"], before=0.0).iloc[0]
         keys.append(row("cif_employment_pct", 100 * at["cif"], AJ_METHOD + "; competing event: discharge without a job",
@@ -78,11 +79,11 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
 
     risk = pd.DataFrame({"months": RISK_TABLE_MONTHS,
                          "days": [m * MONTH_DAYS for m in RISK_TABLE_MONTHS]})
-    risk["n_at_risk"] = number_at_risk(times["days"], risk["days"])
+    risk["n_at_risk"] = number_at_risk(cells["days"], risk["days"], cells[WEIGHT])
 
-    groups, group_curves = by_group(times, "days", "employed", {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
-    tests = logrank_by_factor(times, "days", "employed")
-    cox, ph, excluded = cox_models(times, "days", "employed")
+    groups, group_curves = by_group(cells, "days", "employed", {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
+    tests = logrank_by_factor(cells, "days", "employed")
+    cox, ph, excluded = cox_models(cells, "days", "employed")
     cox["event"] = "employment (cause-specific: discharge without a job censors)"
     keys += comparison_key_rows("employment", tests, cox)
     tables = {

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from .distributions import Z95, chi2_sf, norm_sf
 
-Z95 = float(stats.norm.ppf(0.975))
 
 KM_METHOD = {
     "log-log": "Kaplan-Meier; Greenwood variance; 95% CI on the log(-log) scale",
@@ -102,10 +101,13 @@ def step_at(table: pd.DataFrame, times, columns: list[str], before: float = 1.0)
     return out
 
 
-def number_at_risk(time, at_times) -> np.ndarray:
-    """People still at risk (time >= t) at each of `at_times`."""
-    sorted_time = np.sort(np.asarray(time))
-    return len(sorted_time) - np.searchsorted(sorted_time, np.asarray(at_times), side="left")
+def number_at_risk(time, at_times, weight=None) -> np.ndarray:
+    """People still at risk (time >= t) at each of `at_times` (weights = counts per row)."""
+    time = np.asarray(time)
+    w = np.ones(len(time)) if weight is None else np.asarray(weight, dtype=float)
+    order = np.argsort(time, kind="stable")
+    from_end = np.concatenate([np.cumsum(w[order][::-1])[::-1], [0.0]])
+    return from_end[np.searchsorted(time[order], np.asarray(at_times), side="left")].astype(np.int64)
 
 
 def restricted_mean(km: pd.DataFrame, tau: float) -> tuple[float, float]:
@@ -159,14 +161,15 @@ def aalen_johansen(time, cause, of: int = 1, weight=None) -> pd.DataFrame:
     return out
 
 
-def logrank(time, event, group) -> dict:
-    """k-sample log-rank test of the hazard of any event (event > 0) across groups."""
-    frame = pd.DataFrame({"time": np.asarray(time), "d": (np.asarray(event) > 0).astype(float),
+def logrank(time, event, group, weight=None) -> dict:
+    """k-sample log-rank test of the hazard of any event (event > 0) across groups (weights = counts)."""
+    w = np.ones(len(np.asarray(time))) if weight is None else np.asarray(weight, dtype=float)
+    frame = pd.DataFrame({"time": np.asarray(time), "d": (np.asarray(event) > 0) * w, "n": w,
                           "group": np.asarray(group)})
     groups = sorted(frame["group"].unique())
     if len(groups) < 2:
         return {"chi2": float("nan"), "df": 0, "p": float("nan"), "method": LOGRANK_METHOD}
-    agg = frame.groupby(["time", "group"]).agg(d=("d", "sum"), n=("d", "size")).unstack(fill_value=0)
+    agg = frame.groupby(["time", "group"])[["d", "n"]].sum().unstack(fill_value=0)
     d_tg, leave_tg = agg["d"][groups].to_numpy(), agg["n"][groups].to_numpy()
     n_tg = leave_tg[::-1].cumsum(axis=0)[::-1]  # at risk per group just before each time
     n, d = n_tg.sum(axis=1), d_tg.sum(axis=1)
@@ -182,7 +185,7 @@ def logrank(time, event, group) -> dict:
     df = int(np.linalg.matrix_rank(v))
     if df == 0:
         return {"chi2": float("nan"), "df": 0, "p": float("nan"), "method": LOGRANK_METHOD}
-    return {"chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)), "method": LOGRANK_METHOD,
+    return {"chi2": chi2, "df": df, "p": float(chi2_sf(chi2, df)), "method": LOGRANK_METHOD,
             "observed": dict(zip(groups, d_tg.sum(axis=0))),
             "expected": dict(zip(groups, d_tg.sum(axis=0) - observed_minus_expected))}
 
@@ -213,44 +216,52 @@ class CoxResult:
             "term": self.names, "coef": self.coef, "se": self.se,
             "hazard_ratio": np.exp(self.coef),
             "conf_low": np.exp(self.coef - Z95 * self.se), "conf_high": np.exp(self.coef + Z95 * self.se),
-            "z": z, "p": 2 * stats.norm.sf(np.abs(z)), "method": COX_METHOD,
+            "z": z, "p": 2 * norm_sf(np.abs(z)), "method": COX_METHOD,
         })
 
 
 MAX_LOG_HR = 15.0  # |log hazard ratio| beyond this means the fit is running off to infinity
 
 
+def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Sum rows of `values` by `index` (bincount per column: fast, and the same order every time)."""
+    if values.ndim == 1:
+        return np.bincount(index, weights=values, minlength=size)
+    return np.column_stack([np.bincount(index, weights=values[:, j], minlength=size) for j in range(values.shape[1])])
+
+
 def _efron_terms(beta, x, time_index, d, w, n_times):
-    """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows."""
+    """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows.
+
+    Efron's correction sums over the l = 0..D-1 tied deaths at each time with denominators
+    S0 - (l/D) E0. Everything that depends on l is a scalar, so it is summed per time first (A0, A1, B0, B1,
+    B2 below) and the p x p information is then two weighted Gram matrices of X plus per-time outer
+    products: the cost grows with rows x p^2 once, not with deaths x p^2.
+    """
     with np.errstate(over="ignore"):
         risk = np.exp(x @ beta)
-    p = x.shape[1]
-    # Sums over rows leaving at each time, then reverse cumulative sums give the risk sets.
-    def by_time(values):
-        out = np.zeros((n_times,) + values.shape[1:])
-        np.add.at(out, time_index, values)
-        return out
-    wr = w * risk
-    s0 = by_time(wr)[::-1].cumsum(axis=0)[::-1]
-    s1 = by_time(wr[:, None] * x)[::-1].cumsum(axis=0)[::-1]
-    s2 = by_time(wr[:, None, None] * x[:, :, None] * x[:, None, :])[::-1].cumsum(axis=0)[::-1]
-    dr = d * risk
-    e0 = by_time(dr)
-    e1 = by_time(dr[:, None] * x)
-    e2 = by_time(dr[:, None, None] * x[:, :, None] * x[:, None, :])
-    deaths = by_time(d.astype(float))
+    wr, dr = w * risk, d * risk
+    reverse_cumsum = lambda a: a[::-1].cumsum(axis=0)[::-1]  # noqa: E731  (risk set = still present at t)
+    s0 = reverse_cumsum(_sum_by(time_index, wr, n_times))
+    s1 = reverse_cumsum(_sum_by(time_index, wr[:, None] * x, n_times))
+    e0 = _sum_by(time_index, dr, n_times)
+    e1 = _sum_by(time_index, dr[:, None] * x, n_times)
+    deaths = _sum_by(time_index, d.astype(float), n_times)
     event_times = np.flatnonzero(deaths > 0)
     dt = deaths[event_times].astype(np.int64)
     rep = np.repeat(event_times, dt)  # one entry per death, Efron's l = 0..D-1 within each time
     frac = (np.arange(len(rep)) - np.repeat(np.cumsum(dt) - dt, dt)) / np.repeat(dt, dt)
     den = s0[rep] - frac * e0[rep]
-    mean = (s1[rep] - frac[:, None] * e1[rep]) / den[:, None]
-    second = (s2[rep] - frac[:, None, None] * e2[rep]) / den[:, None, None]
+    per_time = lambda v: np.bincount(rep, weights=v, minlength=n_times)  # noqa: E731
+    a0, a1 = per_time(1 / den), per_time(frac / den)
+    b0, b1, b2 = per_time(1 / den ** 2), per_time(frac / den ** 2), per_time(frac ** 2 / den ** 2)
     loglik = float((d * (x @ beta)).sum() - np.log(den).sum())
-    score = (d[:, None] * x).sum(axis=0) - mean.sum(axis=0)
-    info = (second - mean[:, :, None] * mean[:, None, :]).sum(axis=0)
-    mean_by_time = np.zeros((n_times, p))
-    np.add.at(mean_by_time, rep, mean)  # sum over the tied deaths of their Efron means
+    mean_by_time = s1 * a0[:, None] - e1 * a1[:, None]  # sum over the tied deaths of their Efron means
+    score = (d[:, None] * x).sum(axis=0) - mean_by_time.sum(axis=0)
+    # sum_t sum_l (S2 - a E2)/den: a row is in every risk set up to its own time, and in E only at it.
+    row_weight = wr * np.cumsum(a0)[time_index] - dr * a1[time_index]
+    info = (x * row_weight[:, None]).T @ x
+    info -= (s1 * b0[:, None]).T @ s1 - (s1 * b1[:, None]).T @ e1 - (e1 * b1[:, None]).T @ s1 + (e1 * b2[:, None]).T @ e1
     return loglik, score, info, mean_by_time, deaths
 
 
@@ -320,8 +331,8 @@ def _ph_test(beta, cov, x, time_index, d, w, times) -> pd.DataFrame:
     scaled = total * cov @ u
     per_term = scaled ** 2 / (total * np.diag(cov) * ss)
     global_chi2 = float(u @ cov @ u * total / ss)
-    rows = [{"term": j, "chi2": float(per_term[j]), "df": 1, "p": float(stats.chi2.sf(per_term[j], 1))}
+    rows = [{"term": j, "chi2": float(per_term[j]), "df": 1, "p": float(chi2_sf(per_term[j], 1))}
             for j in range(len(beta))]
     rows.append({"term": "GLOBAL", "chi2": global_chi2, "df": len(beta),
-                 "p": float(stats.chi2.sf(global_chi2, len(beta)))})
+                 "p": float(chi2_sf(global_chi2, len(beta)))})
     return pd.DataFrame(rows).assign(method=PH_METHOD)

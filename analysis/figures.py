@@ -60,19 +60,25 @@ def at_risk_counts(km: pd.DataFrame, months) -> list[str]:
     return ["-" if np.isnan(c) else str(int(c)) for c in counts]
 
 
+def _curve_with_band(ax, table: pd.DataFrame, column: str, start: float, label: str, band_label: str) -> float:
+    """A step curve with its 95% CI as a band; returns the last time (months) drawn."""
+    x, y = _steps(table, column, start)
+    ax.step(x, 100 * y, where="post", color="#1b6ca8", label=label)
+    _, low = _steps(table, "conf_low", start)
+    _, high = _steps(table, "conf_high", start)
+    ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label=band_label)
+    return float(x.max())
+
+
 def cumulative_incidence(cif: pd.DataFrame, competing: pd.DataFrame, km: pd.DataFrame, folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    x, y = _steps(cif, "cif", 0.0)
-    ax.step(x, 100 * y, where="post", color="#1b6ca8", label="Employment (Aalen-Johansen)")
-    _, low = _steps(cif, "conf_low", 0.0)
-    _, high = _steps(cif, "conf_high", 0.0)
-    ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label="95% CI")
+    last = _curve_with_band(ax, cif, "cif", 0.0, "Employment (Aalen-Johansen)", "95% CI")
     x2, y2 = _steps(competing, "cif", 0.0)
     ax.step(x2, 100 * y2, where="post", color="#c0392b", label="Discharge without a job (competing event)")
     x3, y3 = _steps(km, "survival", 1.0)
     ax.step(x3, 100 * (1 - y3), where="post", color="grey", linestyle="--",
             label="1 - Kaplan-Meier (treats discharge as censoring)")
-    months = _month_axis(ax, x.max(), "Months since first IPS contact")
+    months = _month_axis(ax, last, "Months since first IPS contact")
     ax.set_ylabel("Cumulative incidence (%)")
     ax.set_ylim(0, 100)
     ax.legend(frameon=False, loc="upper left")
@@ -102,13 +108,10 @@ def km_by_group(curves: dict[str, pd.DataFrame], factor: str, name: str, ylabel:
 
 def support_curve(km: pd.DataFrame, folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    x, y = _steps(km, "survival", 1.0)
-    ax.step(x, 100 * y, where="post", color="#1b6ca8", label="Still receiving in-work support (Kaplan-Meier)")
-    _, low = _steps(km, "conf_low", 1.0)
-    _, high = _steps(km, "conf_high", 1.0)
-    ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label="95% CI (log-log)")
+    last = _curve_with_band(ax, km, "survival", 1.0, "Still receiving in-work support (Kaplan-Meier)",
+                            "95% CI (log-log)")
     ax.axvline(12, color="grey", linestyle=":", linewidth=1)
-    months = _month_axis(ax, x.max(), "Months since job start (or start of in-work support)")
+    months = _month_axis(ax, last, "Months since job start (or start of in-work support)")
     ax.set_ylabel("Still supported (%)")
     ax.set_ylim(0, 100)
     ax.legend(frameon=False)

@@ -11,7 +11,7 @@ import pandas as pd
 from .contract import FACTORS, IN_WORK_OUTCOMES
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, step_at
 from .results import MONTH_DAYS, row
-from .survival_common import by_group, cox_models, logrank_by_factor, comparison_key_rows
+from .survival_common import WEIGHT, by_group, collapse, comparison_key_rows, cox_models, logrank_by_factor
 
 YEAR_DAYS = 365  # "more than 12 months" = more than 365 days of support
 
@@ -24,7 +24,7 @@ def support_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataFram
                         "days": (end - in_work["outcome_date"]).dt.days.to_numpy(),
                         "discharged": discharged.astype(int)})
     for factor in FACTORS:
-        out[factor] = in_work[factor].astype(str).to_numpy()
+        out[factor] = in_work[factor].array  # kept categorical; text only after collapsing
     return out
 
 
@@ -48,7 +48,8 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
         row("pct_discharged_within_6m_of_discharged", 100 * (done <= 6 * MONTH_DAYS).mean(),
             "Share of those discharged whose support lasted at most 6 months (182.6 days)", n=len(done)),
     ]
-    km = kaplan_meier(times["days"], times["discharged"])
+    cells = collapse(times, ["days", "discharged"])
+    km = kaplan_meier(cells["days"], cells["discharged"], cells[WEIGHT])
     median, low, high = km_median(km)
     keys.append(row("km_median_days_in_work_support", median,
                     KM_MEDIAN_METHOD + "; event = discharge, censored at the extract date", conf_low=low,
@@ -59,9 +60,9 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                         factor="months", level=str(months), conf_low=100 * at["conf_low"],
                         conf_high=100 * at["conf_high"], n=n))
 
-    groups, group_curves = by_group(times, "days", "discharged", {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
-    tests = logrank_by_factor(times, "days", "discharged")
-    cox, ph, excluded = cox_models(times, "days", "discharged")
+    groups, group_curves = by_group(cells, "days", "discharged", {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
+    tests = logrank_by_factor(cells, "days", "discharged")
+    cox, ph, excluded = cox_models(cells, "days", "discharged")
     cox["event"] = "discharge from in-work support"
     keys += comparison_key_rows("in_work", tests, cox)
     tables = {"in_work_km": km, "in_work_by_group": groups, "in_work_km_by_group": group_curves, "in_work_logrank": tests, "in_work_cox": cox,

@@ -45,6 +45,7 @@ IDENTIFIER_NAMES = {
     "a date of birth": ("dob", "dateofbirth", "birthdate", "birthday"),
     "contact details": ("phone", "telephone", "mobile", "email", "emailaddress"),
 }
+IDENTIFIER_SAMPLE = 2000
 POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$"
 
 
@@ -65,7 +66,8 @@ def identifier_problems(raw: pd.DataFrame, file: str) -> list[Problem]:
     for position, column in enumerate(raw.columns):
         key = "".join(ch for ch in column.lower() if ch.isalnum())
         kind = next((k for k, names in IDENTIFIER_NAMES.items() if key in names), None)
-        values = raw.iloc[:, position].astype(str)
+        # Whether a column holds identifiers is a property of the column: its first rows decide.
+        values = raw.iloc[:IDENTIFIER_SAMPLE, position].astype(str)
         if kind is None and _looks_like_nhs_numbers(values):
             kind = "an NHS number"
         if kind is None and (values != "").any() and values[values != ""].str.upper().str.fullmatch(POSTCODE).mean() > 0.5:

@@ -15,7 +15,8 @@ from .estimators import cox_efron
 
 def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
     """Levels of `factor` that can enter a model, and a table of those that cannot with the reason."""
-    counts = frame.groupby(factor, observed=True)[event].agg(["size", "sum"])
+    weight = frame["count"] if "count" in frame else pd.Series(1, index=frame.index)  # collapsed frames carry counts
+    counts = pd.DataFrame({"size": weight, "sum": weight * frame[event]}).groupby(frame[factor], observed=True).sum()
     counts = counts[counts.index != NOT_KNOWN]
     reasons = {}
     for level, (size, events) in counts.iterrows():
@@ -72,7 +73,9 @@ def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: st
     if not factors:
         return pd.DataFrame(), pd.DataFrame(), excluded
     rows = frame[usable_rows(frame, factors, levels)]
-    cells = rows.groupby([time] + factors, observed=True)[event].agg(["size", "sum"]).reset_index()
+    weight = rows["count"] if "count" in rows else pd.Series(1, index=rows.index)
+    cells = (rows.assign(size=weight, sum=weight * rows[event]).groupby([time] + factors, observed=True)[["size", "sum"]]
+             .sum().reset_index())
     x, names, terms = design(cells, factors, levels)
     try:
         fit = cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names)

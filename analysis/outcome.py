@@ -1,16 +1,12 @@
 """Equity of outcome: gained or retained employment, or education, by group."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
-from statsmodels.tools.sm_exceptions import PerfectSeparationWarning, SingularMatrixWarning
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
-from .estimators import Z95
+from .distributions import Z95, chi2_sf, norm_sf
+from .survival_common import WEIGHT
 from .modelling import design, model_levels, not_estimable, usable_rows
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, row
@@ -25,11 +21,17 @@ def positive(data: pd.DataFrame) -> pd.Series:
     return data["outcome"].isin(POSITIVE_OUTCOMES).astype(int)
 
 
+def _counts_by(cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Positive outcomes ("sum") and people ("size") per group of a collapsed frame."""
+    return (cells.assign(size=cells[WEIGHT], sum=cells[WEIGHT] * cells["positive"])
+            .groupby(keys, observed=True)[["sum", "size"]].sum())
+
+
 def rates(frame: pd.DataFrame) -> pd.DataFrame:
     """Rate with a Wilson CI overall and for every level of every factor ('Not known' shown)."""
-    rows = [("all", "all", int(frame["positive"].sum()), len(frame))]
+    rows = [("all", "all", int((frame["positive"] * frame[WEIGHT]).sum()), int(frame[WEIGHT].sum()))]
     for factor in FACTORS:
-        counts = frame.groupby(frame[factor].astype(str))["positive"].agg(["sum", "size"])
+        counts = _counts_by(frame, [factor])
         rows += [(factor, c, int(counts.loc[c, "sum"]), int(counts.loc[c, "size"]))
                  for c in FACTORS[factor] if c in counts.index]
     table = pd.DataFrame(rows, columns=["factor", "level", "positive", "n"])
@@ -40,17 +42,35 @@ def rates(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def logistic(successes, trials, x) -> tuple[np.ndarray, np.ndarray, float]:
-    """Binomial GLM on grouped counts: (coefficients, covariance, deviance)."""
-    endog = np.column_stack([successes, np.asarray(trials) - np.asarray(successes)])
-    with warnings.catch_warnings():
-        # statsmodels flags a saturated grouped model (fitted = observed) as "perfect prediction"; separation
-        # is checked per group before fitting (modelling.model_levels) and unstable estimates are flagged after.
-        warnings.simplefilter("ignore", PerfectSeparationWarning)
-        warnings.simplefilter("ignore", SingularMatrixWarning)  # rank is checked by the caller
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fit = sm.GLM(endog, sm.add_constant(x, has_constant="add"), family=sm.families.Binomial()).fit(tol=1e-12)
-    return fit.params, fit.cov_params(), float(fit.deviance)
+def logistic(successes, trials, x, max_iter: int = 100, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray, float]:
+    """Binomial GLM with the logit link on grouped counts, by IRLS: (coefficients, covariance, deviance).
+
+    The same algorithm as R's glm and statsmodels' GLM; an intercept is added in front of x.
+    """
+    y, m = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    design_matrix = np.column_stack([np.ones(len(y)), np.asarray(x, dtype=float).reshape(len(y), -1)])
+    if np.linalg.matrix_rank(design_matrix) < design_matrix.shape[1]:
+        raise np.linalg.LinAlgError("the design matrix is rank-deficient")
+    beta = np.zeros(design_matrix.shape[1])
+    deviance = np.inf
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for _ in range(max_iter):
+            eta = design_matrix @ beta
+            mu = 1 / (1 + np.exp(-eta))
+            weight = m * mu * (1 - mu)
+            z = eta + (y - m * mu) / np.where(weight > 0, weight, np.inf)
+            xtw = design_matrix.T * weight
+            beta = np.linalg.solve(xtw @ design_matrix, xtw @ z)
+            mu = 1 / (1 + np.exp(-(design_matrix @ beta)))
+            new_deviance = 2 * (np.where(y > 0, y * np.log(y / (m * mu)), 0)
+                                + np.where(m - y > 0, (m - y) * np.log((m - y) / (m * (1 - mu))), 0)).sum()
+            if abs(new_deviance - deviance) <= tol * (abs(new_deviance) + 0.1):
+                deviance = new_deviance
+                break
+            deviance = new_deviance
+        weight = m * mu * (1 - mu)
+        cov = np.linalg.inv((design_matrix.T * weight) @ design_matrix)
+    return beta, cov, float(deviance)
 
 
 def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -62,15 +82,14 @@ def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[p
     factors = [f for f in factors if len(levels[f]) >= 2]
     if not factors:
         return pd.DataFrame(), pd.DataFrame(), pd.concat(excluded, ignore_index=True)
-    cells = (frame[usable_rows(frame, factors, levels)].groupby(factors, observed=True)["positive"]
-             .agg(["sum", "size"]).reset_index())
+    cells = _counts_by(frame[usable_rows(frame, factors, levels)], factors).reset_index()
     x, names, terms = design(cells, factors, levels)
     excluded = pd.concat(excluded, ignore_index=True)
     try:
         coef, cov, deviance = logistic(cells["sum"], cells["size"], x)
         with np.errstate(invalid="ignore"):
             se = np.sqrt(np.diag(cov))[1:]
-        if not np.all(np.isfinite(se)) or len(terms) == 0 or np.linalg.matrix_rank(sm.add_constant(x, has_constant="add")) < x.shape[1] + 1:
+        if not np.all(np.isfinite(se)) or len(terms) == 0:
             raise np.linalg.LinAlgError("not estimable")
     except (np.linalg.LinAlgError, ValueError):
         return pd.DataFrame(), pd.DataFrame(), pd.concat(
@@ -80,9 +99,12 @@ def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[p
     lr = []
     for factor in factors:
         keep = [i for i, t in enumerate(terms) if t[0] != factor]
-        _, _, reduced = logistic(cells["sum"], cells["size"], x[:, keep])
+        try:
+            _, _, reduced = logistic(cells["sum"], cells["size"], x[:, keep])
+        except np.linalg.LinAlgError:
+            reduced = np.nan  # the model without this factor cannot be fitted: no test
         chi2, df = reduced - deviance, len(terms) - len(keep)
-        lr.append({"model": model, "factor": factor, "lr_chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)),
+        lr.append({"model": model, "factor": factor, "lr_chi2": chi2, "df": df, "p": float(chi2_sf(chi2, df)),
                    "n": int(cells["size"].sum()), "method": "Likelihood-ratio test: deviance without the factor "
                    "minus deviance with it, chi-squared"})
     return ors, pd.DataFrame(lr), excluded
@@ -93,7 +115,7 @@ def _odds_ratio_table(model, terms, names, coef, se, n) -> pd.DataFrame:
                         "reference": [t[2] for t in terms], "term": names, "log_odds_ratio": coef[1:], "se": se,
                         "odds_ratio": np.exp(coef[1:]), "conf_low": np.exp(coef[1:] - Z95 * se),
                         "conf_high": np.exp(coef[1:] + Z95 * se),
-                        "wald_p": 2 * stats.norm.sf(np.abs(coef[1:] / se)), "n": n,
+                        "wald_p": 2 * norm_sf(np.abs(coef[1:] / se)), "n": n,
                         "flag": np.where(se > UNSTABLE_SE, "unstable: SE of log odds ratio > 5 (sparse cells or "
                                          "quasi-separation); do not interpret", ""),
                         "method": LOGIT_METHOD})
@@ -107,7 +129,7 @@ def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[s
                         conf_low=r["conf_low"], conf_high=r["conf_high"], n=int(r["n"])))
     tests = []
     for factor in FACTORS:
-        table = pd.crosstab(frame[factor].astype(str), frame["positive"])
+        table = frame.groupby([factor, "positive"], observed=True)[WEIGHT].sum().unstack(fill_value=0)
         test = homogeneity_tests(table)
         n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
         tests.append({"factor": factor, **test, "n": n})
@@ -136,10 +158,14 @@ def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[s
 
 
 def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict], dict[str, pd.DataFrame]]:
-    frame = data.assign(positive=positive(data))
-    frame["age_band"] = frame["age_band"].astype(str)
-    keys, tables = _analyse_frame(frame, "")
+    """Every model and test here is exact on counts, so people are first collapsed to one row per
+    (factors, outcome, follow-up) with the number of people in it."""
+    followed = (extract_date - data["first_contact_date"]).dt.days >= SENSITIVITY_MONTHS * MONTH_DAYS
+    frame = pd.DataFrame({factor: data[factor] for factor in FACTORS})
+    frame["positive"], frame["followed"] = positive(data).to_numpy(), followed.to_numpy()
+    cells = frame.groupby(list(frame.columns), sort=True, observed=True).size().rename(WEIGHT).reset_index()
+    cells[list(FACTORS)] = cells[list(FACTORS)].astype(str)
+    keys, tables = _analyse_frame(cells, "")
     # Sensitivity: only people who had at least 6 months between first contact and the extract date.
-    followed = frame[(extract_date - frame["first_contact_date"]).dt.days >= SENSITIVITY_MONTHS * MONTH_DAYS]
-    more_keys, more_tables = _analyse_frame(followed, "_6m_followup")
+    more_keys, more_tables = _analyse_frame(cells[cells["followed"]], "_6m_followup")
     return keys + more_keys, {**tables, **more_tables}

@@ -7,12 +7,16 @@ good run is not damaged.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
-from . import access, employment, figures, in_work, outcome, sites
+from . import access, employment, in_work, outcome, sites
 from .contract import FACTORS, IN_WORK_OUTCOMES
 from .disclosure import PRESETS, Disclosure, control
 from .errors import InputError, Problem
@@ -58,10 +62,11 @@ def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.D
     return key_table(keys), tables
 
 
-def draw_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
-    figures.cumulative_incidence(tables["employment_cif"], tables["employment_cif_competing"],
-                                 tables["employment_km"], folder)
-    figures.support_curve(tables["in_work_km"], folder)
+def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str, tuple]]:
+    """Every figure as (function name in analysis.figures, arguments), drawn from the results tables."""
+    jobs = [("cumulative_incidence", (tables["employment_cif"], tables["employment_cif_competing"],
+                                      tables["employment_km"], folder)),
+            ("support_curve", (tables["in_work_km"], folder))]
     for factor in FACTORS:
         for prefix, ylabel, xlabel, invert in (
                 ("employment", "Employed (%), 1 - Kaplan-Meier", "Months since first IPS contact", True),
@@ -69,26 +74,50 @@ def draw_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
             long = tables[f"{prefix}_km_by_group"]
             long = long[long["factor"] == factor]
             curves = {level: long[long["level"] == level] for level in FACTORS[factor] if level in set(long["level"])}
-            figures.km_by_group(curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)
-
-
-def draw_equity_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
-    figures.outcome_forest(tables["outcome_rates"], folder)
+            jobs.append(("km_by_group", (curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)))
+    jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])):
-        figures.access_comparison(tables["access_composition"], folder)
+        jobs.append(("access_comparison", (tables["access_composition"], folder)))
     if "sites_rates" in tables:
-        figures.funnel(tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)
+        jobs.append(("funnel", (tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)))
+    return jobs
+
+
+def _draw(job: tuple[str, tuple]) -> None:
+    from . import figures  # matplotlib costs half a second to import: only when figures are drawn
+
+    name, args = job
+    getattr(figures, name)(*args)
+
+
+def draw_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    """Draw every figure, two processes at a time (figures are independent; each is byte-reproducible)."""
+    from . import figures  # noqa: F401  (imported once here, so the forked workers inherit it)
+
+    jobs = figure_jobs(tables, folder)
+    workers = min(len(jobs), os.cpu_count() or 1, 2)
+    if workers < 2:
+        for job in jobs:
+            _draw(job)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        list(pool.map(_draw, jobs))
+
+
+KEPT_FILES = ("benchmark.csv",)  # written into results/ by `make bench`, not by a run: a run keeps it
 
 
 def write_results(out: Path, key: pd.DataFrame, tables: dict[str, pd.DataFrame], with_figures: bool = True) -> None:
     def fill(folder: Path) -> None:
+        for name in KEPT_FILES:
+            if (Path(out) / name).exists():
+                shutil.copyfile(Path(out) / name, folder / name)
         write_csv_atomic(folder / "key_results.csv", key)
         for name, table in tables.items():
             if len(table.columns):  # a model that could not be fitted has no table; its reason is in *_exclusions
                 write_csv_atomic(folder / f"{name}.csv", table)
         if with_figures:
             draw_figures(tables, folder / FIGURE_DIR)
-            draw_equity_figures(tables, folder / FIGURE_DIR)
 
     write_folder_atomically(out, fill)
 

@@ -3,30 +3,31 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from scipy.special import gammaln
 
-from .contingency import CHI2_METHOD, chi2_homogeneity, tested_table
+from .contingency import CHI2_METHOD, chi2_homogeneity, expected_counts, tested_table
+from .distributions import Z95
 
 WILSON_METHOD = "Wilson score 95% CI"
 EXACT_SEED = 20240227
 EXACT_RESAMPLES = 20_000
 MAX_ENUMERATED_TABLES = 200_000
 EXACT_METHOD = {
-    "2x2": "Fisher's exact test, two-sided (2x2 table)",
-    "kx2": ("Fisher-Freeman-Halton exact test (all tables with the observed margins enumerated; p = total "
-            "probability of tables no more likely than the observed); 'Not known' excluded"),
-    "rxc": (f"Fisher-Freeman-Halton test: table probability as statistic, p-value by Monte Carlo over "
-            f"{EXACT_RESAMPLES:,} random tables with the observed margins (seed {EXACT_SEED}); 'Not known' excluded"),
+    "kx2": ("Fisher-Freeman-Halton exact test (Fisher's exact test for 2 x 2): all tables with the observed "
+            "margins enumerated, p = total probability of tables no more likely than the observed; 'Not known' excluded"),
+    "monte carlo": (f"Fisher-Freeman-Halton test with the p-value by Monte Carlo: {EXACT_RESAMPLES:,} random tables "
+                    f"with the observed margins (multivariate hypergeometric, seed {EXACT_SEED}); 'Not known' excluded"),
 }
 
 
 def wilson(successes, trials) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score 95% interval (as proportions); NaN where there are no trials."""
-    successes, trials = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    x, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        low, high = proportion_confint(successes, np.where(trials > 0, trials, np.nan), alpha=0.05, method="wilson")
-    return np.asarray(low), np.asarray(high)
+        p = x / n
+        centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
+        half = Z95 * np.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / (1 + Z95 ** 2 / n)
+    return centre - half, centre + half
 
 
 def cochran_sparse(table: pd.DataFrame) -> bool:
@@ -34,44 +35,50 @@ def cochran_sparse(table: pd.DataFrame) -> bool:
     tested = tested_table(table)
     if tested.shape[0] < 2 or tested.shape[1] < 2:
         return False
-    expected = stats.contingency.expected_freq(tested.to_numpy())
+    expected = expected_counts(tested.to_numpy(dtype=float))
     return bool(expected.min() < 1 or (expected < 5).mean() > 0.2)
 
 
-def exact_test(table: pd.DataFrame) -> tuple[float, str]:
-    """Fisher's exact test for a 2x2 table; a seeded Monte Carlo Fisher-Freeman-Halton test otherwise."""
-    tested = tested_table(table).to_numpy()
-    if tested.shape[0] < 2 or tested.shape[1] < 2:
-        return float("nan"), EXACT_METHOD["2x2"]
-    if tested.shape == (2, 2):
-        return float(stats.fisher_exact(tested).pvalue), EXACT_METHOD["2x2"]
-    if 2 in tested.shape:
-        k_by_2 = tested if tested.shape[1] == 2 else tested.T
-        sizes, successes = k_by_2.sum(axis=1), int(k_by_2[:, 0].sum())
-        if np.prod(np.minimum(sizes, successes) + 1.0) <= MAX_ENUMERATED_TABLES:
-            return _enumerated_k_by_2(sizes, k_by_2[:, 0]), EXACT_METHOD["kx2"]
-    method = stats.MonteCarloMethod(n_resamples=EXACT_RESAMPLES, rng=np.random.default_rng(EXACT_SEED))
-    return float(stats.fisher_exact(tested, method=method).pvalue), EXACT_METHOD["rxc"]
+def _log_table_probability(sizes: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """log P(table | margins) for k x 2 tables given as the first column's cells (rows of `cells`)."""
+    log_choose = lambda n, x: gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1)  # noqa: E731
+    return log_choose(sizes, cells).sum(axis=-1) - log_choose(sizes.sum(), cells.sum(axis=-1))
 
 
 def _enumerated_k_by_2(sizes: np.ndarray, observed: np.ndarray) -> float:
     """Exact p-value of a k x 2 table: every table with the same row and column totals, by its probability."""
-    from itertools import product
-
-    from scipy.special import gammaln
-
     total = int(observed.sum())
-    log_choose = lambda n, x: gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1)  # noqa: E731
-    ranges = [range(0, int(min(n, total)) + 1) for n in sizes[:-1]]
-    probabilities = []
-    for head in product(*ranges):
-        last = total - sum(head)
-        if 0 <= last <= sizes[-1]:
-            cells = np.array(head + (last,))
-            probabilities.append(log_choose(sizes, cells).sum())
-    log_p = np.array(probabilities) - log_choose(sizes.sum(), total)
-    observed_log_p = log_choose(sizes, observed).sum() - log_choose(sizes.sum(), total)
+    grids = np.meshgrid(*[np.arange(0, int(min(n, total)) + 1) for n in sizes[:-1]], indexing="ij")
+    heads = np.column_stack([g.ravel() for g in grids]) if len(grids) else np.zeros((1, 0), dtype=np.int64)
+    last = total - heads.sum(axis=1)
+    keep = (last >= 0) & (last <= sizes[-1])
+    tables = np.column_stack([heads[keep], last[keep]]).astype(float)
+    log_p = _log_table_probability(sizes, tables)
+    observed_log_p = _log_table_probability(sizes, observed.astype(float)[None, :])[0]
     return float(min(1.0, np.exp(log_p[log_p <= observed_log_p + 1e-7]).sum()))
+
+
+def _monte_carlo_k_by_2(sizes: np.ndarray, observed: np.ndarray) -> float:
+    rng = np.random.default_rng(EXACT_SEED)
+    draws = rng.multivariate_hypergeometric(sizes.astype(np.int64), int(observed.sum()), size=EXACT_RESAMPLES)
+    log_p = _log_table_probability(sizes, draws.astype(float))
+    observed_log_p = _log_table_probability(sizes, observed.astype(float)[None, :])[0]
+    # (1 + as extreme) / (1 + resamples), as scipy.stats.monte_carlo_test and R's simulate.p.value do
+    return float((1 + (log_p <= observed_log_p + 1e-7).sum()) / (1 + EXACT_RESAMPLES))
+
+
+def exact_test(table: pd.DataFrame) -> tuple[float, str]:
+    """Exact test of a k x 2 (or 2 x k) table: enumerated when small enough, else seeded Monte Carlo."""
+    tested = tested_table(table).to_numpy()
+    if tested.shape[0] < 2 or tested.shape[1] < 2:
+        return float("nan"), EXACT_METHOD["kx2"]
+    if 2 not in tested.shape:
+        raise ValueError(f"exact test implemented for k x 2 tables, not {tested.shape}")
+    k_by_2 = tested if tested.shape[1] == 2 else tested.T
+    sizes, first = k_by_2.sum(axis=1), k_by_2[:, 0]
+    if np.prod(np.minimum(sizes, first.sum()) + 1.0) <= MAX_ENUMERATED_TABLES:
+        return _enumerated_k_by_2(sizes, first), EXACT_METHOD["kx2"]
+    return _monte_carlo_k_by_2(sizes, first), EXACT_METHOD["monte carlo"]
 
 
 def homogeneity_tests(table: pd.DataFrame) -> dict:

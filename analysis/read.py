@@ -3,7 +3,7 @@ mark), Excel (.xlsx) or Parquet. Types are not guessed here; validation does tha
 from __future__ import annotations
 
 import codecs
-import io
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +26,62 @@ def _decode(raw: bytes, file: str) -> str:
         except UnicodeDecodeError:
             continue
     raise InputError([Problem(file, None, None, "text in an unknown encoding", "UTF-8, UTF-16 or Windows-1252")])
+
+
+def _utf8(raw: bytes, file: str) -> bytes:
+    """The file's bytes as UTF-8 without a byte-order mark (decoding only when it is not UTF-8 already)."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8):]
+    if not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and b"\x00" not in raw[:4096]:
+        try:
+            raw.decode("utf-8")
+            return raw
+        except UnicodeDecodeError:
+            pass
+    return _decode(raw, file).encode("utf-8")
+
+
+def _read_csv(raw: bytes, file: str) -> pd.DataFrame:
+    """CSV through pyarrow's parser (columnar, multi-threaded), every cell kept as text."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    data = _utf8(raw, file)
+    first_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    header = next(csv.reader([first_line])) if first_line else []
+    if not header:
+        raise pd.errors.EmptyDataError
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid as err:
+        raise InputError(_ragged_rows(data, len(header), file) or [
+            Problem(file, None, None, f"a file that is not a readable table ({str(err).splitlines()[0][:160]})",
+                    "a CSV file with a header row, an .xlsx workbook or a .parquet file")]) from None
+    if len(header) < 2:
+        raise InputError([Problem(file, None, None, f"{len(header)} column(s): not a table of IPS episodes",
+                                  "comma-separated columns with a header row")])
+    import pyarrow.compute as pc
+
+    # Arrow-backed text columns: no million Python strings, and vectorised string operations stay in Arrow.
+    columns = {i: pd.Series(pd.arrays.ArrowStringArray(pc.utf8_trim_whitespace(table.column(i))))
+               for i in range(table.num_columns)}
+    frame = pd.DataFrame(columns)
+    frame.columns = [h.strip() for h in header]
+    return frame
+
+
+def _ragged_rows(data: bytes, width: int, file: str) -> list[Problem]:
+    """Rows whose number of fields differs from the header's (only read when the fast parser refused the file)."""
+    rows = csv.reader(data.decode("utf-8").splitlines())
+    next(rows, None)
+    return [Problem(file, line, None, f"{len(fields)} field(s)", f"{width} fields, as in the header row")
+            for line, fields in enumerate(rows, start=2) if fields and len(fields) != width]
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,8 +123,7 @@ def read_table(path: Path) -> pd.DataFrame:
             grid = pd.concat([pd.DataFrame([list(parquet.columns)], columns=parquet.columns), _as_text(parquet)],
                              ignore_index=True)
         else:
-            text = _decode(path.read_bytes(), file)
-            grid = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=None)
+            return _read_csv(path.read_bytes(), file)
         if len(grid) == 0:
             raise pd.errors.EmptyDataError
         table = pd.DataFrame(grid.iloc[1:].to_numpy(), columns=[str(c) for c in grid.iloc[0]]).reset_index(drop=True)

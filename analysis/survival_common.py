@@ -10,6 +10,14 @@ from .modelling import cox_by_factors
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
+WEIGHT = "count"  # collapsed frames: one row per (time, event, factors) with the number of people in it
+
+
+def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """People to counts per distinct (keys, factors): every survival estimate here is exact on counts."""
+    cells = frame.groupby(keys + FACTOR_NAMES, observed=True, sort=True).size().rename(WEIGHT).reset_index()
+    cells[FACTOR_NAMES] = cells[FACTOR_NAMES].astype(str)
+    return cells
 
 
 def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -18,10 +26,11 @@ def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, floa
     rows, curves = [], []
     for factor in FACTOR_NAMES:
         for level, group in frame.groupby(factor, observed=True):
-            km = kaplan_meier(group[time], group[event])
+            km = kaplan_meier(group[time], group[event], group[WEIGHT])
             curves.append(km.assign(factor=factor, level=str(level)))
             median, low, high = km_median(km)
-            record = {"factor": factor, "level": str(level), "n": len(group), "events": int(group[event].sum()),
+            record = {"factor": factor, "level": str(level), "n": int(group[WEIGHT].sum()),
+                      "events": int((group[event] * group[WEIGHT]).sum()),
                    "km_median_days": median, "km_median_conf_low": low, "km_median_conf_high": high}
             idx = np.searchsorted(km["time"].to_numpy(), list(at_days.values()), side="right") - 1
             for (label, _), i in zip(at_days.items(), idx):
@@ -35,9 +44,9 @@ def logrank_by_factor(frame: pd.DataFrame, time: str, event: str) -> pd.DataFram
     rows = []
     for factor in FACTOR_NAMES:
         known = frame[frame[factor].astype(str) != NOT_KNOWN]
-        test = logrank(known[time], known[event], known[factor].astype(str))
+        test = logrank(known[time], known[event], known[factor].astype(str), known[WEIGHT])
         rows.append({"factor": factor, "chi2": test["chi2"], "df": test["df"], "p": test["p"],
-                     "n": len(known), "method": test["method"] + "; 'Not known' excluded"})
+                     "n": int(known[WEIGHT].sum()), "method": test["method"] + "; 'Not known' excluded"})
     return pd.DataFrame(rows)
 
 
