@@ -18,6 +18,8 @@ EXTRACT_DATE ?= 2024-02-27
 RESULTS ?= results
 REPORTS ?= reports/_output
 MAPPING ?=
+ENTRY_FROM ?=
+ENTRY_TO ?=
 # Disclosure control: none for the synthetic data; nhs (small counts suppressed, rounding to 5) for a trust.
 DISCLOSURE ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),none,nhs)
 SERVICE_NAME ?= Synthetic IPS service calibrated to Rinaldi et al. (2024)
@@ -52,7 +54,7 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py |
 results: $(RESULTS)/key_results.csv
 $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
 	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
-	    --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
+	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
 # --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --
 REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/styles.css reports/pdf-header.typ

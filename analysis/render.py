@@ -66,6 +66,7 @@ def parse_qmd(text: str) -> tuple[dict, list[Chunk]]:
 def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[str]:
     """Run the code chunks in a fresh kernel; return each chunk's printed output."""
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -76,11 +77,15 @@ def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[st
         if "parameters" in (chunk.options.get("tags") or []):
             cells.append(nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items())))
     notebook = nbformat.v4.new_notebook(cells=cells)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        raise RenderError(f"{name}: a cell failed:\n{err}") from None
+    with tempfile.TemporaryDirectory() as sockets:
+        # A local (IPC) kernel connection: nothing listens on a network port while a report renders.
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(notebook, km=manager, timeout=600, resources={"metadata": {"path": str(cwd)}},
+                                extra_arguments=["--log-level=ERROR"])
+        try:
+            client.execute()
+        except CellExecutionError as err:
+            raise RenderError(f"{name}: a cell failed:\n{err}") from None
     outputs, index = [], 0
     for chunk in code:
         cell = notebook.cells[index]
