@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN
-from .estimators import Z95
+from .distributions import Z95
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import row
 

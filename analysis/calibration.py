@@ -55,6 +55,3 @@ class Calibration:
     def counts(self, quantity: str, characteristic: str) -> dict[str, int]:
         rows = self._rows(quantity, characteristic)
         return {cat: int(val) for cat, val in zip(rows["category"], rows["value"])}
-
-    def published(self) -> pd.DataFrame:
-        return self.table[self.table["kind"] == "published"]

@@ -20,9 +20,7 @@ def norm_sf(x):
 
 def chi2_sf(x, df):
     """Upper tail of the chi-squared distribution (NaN for df = 0)."""
-    df = np.asarray(df, dtype=float)
-    return np.where(df > 0, special.chdtrc(np.maximum(df, 1), x), np.nan) if np.ndim(df) else (
-        float(special.chdtrc(df, x)) if df > 0 else float("nan"))
+    return float(special.chdtrc(df, x)) if df > 0 else float("nan")
 
 
 Z95 = float(norm_ppf(0.975))

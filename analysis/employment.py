@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from .contract import FACTORS
-from .estimators import (AJ_METHOD, KM_MEDIAN_METHOD, RMST_METHOD, Z95, aalen_johansen, kaplan_meier,
+from .distributions import Z95
+from .estimators import (AJ_METHOD, KM_MEDIAN_METHOD, RMST_METHOD, aalen_johansen, kaplan_meier,
                          km_median, number_at_risk, restricted_mean, step_at)
 from .results import MONTH_DAYS, row
 from .survival_common import WEIGHT, by_group, collapse, comparison_key_rows, cox_models, logrank_by_factor

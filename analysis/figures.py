@@ -32,7 +32,7 @@ def _steps(table: pd.DataFrame, column: str, start: float):
     return x, y
 
 
-def _risk_table(ax, rows: dict[str, list[int]], months) -> None:
+def _risk_table(ax, rows: dict[str, list[str]], months) -> None:
     """Numbers at risk printed under the x axis, one line per curve."""
     for i, (label, counts) in enumerate(rows.items()):
         y = -0.18 - 0.07 * i

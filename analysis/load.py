@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import contract as C
 from .errors import InputError, Problem
+from .mapping import apply_mapping
 from .read import read_table
 
 def _line_numbers(index: pd.Index) -> np.ndarray:
@@ -170,8 +171,6 @@ def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, map
 
     Problems name the file's own column where the mapping renamed it.
     """
-    from .mapping import apply_mapping
-
     extract_date = pd.Timestamp(extract_date) if extract_date is not None else None
     raw = read_table(path)
     if mapping is None:

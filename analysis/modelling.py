@@ -12,11 +12,13 @@ import pandas as pd
 from .contract import NOT_KNOWN
 from .estimators import cox_efron
 
+WEIGHT = "count"  # collapsed frames: one row per cell (time, event, factors) with the number of people in it
+
 
 def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
     """Levels of `factor` that can enter a model, and a table of those that cannot with the reason."""
-    weight = frame["count"] if "count" in frame else pd.Series(1, index=frame.index)  # collapsed frames carry counts
-    counts = pd.DataFrame({"size": weight, "sum": weight * frame[event]}).groupby(frame[factor], observed=True).sum()
+    counts = (pd.DataFrame({"size": frame[WEIGHT], "sum": frame[WEIGHT] * frame[event]})
+              .groupby(frame[factor], observed=True).sum())
     counts = counts[counts.index != NOT_KNOWN]
     reasons = {}
     for level, (size, events) in counts.iterrows():
@@ -73,8 +75,7 @@ def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: st
     if not factors:
         return pd.DataFrame(), pd.DataFrame(), excluded
     rows = frame[usable_rows(frame, factors, levels)]
-    weight = rows["count"] if "count" in rows else pd.Series(1, index=rows.index)
-    cells = (rows.assign(size=weight, sum=weight * rows[event]).groupby([time] + factors, observed=True)[["size", "sum"]]
+    cells = (rows.assign(size=rows[WEIGHT], sum=rows[WEIGHT] * rows[event]).groupby([time] + factors, observed=True)[["size", "sum"]]
              .sum().reset_index())
     x, names, terms = design(cells, factors, levels)
     try:

@@ -6,8 +6,7 @@ import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
 from .distributions import Z95, chi2_sf, norm_sf
-from .survival_common import WEIGHT
-from .modelling import design, model_levels, not_estimable, usable_rows
+from .modelling import WEIGHT, design, model_levels, not_estimable, usable_rows
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, row
 

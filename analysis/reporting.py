@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .calibration import round_half_up
+from .calibration import published_decimals, round_half_up
 
 
 class Results:
@@ -130,7 +130,7 @@ def published_comparison(calibration: pd.DataFrame, results: Results) -> pd.Data
             continue
         if not results.has(quantity, factor, level):
             continue
-        decimals = len(text.split(".")[1]) if "." in text else 0
+        decimals = published_decimals(text)
         value = results.row(quantity, factor, level)["value"]
         shown = fmt(value, decimals).replace(",", "")
         rows.append({"id": c["id"], "figure": quantity + ("" if factor == "all" else f" ({factor}: {level})"),

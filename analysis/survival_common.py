@@ -6,11 +6,10 @@ import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
-from .modelling import cox_by_factors
+from .modelling import WEIGHT, cox_by_factors
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
-WEIGHT = "count"  # collapsed frames: one row per (time, event, factors) with the number of people in it
 
 
 def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
