@@ -12,9 +12,12 @@ CHI2_METHOD = "Pearson chi-squared test of homogeneity, no continuity correction
 
 def tested_table(table: pd.DataFrame) -> pd.DataFrame:
     """Drop the 'Not known' group and any group or column with no one in it, as every test here does."""
-    table = table.drop(index=[NOT_KNOWN], errors="ignore").drop(columns=[NOT_KNOWN], errors="ignore")
-    table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
-    return table
+    values = table.to_numpy(dtype=float)
+    rows = np.asarray(table.index.astype(str) != NOT_KNOWN)
+    columns = np.asarray(table.columns.astype(str) != NOT_KNOWN)
+    occupied_rows = values[:, columns].sum(axis=1) > 0
+    occupied_columns = values[rows].sum(axis=0) > 0
+    return table.iloc[np.flatnonzero(rows & occupied_rows), np.flatnonzero(columns & occupied_columns)]
 
 
 def chi2_homogeneity(table: pd.DataFrame) -> dict:

@@ -17,18 +17,20 @@ WEIGHT = "count"  # collapsed frames: one row per cell (time, event, factors) wi
 
 def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
     """Levels of `factor` that can enter a model, and a table of those that cannot with the reason."""
-    counts = (pd.DataFrame({"size": frame[WEIGHT], "sum": frame[WEIGHT] * frame[event]})
-              .groupby(frame[factor], observed=True).sum())
-    counts = counts[counts.index != NOT_KNOWN]
+    levels, which = np.unique(frame[factor].astype(str).to_numpy(), return_inverse=True)
+    weight = frame[WEIGHT].to_numpy(dtype=float)
+    sizes = dict(zip(levels, np.bincount(which, weights=weight, minlength=len(levels))))
+    events = dict(zip(levels, np.bincount(which, weights=weight * frame[event].to_numpy(dtype=float),
+                                          minlength=len(levels))))
+    sizes.pop(NOT_KNOWN, None)
     reasons = {}
-    for level, (size, events) in counts.iterrows():
-        if events == 0:
+    for level, size in sizes.items():
+        if events[level] == 0:
             reasons[level] = "not estimable: no events in this group"
-        elif both_outcomes and events == size:
+        elif both_outcomes and events[level] == size:
             reasons[level] = "not estimable: everyone in this group had the outcome (separation)"
-    usable = [lvl for lvl in counts.index if lvl not in reasons]
-    usable.sort(key=lambda lvl: (-counts.loc[lvl, "size"], str(lvl)))  # reference = largest group first
-    excluded = pd.DataFrame({"factor": factor, "level": list(reasons), "n": [int(counts.loc[l, "size"]) for l in reasons],
+    usable = sorted((lvl for lvl in sizes if lvl not in reasons), key=lambda lvl: (-sizes[lvl], lvl))  # reference first
+    excluded = pd.DataFrame({"factor": factor, "level": list(reasons), "n": [int(sizes[lvl]) for lvl in reasons],
                              "reason": list(reasons.values())})
     return usable, excluded
 

@@ -1,9 +1,11 @@
 """Proportions and contingency tests shared by the access, outcome and site analyses."""
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from .contingency import CHI2_METHOD, chi2_homogeneity, expected_counts, tested_table
 from .distributions import Z95
@@ -39,9 +41,28 @@ def cochran_sparse(table: pd.DataFrame) -> bool:
     return bool(expected.min() < 1 or (expected < 5).mean() > 0.2)
 
 
+LOOKUP_UP_TO = 100_000
+
+
+@lru_cache(maxsize=2)
+def _log_factorial_table(largest: int) -> np.ndarray:
+    return np.array([math.lgamma(k + 1) for k in range(largest + 1)])
+
+
+def log_factorial(values: np.ndarray) -> np.ndarray:
+    """log(n!) elementwise for whole numbers n >= 0, by math.lgamma: from a table for small n, else on each
+    distinct value."""
+    values = np.asarray(values, dtype=float)
+    largest = int(values.max(initial=0))
+    if largest <= LOOKUP_UP_TO:
+        return _log_factorial_table(1 << max(largest, 1023).bit_length())[values.astype(np.int64)]
+    distinct, where = np.unique(values, return_inverse=True)
+    return np.array([math.lgamma(v + 1) for v in distinct])[where].reshape(values.shape)
+
+
 def _log_table_probability(sizes: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """log P(table | margins) for k x 2 tables given as the first column's cells (rows of `cells`)."""
-    log_choose = lambda n, x: gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1)  # noqa: E731
+    log_choose = lambda n, x: log_factorial(n) - log_factorial(x) - log_factorial(n - x)  # noqa: E731
     return log_choose(sizes, cells).sum(axis=-1) - log_choose(sizes.sum(), cells.sum(axis=-1))
 
 

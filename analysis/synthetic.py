@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import special  # the vectorised normal quantiles of the time draws (synthesis only, not analysis)
 
 from . import contract as C
 from .calibration import Calibration, round_half_up
-from .distributions import norm_cdf, norm_ppf
 from .contingency import chi2_homogeneity
 
 MAX_ATTEMPTS = 200
@@ -61,9 +61,9 @@ def force_median(values: np.ndarray, target: int, upper: np.ndarray) -> np.ndarr
 
 def truncated_lognormal_days(rng: np.random.Generator, median: float, sigma: float, upper: np.ndarray) -> np.ndarray:
     """Whole days from a log-normal with the given median, truncated to [0, upper] by inverse CDF."""
-    top = norm_cdf((np.log(np.maximum(upper, 0) + 1) - np.log(median)) / sigma)
+    top = special.ndtr((np.log(np.maximum(upper, 0) + 1) - np.log(median)) / sigma)
     u = rng.random(len(upper)) * top
-    days = np.floor(np.exp(np.log(median) + sigma * norm_ppf(u))).astype(np.int64)
+    days = np.floor(np.exp(np.log(median) + sigma * special.ndtri(u))).astype(np.int64)
     return np.minimum(days, upper)
 
 
