@@ -181,7 +181,6 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
     return out
 
 
-def control(key: pd.DataFrame, tables: dict[str, pd.DataFrame], rule: Disclosure) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    if not rule.active:
-        return key, tables
-    return control_table("key_results", key, rule), {name: control_table(name, t, rule) for name, t in tables.items()}
+def control_tables(tables: dict[str, pd.DataFrame], rule: Disclosure) -> dict[str, pd.DataFrame]:
+    """Apply the rule to each table (each is controlled on its own, so tables can be controlled as they are made)."""
+    return {name: control_table(name, table, rule) for name, table in tables.items()}

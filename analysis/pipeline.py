@@ -10,7 +10,7 @@ import hashlib
 import shutil
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import access, employment, in_work, outcome, sites
 from .contract import FACTORS, IN_WORK_OUTCOMES
-from .disclosure import PRESETS, Disclosure, control
+from .disclosure import PRESETS, Disclosure, control_table, control_tables
 from .errors import InputError, Problem
 from .files import write_csv_atomic, write_folder_atomically
 from .load import apply_entry_window, load_extract, load_reference, load_sites
@@ -37,96 +37,166 @@ def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
     return table.rename(columns={"size": "referrals", "sum": "jobs"})
 
 
-def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
-                 site_table: pd.DataFrame | None = None, progress=lambda message: None
-                 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Every analysis on typed data: (key results, {table name: table}).
+def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
+                   site_table: pd.DataFrame | None = None):
+    """Each analysis in turn, as (label, key result rows, {table name: table}).
 
     The site analysis uses `site_table` (e.g. Making IPS Work) when given, else the extract's own sites.
     """
-    keys = [row("cohort_n", len(data), "People analysed: rows of the extract that passed validation and fall "
-                "in the entry window", n=len(data))]
-    tables = {}
-    steps = [("time to employment", lambda: employment.analyse(data, extract_date)),
-             ("in-work support", lambda: in_work.analyse(data, extract_date)),
-             ("equity of access", lambda: access.analyse(data, reference)),
-             ("equity of outcome", lambda: outcome.analyse(data, extract_date))]
+    yield "cohort", [row("cohort_n", len(data), "People analysed: rows of the extract that passed validation and "
+                         "fall in the entry window", n=len(data))], {}
+    yield "time to employment", *employment.analyse(data, extract_date)
+    yield "in-work support", *in_work.analyse(data, extract_date)
+    yield "equity of access", *access.analyse(data, reference)
+    yield "equity of outcome", *outcome.analyse(data, extract_date)
     site_table = site_table if site_table is not None else site_counts(data)
     if site_table is not None:
-        steps.append(("between-site variation", lambda: sites.analyse(site_table)))
-    for label, step in steps:
-        progress(f"  {label} ...")
-        k, t = step()
+        yield "between-site variation", *sites.analyse(site_table)
+
+
+def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
+                 site_table: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Every analysis on typed data: (key results, {table name: table})."""
+    keys, tables = [], {}
+    for _, k, t in analysis_steps(data, extract_date, reference, site_table):
         keys += k
         tables.update(t)
     return key_table(keys), tables
 
 
-def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str, tuple]]:
-    """Every figure as (function name in analysis.figures, arguments), drawn from the results tables."""
-    jobs = [("cumulative_incidence", (tables["employment_cif"], tables["employment_cif_competing"],
-                                      tables["employment_km"], folder)),
-            ("support_curve", (tables["in_work_km"], folder))]
-    for factor in FACTORS:
-        for prefix, ylabel, xlabel, invert in (
-                ("employment", "Employed (%), 1 - Kaplan-Meier", "Months since first IPS contact", True),
-                ("in_work", "Still supported (%)", "Months since job start", False)):
+def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str, str, tuple]]:
+    """The figures that can be drawn from the tables there are, as (file stem, function in analysis.figures,
+    arguments). Figures are drawn from the results tables, after disclosure control, never from people's rows."""
+    jobs = []
+    if {"employment_cif", "employment_cif_competing", "employment_km"} <= tables.keys():
+        jobs.append(("employment_cumulative_incidence", "cumulative_incidence",
+                     (tables["employment_cif"], tables["employment_cif_competing"], tables["employment_km"], folder)))
+    if "in_work_km" in tables:
+        jobs.append(("in_work_support", "support_curve", (tables["in_work_km"], folder)))
+    for prefix, ylabel, xlabel, invert in (
+            ("employment", "Employed (%), 1 - Kaplan-Meier", "Months since first IPS contact", True),
+            ("in_work", "Still supported (%)", "Months since job start", False)):
+        if f"{prefix}_km_by_group" not in tables:
+            continue
+        for factor in FACTORS:
             long = tables[f"{prefix}_km_by_group"]
             long = long[long["factor"] == factor]
             curves = {level: long[long["level"] == level] for level in FACTORS[factor] if level in set(long["level"])}
-            jobs.append(("km_by_group", (curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)))
-    jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
+            name = f"{prefix}_km_by_{factor}"
+            jobs.append((name, "km_by_group", (curves, factor, name, ylabel, xlabel, folder, invert)))
+    if "outcome_rates" in tables:
+        jobs.append(("outcome_rates_by_group", "outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])):
-        jobs.append(("access_comparison", (tables["access_composition"], folder)))
+        jobs.append(("access_representation", "access_comparison", (tables["access_composition"], folder)))
     if "sites_rates" in tables:
-        jobs.append(("funnel", (tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)))
+        jobs.append(("sites_funnel", "funnel",
+                      (tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)))
     return jobs
 
 
-def _draw(job: tuple[str, tuple]) -> None:
-    from . import figures  # matplotlib costs half a second to import: only when figures are drawn
+def _draw(function: str, args: tuple) -> None:
+    from . import figures
 
-    name, args = job
-    getattr(figures, name)(*args)
+    getattr(figures, function)(*args)
 
 
-def draw_figures(tables: dict[str, pd.DataFrame], folder: Path) -> None:
-    """Draw every figure, two processes at a time (figures are independent; each is byte-reproducible)."""
-    from . import figures  # noqa: F401  (imported once here, so the forked workers inherit it)
+def _figure_server(jobs, done, processes: int) -> None:
+    """Imports matplotlib once, then forks its drawing processes, which share that import."""
+    from . import figures  # noqa: F401  (half a second: paid once, while the analyses run)
 
-    jobs = figure_jobs(tables, folder)
-    workers = min(len(jobs), os.cpu_count() or 1, 2)
-    if workers < 2:
-        for job in jobs:
-            _draw(job)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        list(pool.map(_draw, jobs))
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        pending = []
+        while (job := jobs.get()) not in ("finish", "abort"):
+            pending.append(pool.apply_async(_draw, job))
+        if job == "abort":
+            return
+        errors = []
+        for result in pending:
+            try:
+                result.get()
+            except Exception as error:  # reported, with the others, to the process that asked for the figures
+                errors.append(f"{type(error).__name__}: {error}")
+        done.put(errors)
+
+
+class FigureDrawer:
+    """Draws each figure as soon as the tables it comes from are ready, beside the analyses.
+
+    A figure server is forked before the extract is read (so no process drawing figures holds people's rows);
+    it imports matplotlib and then draws with two processes while this one goes on with the analyses. On one
+    core the figures are drawn here, in turn. Use as a context manager: leaving early stops the drawing.
+    """
+
+    def __init__(self, folder: Path, processes: int = 2):
+        self.folder, self.tables, self.started = folder, {}, set()
+        self.server = None
+        if (os.cpu_count() or 1) >= 2:
+            context = multiprocessing.get_context("fork")
+            self.jobs, self.done = context.SimpleQueue(), context.SimpleQueue()
+            self.server = context.Process(target=_figure_server, args=(self.jobs, self.done, processes))
+            self.server.start()
+
+    def add(self, tables: dict[str, pd.DataFrame]) -> None:
+        self.tables.update(tables)
+        for name, function, args in figure_jobs(self.tables, self.folder):
+            if name in self.started:
+                continue
+            self.started.add(name)
+            if self.server is None:
+                _draw(function, args)
+            else:
+                self.jobs.put((function, args))
+
+    def finish(self) -> None:
+        if self.server is None:
+            return
+        self.jobs.put("finish")
+        errors = self.done.get()
+        self.server.join()
+        self.server = None
+        if errors:
+            raise RuntimeError("drawing the figures failed: " + "; ".join(errors))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.server is not None:  # the run failed before finish(): stop drawing, keep nothing
+            self.jobs.put("abort")
+            self.server.join()
 
 
 KEPT_FILES = ("benchmark.csv",)  # written into results/ by `make bench`, not by a run: a run keeps it
 
 
-def write_results(out: Path, key: pd.DataFrame, tables: dict[str, pd.DataFrame], with_figures: bool = True) -> None:
+def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,
+        mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
+        disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None) -> pd.DataFrame:
+    """The whole run for one extract: validate, exclude by entry window, analyse, control, write. Returns key results.
+
+    Everything is written into a staging folder that replaces `out` only when the run has succeeded.
+    """
+    date = pd.Timestamp(extract_date)
+    key = []
+
     def fill(folder: Path) -> None:
         for name in KEPT_FILES:
             if (Path(out) / name).exists():
                 shutil.copyfile(Path(out) / name, folder / name)
-        write_csv_atomic(folder / "key_results.csv", key)
-        for name, table in tables.items():
-            if len(table.columns):  # a model that could not be fitted has no table; its reason is in *_exclusions
-                write_csv_atomic(folder / f"{name}.csv", table)
-        if with_figures:
-            draw_figures(tables, folder / FIGURE_DIR)
+        with FigureDrawer(folder / FIGURE_DIR) if with_figures else nullcontext() as drawer:
+            key.append(_analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
+                                          disclosure, drawer, progress))
+            if drawer is not None:
+                progress("  finishing the figures ...")
+                drawer.finish()
 
     write_folder_atomically(out, fill)
+    progress(f"results written to {out}")
+    return key[0]
 
 
-def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,
-        mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
-        disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None) -> pd.DataFrame:
-    """The whole run for one extract: validate, exclude by entry window, analyse, control, write. Returns key results."""
-    date = pd.Timestamp(extract_date)
+def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
+                       drawer, progress) -> pd.DataFrame:
     progress(f"validating {extract} ...")
     data = load_extract(Path(extract), date, load_mapping(Path(mapping)) if mapping else None)
     reference_table = load_reference(Path(reference)) if reference else None
@@ -136,19 +206,32 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])
     progress(f"analysing {len(data)} rows ({int(flow.loc[flow['step'] == 'excluded', 'rows'].sum())} excluded) ...")
-    key, tables = run_analyses(data, date, reference_table, site_table, progress)
-    tables["exclusions"] = flow
-    tables["run_info"] = pd.DataFrame([
+    keys, tables = [], {}
+    for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table):
+        progress(f"  {label} ...")
+        keys += step_keys
+        step_tables = control_tables(step_tables, disclosure)
+        write_tables(folder, step_tables)
+        if drawer is not None:
+            drawer.add(step_tables)
+        tables.update(step_tables)
+    run_info = pd.DataFrame([
         ("extract", Path(extract).name), ("extract_sha256", sha256(Path(extract))),
         ("reference", Path(reference).name if reference else "none"),
         ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
         ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),
         ("disclosure", disclosure.describe()), ("package_version", version("ips-outcomes")),
     ], columns=["item", "value"])
-    key, tables = control(key, tables, disclosure)
-    progress(f"writing results to {out} ...")
-    write_results(Path(out), key, tables, with_figures)
+    write_tables(folder, control_tables({"exclusions": flow, "run_info": run_info}, disclosure))
+    key = control_table("key_results", key_table(keys), disclosure)
+    write_csv_atomic(folder / "key_results.csv", key)
     return key
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    for name, table in tables.items():
+        if len(table.columns):  # a model that could not be fitted has no table; its reason is in *_exclusions
+            write_csv_atomic(folder / f"{name}.csv", table)
 
 
 def sha256(path: Path) -> str:
