@@ -8,6 +8,7 @@ method so that the tables built from it can say how every number was computed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -219,46 +220,60 @@ class CoxResult:
 MAX_LOG_HR = 15.0  # |log hazard ratio| beyond this means the fit is running off to infinity
 
 
-def _sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Sum rows of `values` by `index` (bincount per column: fast, and the same order every time)."""
-    if values.ndim == 1:
-        return np.bincount(index, weights=values, minlength=size)
-    return np.column_stack([np.bincount(index, weights=values[:, j], minlength=size) for j in range(values.shape[1])])
+class _TimeLayout(NamedTuple):
+    """What does not change between iterations of a Cox fit: rows sorted by time, where each time's rows
+    start, the deaths per time, and one entry per death for Efron's l = 0..D-1 (as the fraction l/D)."""
+    starts: np.ndarray  # first row of each distinct time (rows sorted by time)
+    time_index: np.ndarray  # distinct-time number of each row
+    deaths: np.ndarray  # deaths at each distinct time
+    event_times: np.ndarray  # distinct times with a death
+    rep: np.ndarray  # for each death, its distinct time
+    rep_starts: np.ndarray  # first death of each event time within `rep`
+    frac: np.ndarray  # l / D for each death
 
 
-def _efron_terms(beta, x, time_index, d, w, n_times):
-    """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows.
+def _time_layout(time_index: np.ndarray, d: np.ndarray) -> _TimeLayout:
+    starts = np.flatnonzero(np.r_[True, np.diff(time_index) != 0])
+    deaths = np.add.reduceat(d, starts)
+    event_times = np.flatnonzero(deaths > 0)
+    dt = deaths[event_times].astype(np.int64)
+    rep = np.repeat(event_times, dt)
+    first = np.cumsum(dt) - dt
+    frac = (np.arange(len(rep)) - np.repeat(first, dt)) / np.repeat(dt, dt)
+    return _TimeLayout(starts, time_index, deaths, event_times, rep, first, frac)
+
+
+def _efron_terms(beta, x, d, w, layout: _TimeLayout):
+    """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows sorted by time.
 
     Efron's correction sums over the l = 0..D-1 tied deaths at each time with denominators
     S0 - (l/D) E0. Everything that depends on l is a scalar, so it is summed per time first (A0, A1, B0, B1,
     B2 below) and the p x p information is then two weighted Gram matrices of X plus per-time outer
-    products: the cost grows with rows x p^2 once, not with deaths x p^2.
+    products: the cost grows with rows x p^2 once, not with deaths x p^2. Sums by time are contiguous
+    (np.add.reduceat), as the rows are sorted by time.
     """
     with np.errstate(over="ignore"):
         risk = np.exp(x @ beta)
     wr, dr = w * risk, d * risk
+    by_time = lambda a: np.add.reduceat(a, layout.starts, axis=0)  # noqa: E731
     reverse_cumsum = lambda a: a[::-1].cumsum(axis=0)[::-1]  # noqa: E731  (risk set = still present at t)
-    s0 = reverse_cumsum(_sum_by(time_index, wr, n_times))
-    s1 = reverse_cumsum(_sum_by(time_index, wr[:, None] * x, n_times))
-    e0 = _sum_by(time_index, dr, n_times)
-    e1 = _sum_by(time_index, dr[:, None] * x, n_times)
-    deaths = _sum_by(time_index, d.astype(float), n_times)
-    event_times = np.flatnonzero(deaths > 0)
-    dt = deaths[event_times].astype(np.int64)
-    rep = np.repeat(event_times, dt)  # one entry per death, Efron's l = 0..D-1 within each time
-    frac = (np.arange(len(rep)) - np.repeat(np.cumsum(dt) - dt, dt)) / np.repeat(dt, dt)
+    s0, s1 = reverse_cumsum(by_time(wr)), reverse_cumsum(by_time(wr[:, None] * x))
+    e0, e1 = by_time(dr), by_time(dr[:, None] * x)
+    rep, frac = layout.rep, layout.frac
     den = s0[rep] - frac * e0[rep]
-    per_time = lambda v: np.bincount(rep, weights=v, minlength=n_times)  # noqa: E731
-    a0, a1 = per_time(1 / den), per_time(frac / den)
-    b0, b1, b2 = per_time(1 / den ** 2), per_time(frac / den ** 2), per_time(frac ** 2 / den ** 2)
+    inverse = 1 / den
+    per_death = np.column_stack([inverse, frac * inverse, inverse ** 2, frac * inverse ** 2, (frac * inverse) ** 2])
+    per_time = np.zeros((len(s0), 5))
+    per_time[layout.event_times] = np.add.reduceat(per_death, layout.rep_starts, axis=0) if len(rep) else 0.0
+    a0, a1, b0, b1, b2 = per_time.T
     loglik = float((d * (x @ beta)).sum() - np.log(den).sum())
     mean_by_time = s1 * a0[:, None] - e1 * a1[:, None]  # sum over the tied deaths of their Efron means
     score = (d[:, None] * x).sum(axis=0) - mean_by_time.sum(axis=0)
     # sum_t sum_l (S2 - a E2)/den: a row is in every risk set up to its own time, and in E only at it.
-    row_weight = wr * np.cumsum(a0)[time_index] - dr * a1[time_index]
+    row_weight = wr * np.cumsum(a0)[layout.time_index] - dr * a1[layout.time_index]
     info = (x * row_weight[:, None]).T @ x
     info -= (s1 * b0[:, None]).T @ s1 - (s1 * b1[:, None]).T @ e1 - (e1 * b1[:, None]).T @ s1 + (e1 * b2[:, None]).T @ e1
-    return loglik, score, info, mean_by_time, deaths
+    return loglik, score, info, mean_by_time
 
 
 def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int = 50, tol: float = 1e-10) -> CoxResult:
@@ -273,9 +288,12 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     d = np.asarray(d, dtype=float)
     w = np.ones(len(d)) if w is None else np.asarray(w, dtype=float)
     times, time_index = np.unique(np.asarray(time), return_inverse=True)
+    order = np.argsort(time_index, kind="stable")  # rows by time: sums per time become contiguous
+    x, d, w, time_index = x[order], d[order], w[order], time_index[order]
+    layout = _time_layout(time_index, d)
     names = names or [f"x{j}" for j in range(x.shape[1])]
     beta = np.zeros(x.shape[1])
-    loglik0, score, info, _, _ = _efron_terms(beta, x, time_index, d, w, len(times))
+    loglik0, score, info, _ = _efron_terms(beta, x, d, w, layout)
     loglik = loglik0
     converged = False
     for iteration in range(1, max_iter + 1):
@@ -283,12 +301,12 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
         candidate = beta + step
         if np.max(np.abs(candidate), initial=0) > 2 * MAX_LOG_HR:
             raise np.linalg.LinAlgError("the Cox likelihood has no finite maximum (monotone likelihood)")
-        new_loglik, new_score, new_info, _, _ = _efron_terms(candidate, x, time_index, d, w, len(times))
+        new_loglik, new_score, new_info, _ = _efron_terms(candidate, x, d, w, layout)
         halvings = 0
         while new_loglik < loglik - 1e-12 and halvings < 30:  # step halving keeps the fit monotone
             step /= 2
             candidate = beta + step
-            new_loglik, new_score, new_info, _, _ = _efron_terms(candidate, x, time_index, d, w, len(times))
+            new_loglik, new_score, new_info, _ = _efron_terms(candidate, x, d, w, layout)
             halvings += 1
         converged = abs(new_loglik - loglik) <= tol * (abs(new_loglik) + tol) and np.max(np.abs(step)) < 1e-8
         beta, loglik, score, info = candidate, new_loglik, new_score, new_info
@@ -298,7 +316,7 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
         # Monotone likelihood (a group's hazard heads to 0 or infinity): no finite estimate exists.
         raise np.linalg.LinAlgError("the Cox likelihood has no finite maximum (monotone likelihood)")
     cov = np.linalg.inv(info)
-    ph = _ph_test(beta, cov, x, time_index, d, w, times)
+    ph = _ph_test(beta, cov, x, d, w, layout)
     return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, ph.assign(term=ph["term"].map(
         lambda j: names[j] if isinstance(j, (int, np.integer)) else j)))
 
@@ -307,16 +325,14 @@ PH_METHOD = ("Grambsch-Therneau test of proportional hazards: scaled Schoenfeld 
              "1 - KM(t) (the 'km' transform); chi-squared on 1 df per term, on k df for GLOBAL")
 
 
-def _ph_test(beta, cov, x, time_index, d, w, times) -> pd.DataFrame:
+def _ph_test(beta, cov, x, d, w, layout: _TimeLayout) -> pd.DataFrame:
     """Per-term and global Grambsch-Therneau tests (the score approximation used by survival < 3 and lifelines)."""
-    _, _, _, mean_sum, deaths = _efron_terms(beta, x, time_index, d, w, len(times))
-    observed = np.zeros_like(mean_sum)
-    np.add.at(observed, time_index, d[:, None] * x)
+    _, _, _, mean_sum = _efron_terms(beta, x, d, w, layout)
+    deaths = layout.deaths
+    observed = np.add.reduceat(d[:, None] * x, layout.starts, axis=0)
     resid = observed - mean_sum  # Schoenfeld residuals summed over the deaths at each time
     # 1 - KM(t) at each death time (all rows: any event)
-    n_risk = np.zeros(len(times))
-    np.add.at(n_risk, time_index, w)
-    n_risk = n_risk[::-1].cumsum()[::-1]
+    n_risk = np.add.reduceat(w, layout.starts)[::-1].cumsum()[::-1]
     km = np.cumprod(1 - deaths / n_risk)
     g = 1 - km
     total = deaths.sum()

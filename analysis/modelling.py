@@ -17,7 +17,7 @@ WEIGHT = "count"  # collapsed frames: one row per cell (time, event, factors) wi
 
 def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
     """Levels of `factor` that can enter a model, and a table of those that cannot with the reason."""
-    levels, which = np.unique(frame[factor].astype(str).to_numpy(), return_inverse=True)
+    which, levels = pd.factorize(frame[factor].astype(str), sort=True)
     weight = frame[WEIGHT].to_numpy(dtype=float)
     sizes = dict(zip(levels, np.bincount(which, weights=weight, minlength=len(levels))))
     events = dict(zip(levels, np.bincount(which, weights=weight * frame[event].to_numpy(dtype=float),
