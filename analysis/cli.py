@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from .load import InputError, Problem
@@ -39,10 +40,11 @@ def _run(args) -> None:
     from .pipeline import run
 
     rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base)
+    started = time.perf_counter()
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
               args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr))
-    print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} "
-          f"(disclosure control: {rule.describe()})")
+    print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
+          f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
 
 def _report(args) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import shutil
 import multiprocessing
 import os
+import time
 from contextlib import nullcontext
 from importlib.metadata import version
 from pathlib import Path
@@ -198,6 +199,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
                        drawer, progress) -> pd.DataFrame:
     progress(f"validating {extract} ...")
+    started = time.perf_counter()
     data = load_extract(Path(extract), date, load_mapping(Path(mapping)) if mapping else None)
     reference_table = load_reference(Path(reference)) if reference else None
     site_table = load_sites(Path(sites_path)) if sites_path else None
@@ -205,16 +207,19 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     if len(data) == 0:
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])
+    progress(f"  read and validated in {time.perf_counter() - started:.1f} s")
     progress(f"analysing {len(data)} rows ({int(flow.loc[flow['step'] == 'excluded', 'rows'].sum())} excluded) ...")
     keys, tables = [], {}
+    started = time.perf_counter()
     for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table):
-        progress(f"  {label} ...")
+        progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
         keys += step_keys
         step_tables = control_tables(step_tables, disclosure)
         write_tables(folder, step_tables)
         if drawer is not None:
             drawer.add(step_tables)
         tables.update(step_tables)
+        started = time.perf_counter()
     run_info = pd.DataFrame([
         ("extract", Path(extract).name), ("extract_sha256", sha256(Path(extract))),
         ("reference", Path(reference).name if reference else "none"),

@@ -1,9 +1,11 @@
 """Reading a trust's file as a table of text cells: CSV (any common encoding, with or without a byte-order
-mark), Excel (.xlsx) or Parquet. Types are not guessed here; validation does that against the contract."""
+mark, optionally gzip-compressed as .csv.gz), Excel (.xlsx) or Parquet. Types are not guessed here; validation does that against the contract."""
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -114,6 +116,14 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError([Problem(file, None, None, "an empty file", "a header row and data rows")])
     suffix = path.suffix.lower()
+    if suffix == ".gz":  # a gzip-compressed CSV, as large extracts are often sent
+        try:
+            return _read_csv(gzip.decompress(path.read_bytes()), file)
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputError([Problem(file, None, None, f"a damaged gzip file ({err})",
+                                      "a CSV file compressed with gzip (.csv.gz)")]) from None
+        except pd.errors.EmptyDataError:
+            raise InputError([Problem(file, None, None, "an empty file", "a header row and data rows")]) from None
     try:
         # Read the header as a data row so duplicated column names survive to be reported.
         if suffix in (".xlsx", ".xlsm"):

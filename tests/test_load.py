@@ -72,6 +72,15 @@ def test_bad_input_is_named_precisely_with_no_traceback(tmp_path, capsys, name, 
     assert message in err and "Traceback" not in err
 
 
+def test_a_damaged_gzip_file_is_named(tmp_path, capsys):
+    path = tmp_path / "extract.csv.gz"
+    path.write_bytes(b"person_id,age\nA1,30\n")  # plain text under a .gz name
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: found a damaged gzip file" in err and "expected a CSV file compressed with gzip" in err
+    assert "Traceback" not in err
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     text = GOOD.replace(",45,", ",abc,").replace("Psychosis", "Schizophrenia").replace("2022-06-01", "yesterday")
     with pytest.raises(InputError) as caught:

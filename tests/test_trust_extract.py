@@ -1,5 +1,6 @@
 """A trust runs it on its own extract: bad input, mappings, formats, exclusions, disclosure control."""
 import csv
+import gzip
 import os
 import re
 import shutil
@@ -65,12 +66,12 @@ def test_shuffled_reordered_renamed_extract_gives_byte_identical_key_results(tmp
     assert variant == base
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "parquet", "cp1252", "utf-16"])
+@pytest.mark.parametrize("fmt", ["xlsx", "parquet", "cp1252", "utf-16", "csv.gz"])
 def test_excel_parquet_and_other_encodings_give_the_same_results(tmp_path, fmt):
     base = run_key(SYNTHETIC, tmp_path / "a", "--disclosure", "none")
     data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
     data.loc[0, "site"] = "Sütton"  # a character that differs between encodings
-    path = tmp_path / f"extract.{fmt if fmt in ('xlsx', 'parquet') else 'csv'}"
+    path = tmp_path / f"extract.{fmt if fmt in ('xlsx', 'parquet', 'csv.gz') else 'csv'}"
     if fmt == "xlsx":
         typed = data.copy()
         for c in ("first_contact_date", "outcome_date", "discharge_date"):
@@ -79,6 +80,8 @@ def test_excel_parquet_and_other_encodings_give_the_same_results(tmp_path, fmt):
         typed.to_excel(path, index=False)
     elif fmt == "parquet":
         data.to_parquet(path, index=False)
+    elif fmt == "csv.gz":
+        path.write_bytes(gzip.compress(data.to_csv(index=False).encode("utf-8"), mtime=0))
     else:
         path.write_bytes(data.to_csv(index=False).encode(fmt))
     original = data.copy()
