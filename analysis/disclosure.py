@@ -7,7 +7,9 @@ Preset `nhs` (the default for a trust's extract):
   count in its row was suppressed, or when its numerator or its complement (implied by a percentage and
   its denominator) is from 1 to 7;
 - secondary suppression: where exactly one count of a set (the groups of one factor) was suppressed, the
-  next smallest is suppressed too, so the total cannot give it back;
+  next smallest is suppressed too, so the total cannot give it back; in key_results, which gives a group's
+  rate and n but not its numerator, the same rule is applied to the numerators that rate x n implies, so a
+  rate hidden in a table is hidden there too;
 - Kaplan-Meier and cumulative-incidence tables are cut to whole months (no single day's events) before
   the rules above apply, and the figures are drawn from those tables;
 - model estimates and test statistics (hazard and odds ratios, chi-squared, p-values) are not suppressed,
@@ -165,6 +167,8 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
                 small = pct_like & (((implied >= 1) & (implied <= rule.threshold))
                                     | (((people - implied) >= 1) & ((people - implied) <= rule.threshold)))
                 hide |= small.fillna(False)
+            if name == "key_results":
+                hide |= _numerator_secondary(table, people, rule)
         if name == "key_results":
             model_rows = out["measure"].str.contains("|".join(MODEL_MEASURES))
             count_rows = out["measure"].isin(COUNT_MEASURES)
@@ -179,6 +183,23 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
         notes = [n + (["statistics"] if h and stats else []) for n, h in zip(notes, hide)]
     out["suppressed"] = ["; ".join(n) for n in notes]
     return out
+
+
+def _numerator_secondary(key: pd.DataFrame, people: pd.Series, rule: Disclosure) -> pd.Series:
+    """Key results give a group's rate and its n but not the numerator, which rate x n gives back. Where a
+    factor's table suppressed exactly one numerator (e.g. positive outcomes), it suppressed the next smallest
+    too; the same rows are hidden here, so the key results cannot give back what the table withheld."""
+    implied = (key["value"].astype(float) * people / 100).round()
+    by_group = key["measure"].str.contains("pct") & (key["factor"] != "all")
+    extra = pd.Series(False, index=key.index)
+    for rows in key[by_group].groupby(["measure", "factor"], sort=False).groups.values():
+        numerators = implied[list(rows)]
+        primary = (numerators >= 1) & (numerators <= rule.threshold)
+        if primary.sum() == 1 and len(numerators) > 1:
+            others = numerators[~primary & (numerators > 0)]
+            if len(others):
+                extra[others.idxmin()] = True
+    return extra
 
 
 def control_tables(tables: dict[str, pd.DataFrame], rule: Disclosure) -> dict[str, pd.DataFrame]:

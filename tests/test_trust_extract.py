@@ -127,12 +127,31 @@ def assert_disclosure_safe(folder: Path) -> None:
         assert value % 5 == 0, (name, column, value)
 
 
+def assert_key_results_hide_what_the_tables_hide(folder: Path) -> None:
+    """A group's rate blank in outcome_rates (or the 6-month table) is blank in key_results too, and the
+    other way round: otherwise rate x n in one gives back a count the other withheld."""
+    key = pd.read_csv(folder / "key_results.csv", keep_default_na=False, na_values=[""])
+    assert (folder / "outcome_rates.csv").exists()
+    for suffix in ("", "_6m_followup"):
+        if not (folder / f"outcome_rates{suffix}.csv").exists():  # no one followed up 6 months: no such table
+            continue
+        table = pd.read_csv(folder / f"outcome_rates{suffix}.csv", keep_default_na=False, na_values=[""])
+        table = table[table["factor"] != "all"].set_index(["factor", "level"])["rate_pct"]
+        rates = key[key["measure"] == f"outcome_rate_pct{suffix}"].set_index(["factor", "level"])["value"]
+        rates = rates[rates.index.get_level_values(0) != "all"]
+        assert set(table.index) == set(rates.index), suffix
+        hidden_in_table = {i for i in table.index if pd.isna(table[i])}
+        hidden_in_key = {i for i in rates.index if pd.isna(rates[i])}
+        assert hidden_in_table == hidden_in_key, (suffix, hidden_in_table ^ hidden_in_key)
+
+
 def test_nhs_disclosure_on_the_example_trust_run_including_figures(tmp_path):
     out = tmp_path / "r"
     assert main(["run", str(EXAMPLES / "trust_extract.csv"), "--mapping", str(EXAMPLES / "trust_mapping.yaml"),
                  "--reference", str(EXAMPLES / "trust_cmht_ethnicity.csv"), "--extract-date", "2024-02-27",
                  "--out", str(out)]) == 0
     assert_disclosure_safe(out)
+    assert_key_results_hide_what_the_tables_hide(out)
     assert len(count_values(out)) > 500  # the scan did find the counts
     assert (out / "figures" / "employment_cumulative_incidence.png").exists()
     for path in out.glob("*.csv"):
@@ -176,6 +195,7 @@ def test_nhs_disclosure_leaves_no_small_or_unrounded_count_in_any_output(tmp_pat
     assert main(["run", str(folder / "extract.csv"), "--reference", str(folder / "ref.csv"), "--extract-date",
                  "2024-02-27", "--disclosure", "nhs", "--no-figures", "--out", str(folder / "out")]) == 0
     assert_disclosure_safe(folder / "out")
+    assert_key_results_hide_what_the_tables_hide(folder / "out")
 
 
 def readme_block() -> list[str]:
