@@ -59,7 +59,7 @@ $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $
 # --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --
 REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/styles.css reports/pdf-header.typ
 reports: $(REPORTS)/index.html
-$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(REPORT_SOURCES) analysis/reporting.py analysis/render.py | $(ENV_STAMP)
+$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(wildcard $(RESULTS)/benchmark.csv) $(REPORT_SOURCES) analysis/reporting.py analysis/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
 	    --service-name "$(SERVICE_NAME)"
 

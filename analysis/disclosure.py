@@ -76,12 +76,12 @@ def preset(name: str, threshold: int | None = None, base: int | None = None) -> 
     return chosen
 
 
-def round_count(value: float, rule: Disclosure) -> float:
-    if pd.isna(value) or value == 0:
-        return value
-    if 1 <= value <= rule.threshold:
-        return np.nan
-    return float(round_half_up(value / rule.base, 0) * rule.base)
+def round_counts(values: pd.Series, rule: Disclosure) -> np.ndarray:
+    """round_count for a whole column of whole-number counts (half up: 12.5 -> 15 cannot arise from whole
+    numbers and base 5, and for base 2 floor(x + 0.5) is half up)."""
+    v = values.to_numpy(dtype=float)
+    rounded = np.floor(v / rule.base + 0.5) * rule.base
+    return np.where(np.isnan(v) | (v == 0), v, np.where((v >= 1) & (v <= rule.threshold), np.nan, rounded))
 
 
 def monthly(curve: pd.DataFrame, value_columns: list[str], start: float) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def monthly(curve: pd.DataFrame, value_columns: list[str], start: float) -> pd.D
     grid = months * MONTH_DAYS
     times = curve["time"].to_numpy(dtype=float)
     idx = np.searchsorted(times, grid, side="right") - 1
-    out = pd.DataFrame({"months": months, "time": grid})
+    out = {"months": months, "time": grid}
     for column in value_columns:
         values = curve[column].to_numpy(dtype=float)
         out[column] = np.where(idx >= 0, values[np.maximum(idx, 0)], start if "std_err" not in column else 0.0)
@@ -105,7 +105,7 @@ def monthly(curve: pd.DataFrame, value_columns: list[str], start: float) -> pd.D
     for column in ("method", "factor", "level"):
         if column in curve and len(curve):
             out[column] = curve[column].iloc[0]
-    return out
+    return pd.DataFrame(out)  # in one go: a curve per group, and column-by-column frames cost more than the sums
 
 
 def _coarsen(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -136,19 +136,21 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
         suppressed[c] = (original >= 1) & (original <= rule.threshold)
     # Secondary suppression within each set of groups.
     keys = [k for k in SET_KEYS if k in out.columns]
-    sets = out.groupby(keys, sort=False).groups.values() if keys else [out.index]
+    set_of = (out.groupby(keys, sort=False).ngroup().to_numpy() if keys else np.zeros(len(out), dtype=np.int64))
     for c in counts:
-        for rows in sets:
-            rows = list(rows)
-            primary = suppressed.loc[rows, c]
-            if primary.sum() == 1 and len(rows) > 1:
-                others = out.loc[rows, c].astype(float)[~primary & (out.loc[rows, c].astype(float) > 0)]
-                if len(others):
-                    suppressed.loc[others.idxmin(), c] = True
+        values, primary = out[c].to_numpy(dtype=float), suppressed[c].to_numpy()
+        in_set = set_of >= 0  # a row with a blank key belongs to no set
+        n_primary = np.bincount(set_of[in_set], weights=primary[in_set].astype(float))
+        sizes = np.bincount(set_of[in_set])
+        for group in np.flatnonzero((n_primary == 1) & (sizes > 1)):
+            members = np.flatnonzero(set_of == group)
+            others = members[~primary[members] & (values[members] > 0)]
+            if len(others):
+                suppressed.iloc[others[np.argmin(values[others])], suppressed.columns.get_loc(c)] = True
     for c in counts:
-        rounded = out[c].astype(float).map(lambda v: round_count(v, rule))
-        rounded[suppressed[c]] = np.nan
-        out[c] = rounded.round().astype("Int64")  # whole numbers, blank where suppressed
+        rounded = round_counts(out[c], rule)
+        rounded[suppressed[c].to_numpy()] = np.nan
+        out[c] = pd.array(np.round(rounded), dtype="Int64")  # whole numbers, blank where suppressed
     notes = [[c for c in counts if suppressed.at[i, c]] for i in out.index]
 
     is_model_table = any(tag in name for tag in MODEL_TABLES)
@@ -172,7 +174,7 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
         if name == "key_results":
             model_rows = out["measure"].str.contains("|".join(MODEL_MEASURES))
             count_rows = out["measure"].isin(COUNT_MEASURES)
-            out.loc[count_rows, "value"] = out.loc[count_rows, "value"].map(lambda v: round_count(v, rule))
+            out.loc[count_rows, "value"] = round_counts(out.loc[count_rows, "value"], rule)
             hide &= ~model_rows & ~count_rows
         if curve:
             hide |= out["n_risk"].isna() | (table["n_risk"].astype(float) < rule.min_people)
