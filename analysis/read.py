@@ -12,6 +12,8 @@ import pandas as pd
 
 from .errors import InputError, Problem
 
+# What pyarrow's utf8_trim_whitespace removes (Unicode White_Space), at the start or end of a cell.
+UNICODE_SPACE_AT_EITHER_END = r"^[\s\x0b\x85\p{Z}]|[\s\x0b\x85\p{Z}]$"
 CSV_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # tried in order after any byte-order mark
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -30,16 +32,27 @@ def _decode(raw: bytes, file: str) -> str:
     raise InputError([Problem(file, None, None, "text in an unknown encoding", "UTF-8, UTF-16 or Windows-1252")])
 
 
+def _is_utf8(raw: bytes, chunk: int = 1 << 24) -> bool:
+    """Whether the bytes are valid UTF-8, checked 16 MB at a time (decoding a national extract whole would
+    hold a second copy of it as text)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(raw)
+    try:
+        for start in range(0, len(raw), chunk):
+            decoder.decode(view[start:start + chunk])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _utf8(raw: bytes, file: str) -> bytes:
     """The file's bytes as UTF-8 without a byte-order mark (decoding only when it is not UTF-8 already)."""
     if raw.startswith(codecs.BOM_UTF8):
         return raw[len(codecs.BOM_UTF8):]
     if not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and b"\x00" not in raw[:4096]:
-        try:
-            raw.decode("utf-8")
+        if _is_utf8(raw):
             return raw
-        except UnicodeDecodeError:
-            pass
     return _decode(raw, file).encode("utf-8")
 
 
@@ -49,7 +62,8 @@ def _read_csv(raw: bytes, file: str) -> pd.DataFrame:
     from pyarrow import csv as pacsv
 
     data = _utf8(raw, file)
-    first_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    end = data.find(b"\n")
+    first_line = data[:end if end >= 0 else len(data)].decode("utf-8").rstrip("\r")
     header = next(csv.reader([first_line])) if first_line else []
     if not header:
         raise pd.errors.EmptyDataError
@@ -71,8 +85,11 @@ def _read_csv(raw: bytes, file: str) -> pd.DataFrame:
     import pyarrow.compute as pc
 
     # Arrow-backed text columns: no million Python strings, and vectorised string operations stay in Arrow.
-    columns = {i: pd.Series(pd.arrays.ArrowStringArray(pc.utf8_trim_whitespace(table.column(i))))
-               for i in range(table.num_columns)}
+    # Cells are trimmed of spaces; a column with none to trim is kept as it is, not copied.
+    def trimmed(column):
+        padded = pc.any(pc.match_substring_regex(column, UNICODE_SPACE_AT_EITHER_END)).as_py()
+        return pc.utf8_trim_whitespace(column) if padded else column
+    columns = {i: pd.Series(pd.arrays.ArrowStringArray(trimmed(table.column(i)))) for i in range(table.num_columns)}
     frame = pd.DataFrame(columns)
     frame.columns = [h.strip() for h in header]
     return frame

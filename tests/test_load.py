@@ -96,3 +96,23 @@ def test_reference_table_with_a_bad_count(tmp_path):
     text = caught.value.message()
     assert "row 2, column 'count': found '12.5'; expected a whole number of people, 0 or more" in text
     assert "row 3, column 'category': found 'Purple'" in text
+
+
+def test_cells_padded_with_any_unicode_space_are_trimmed(tmp_path):
+    """Spaces, tabs, no-break and ideographic spaces round a cell are removed, as pyarrow's utf8 trim does; a
+    column with nothing to trim is kept as read."""
+    padded = GOOD.replace("A1,", "\u00a0A1\t,").replace(",Female,", ", Female\u3000,").replace(",45,", ",45 ,")
+    clean, trimmed = load_extract(write(tmp_path, GOOD), "2024-02-27"), load_extract(write(tmp_path, padded, "p.csv"), "2024-02-27")
+    pd.testing.assert_frame_equal(clean, trimmed)
+
+
+def test_dates_are_read_exactly_as_pandas_reads_them():
+    """The pyarrow date path gives pandas' to_datetime(format='%Y-%m-%d') answer on every kind of cell,
+    including those pyarrow alone gets wrong (2022-02-30 is not 2 March)."""
+    from analysis.load import _parse_iso_dates
+
+    cells = ["2022-03-05", "2022-3-5", "2022-02-30", "2023-02-29", "2024-02-29", "", "20220305", "2022-03-05T00:00",
+             "0022-03-05", "1899-12-31", "2200-01-01", "9999-12-31", "soon", "2022-13-01", "2022-00-10", "05/03/2022"]
+    text = pd.Series(cells * 3, dtype="string[pyarrow]")
+    expected = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    pd.testing.assert_series_equal(_parse_iso_dates(text), expected)
