@@ -12,8 +12,6 @@ import pandas as pd
 
 from .errors import InputError, Problem
 
-# What pyarrow's utf8_trim_whitespace removes (Unicode White_Space), at the start or end of a cell.
-UNICODE_SPACE_AT_EITHER_END = r"^[\s\x0b\x85\p{Z}]|[\s\x0b\x85\p{Z}]$"
 CSV_ENCODINGS = ("utf-8", "cp1252", "latin-1")  # tried in order after any byte-order mark
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -87,8 +85,9 @@ def _read_csv(raw: bytes, file: str) -> pd.DataFrame:
     # Arrow-backed text columns: no million Python strings, and vectorised string operations stay in Arrow.
     # Cells are trimmed of spaces; a column with none to trim is kept as it is, not copied.
     def trimmed(column):
-        padded = pc.any(pc.match_substring_regex(column, UNICODE_SPACE_AT_EITHER_END)).as_py()
-        return pc.utf8_trim_whitespace(column) if padded else column
+        cut = pc.utf8_trim_whitespace(column)  # one column at a time: at most one spare copy is held
+        changed = pc.any(pc.not_equal(pc.binary_length(cut), pc.binary_length(column))).as_py()
+        return cut if changed else column
     columns = {i: pd.Series(pd.arrays.ArrowStringArray(trimmed(table.column(i)))) for i in range(table.num_columns)}
     frame = pd.DataFrame(columns)
     frame.columns = [h.strip() for h in header]
