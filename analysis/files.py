@@ -5,9 +5,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import pandas as pd
+
+T = TypeVar("T")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -33,8 +35,8 @@ def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:
     write_text_atomic(path, csv_text(frame))
 
 
-def write_folder_atomically(out: Path, fill: Callable[[Path], None]) -> None:
-    """Build a whole output folder in a staging folder beside it, then swap it in.
+def write_folder_atomically(out: Path, fill: Callable[[Path], T]) -> T:
+    """Build a whole output folder in a staging folder beside it, then swap it in; returns what `fill` returns.
 
     A run that fails leaves no half-written folder, and the previous folder stays as it was.
     """
@@ -43,7 +45,7 @@ def write_folder_atomically(out: Path, fill: Callable[[Path], None]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     old = out.with_name(f".{out.name}.old")
     try:
-        fill(staging)
+        value = fill(staging)
         os.chmod(staging, 0o755)
         if old.exists():
             shutil.rmtree(old)
@@ -56,3 +58,4 @@ def write_folder_atomically(out: Path, fill: Callable[[Path], None]) -> None:
     finally:
         if old.exists() and out.exists():
             shutil.rmtree(old)
+    return value

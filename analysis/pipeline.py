@@ -178,22 +178,22 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
     Everything is written into a staging folder that replaces `out` only when the run has succeeded.
     """
     date = pd.Timestamp(extract_date)
-    key = []
 
-    def fill(folder: Path) -> None:
+    def fill(folder: Path) -> pd.DataFrame:
         for name in KEPT_FILES:
             if (Path(out) / name).exists():
                 shutil.copyfile(Path(out) / name, folder / name)
         with FigureDrawer(folder / FIGURE_DIR) if with_figures else nullcontext() as drawer:
-            key.append(_analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                          disclosure, drawer, progress))
+            key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
+                                     disclosure, drawer, progress)
             if drawer is not None:
                 progress("  finishing the figures ...")
                 drawer.finish()
+        return key
 
-    write_folder_atomically(out, fill)
+    key = write_folder_atomically(out, fill)
     progress(f"results written to {out}")
-    return key[0]
+    return key
 
 
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
@@ -240,4 +240,5 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as handle:  # in chunks: a national extract is not read into memory a second time
+        return hashlib.file_digest(handle, "sha256").hexdigest()
