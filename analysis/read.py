@@ -80,17 +80,21 @@ def _read_csv(raw: bytes, file: str) -> pd.DataFrame:
     if len(header) < 2:
         raise InputError([Problem(file, None, None, f"{len(header)} column(s): not a table of IPS episodes",
                                   "comma-separated columns with a header row")])
+    return _text_frame([table.column(i) for i in range(table.num_columns)], header)
+
+
+def _text_frame(columns: list, header: list[str]) -> pd.DataFrame:
+    """Arrow text columns as a frame of Arrow-backed strings (no million Python strings; string operations stay
+    in Arrow), cells trimmed of spaces and names stripped; by position, so duplicated names survive to be
+    reported by validation."""
     import pyarrow.compute as pc
 
-    # Arrow-backed text columns: no million Python strings, and vectorised string operations stay in Arrow.
-    # Cells are trimmed of spaces; a column with none to trim is kept as it is, not copied.
     def trimmed(column):
         cut = pc.utf8_trim_whitespace(column)  # one column at a time: at most one spare copy is held
         changed = pc.any(pc.not_equal(pc.binary_length(cut), pc.binary_length(column))).as_py()
         return cut if changed else column
-    columns = {i: pd.Series(pd.arrays.ArrowStringArray(trimmed(table.column(i)))) for i in range(table.num_columns)}
-    frame = pd.DataFrame(columns)
-    frame.columns = [h.strip() for h in header]
+    frame = pd.DataFrame({i: pd.Series(pd.arrays.ArrowStringArray(trimmed(column))) for i, column in enumerate(columns)})
+    frame.columns = [str(h).strip() for h in header]
     return frame
 
 
@@ -102,25 +106,64 @@ def _ragged_rows(data: bytes, width: int, file: str) -> list[Problem]:
             for line, fields in enumerate(rows, start=2) if fields and len(fields) != width]
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+def _cell_text(values: pd.Series) -> pd.Series:
     """Excel and Parquet cells to the text a CSV would hold: dates as YYYY-MM-DD, whole numbers without .0."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%d").fillna("")
+
+    def cell(v):
+        if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT:
+            return ""
+        if hasattr(v, "strftime"):
+            return v.strftime("%Y-%m-%d") if getattr(v, "hour", 0) == 0 and getattr(v, "minute", 0) == 0 else str(v)
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+    return values.map(cell).fillna("").astype(str)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
-        values = frame[column]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            text = values.dt.strftime("%Y-%m-%d")
-        else:
-            def cell(v):
-                if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT:
-                    return ""
-                if hasattr(v, "strftime"):
-                    return v.strftime("%Y-%m-%d") if getattr(v, "hour", 0) == 0 and getattr(v, "minute", 0) == 0 else str(v)
-                if isinstance(v, float) and v.is_integer():
-                    return str(int(v))
-                return str(v)
-            text = values.map(cell)
-        out[str(column)] = text.fillna("").astype(str)
+        out[str(column)] = _cell_text(frame[column])
     return out
+
+
+def _arrow_text(column):
+    """A Parquet column as the text _cell_text would give, computed in Arrow (a million rows cell by cell in
+    Python took seconds); None for a type that has no fast path here."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind) or pa.types.is_date(kind):
+        text = column.cast(pa.string())
+    elif pa.types.is_timestamp(kind) and kind.tz is None:
+        text = column.cast(pa.date32()).cast(pa.string())
+    elif pa.types.is_floating(kind):
+        finite = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
+        if not pc.all(pc.equal(pc.floor(finite), finite)).as_py() in (True, None):
+            return None  # a fractional number: written as Python writes it, by the slow path
+        text = finite.cast(pa.int64()).cast(pa.string())
+    else:
+        return None
+    return text.fill_null("")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if table.num_columns == 0:
+        raise pd.errors.EmptyDataError
+    columns = []
+    for i in range(table.num_columns):
+        text = _arrow_text(table.column(i))
+        if text is None:
+            text = pa.array(_cell_text(table.column(i).to_pandas()).to_numpy(dtype=object), type=pa.string())
+        columns.append(text)
+    return _text_frame(columns, table.column_names)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -145,9 +188,11 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffix in (".xlsx", ".xlsm"):
             grid = _as_text(pd.read_excel(path, dtype=object, engine="openpyxl", header=None))
         elif suffix == ".parquet":
-            parquet = pd.read_parquet(path)
-            grid = pd.concat([pd.DataFrame([list(parquet.columns)], columns=parquet.columns), _as_text(parquet)],
-                             ignore_index=True)
+            table = _read_parquet(path)
+            if table.shape[1] < 2:
+                raise InputError([Problem(file, None, None, f"{table.shape[1]} column(s): not a table of IPS episodes",
+                                          "comma-separated columns with a header row")])
+            return table
         else:
             return _read_csv(path.read_bytes(), file)
         if len(grid) == 0:

@@ -66,13 +66,21 @@ def test_shuffled_reordered_renamed_extract_gives_byte_identical_key_results(tmp
     assert variant == base
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "parquet", "cp1252", "utf-16", "csv.gz"])
+@pytest.mark.parametrize("fmt", ["xlsx", "parquet", "typed.parquet", "cp1252", "utf-16", "csv.gz"])
 def test_excel_parquet_and_other_encodings_give_the_same_results(tmp_path, fmt):
     base = run_key(SYNTHETIC, tmp_path / "a", "--disclosure", "none")
     data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
     data.loc[0, "site"] = "Sütton"  # a character that differs between encodings
-    path = tmp_path / f"extract.{fmt if fmt in ('xlsx', 'parquet', 'csv.gz') else 'csv'}"
-    if fmt == "xlsx":
+    path = tmp_path / f"extract.{fmt if fmt in ('xlsx', 'parquet', 'typed.parquet', 'csv.gz') else 'csv'}"
+    if fmt == "typed.parquet":  # real dates (with NaT), whole numbers, and a float column with a missing value
+        typed = data.copy()
+        for c in ("first_contact_date", "outcome_date", "discharge_date"):
+            typed[c] = pd.to_datetime(typed[c], errors="coerce")
+        typed["age"] = typed["age"].astype(float)
+        typed.loc[1, "site"] = None
+        typed.to_parquet(path, index=False)
+        data.loc[1, "site"] = ""
+    elif fmt == "xlsx":
         typed = data.copy()
         for c in ("first_contact_date", "outcome_date", "discharge_date"):
             typed[c] = pd.to_datetime(typed[c], errors="coerce")  # real Excel dates, not text
