@@ -14,6 +14,8 @@ Preset `nhs` (the default for a trust's extract):
   the rules above apply, and the figures are drawn from those tables;
 - model estimates and test statistics (hazard and odds ratios, chi-squared, p-values) are not suppressed,
   but the counts beside them are.
+Not yet done: rates and percentages are computed from the exact counts, not the rounded ones, so for a
+small group a rate can give the exact counts back (see the README).
 Preset `none` leaves everything as computed (the synthetic data, internal use).
 """
 from __future__ import annotations
@@ -61,7 +63,8 @@ class Disclosure:
             return "none: outputs as computed (synthetic or internal data)"
         return (f"{self.name}: counts 1-{self.threshold} suppressed, others rounded to the nearest {self.base}; "
                 f"statistics on fewer than {self.min_people} people suppressed; secondary suppression; "
-                f"survival curves by whole month; model estimates and test statistics not suppressed")
+                f"survival curves by whole month; model estimates and test statistics not suppressed; "
+                f"rates and percentages computed from the unrounded counts")
 
 
 PRESETS = {"nhs": Disclosure("nhs", 7, 5, 8), "none": Disclosure("none", 0, 1, 0)}

@@ -44,11 +44,12 @@ def test_a_failed_run_leaves_the_earlier_results_untouched(fresh_run, tmp_path, 
     bad = tmp_path / "bad.csv"
     bad.write_text((ROOT / "data_synthetic" / "ips_extract.csv").read_text().replace("2022-04-01", "2022-13-01", 1))
     before = {name: (fresh_run / name).read_bytes() for name in files_under(fresh_run)}
+    children = set(psutil.Process().children(recursive=True))  # other tests' kernels or browsers may be running
     assert main(["run", str(bad), "--extract-date", "2024-02-27", "--out", str(fresh_run)]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert {name: (fresh_run / name).read_bytes() for name in files_under(fresh_run)} == before
     assert not list(fresh_run.parent.glob(".results.*"))
-    assert psutil.Process().children(recursive=True) == []  # the figure processes were stopped, not left behind
+    assert set(psutil.Process().children(recursive=True)) <= children  # the figure processes were stopped
 
 
 def test_figures_drawn_in_one_process_equal_those_drawn_beside_the_analyses(fresh_run, tmp_path, monkeypatch):
@@ -57,11 +58,12 @@ def test_figures_drawn_in_one_process_equal_those_drawn_beside_the_analyses(fres
     monkeypatch.setattr("analysis.pipeline.multiprocessing.get_context",
                         lambda *args: pytest.fail("a process was forked on one core"))
     out = tmp_path / "one_core"
+    children = set(psutil.Process().children(recursive=True))
     assert main(["run", str(ROOT / "data_synthetic" / "ips_extract.csv"), "--reference",
                  str(ROOT / "data_synthetic" / "reference_population.csv"), "--sites",
                  str(ROOT / "data_synthetic" / "making_ips_work_sites.csv"), "--extract-date", "2024-02-27",
                  "--disclosure", "none", "--out", str(out)]) == 0
-    assert psutil.Process().children(recursive=True) == []
+    assert set(psutil.Process().children(recursive=True)) <= children
     figures = sorted(p.name for p in (fresh_run / "figures").glob("*.png"))
     assert len(figures) == 13 and figures == sorted(p.name for p in (out / "figures").glob("*.png"))
     for name in figures:
