@@ -141,15 +141,7 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
     keys = [k for k in SET_KEYS if k in out.columns]
     set_of = (out.groupby(keys, sort=False).ngroup().to_numpy() if keys else np.zeros(len(out), dtype=np.int64))
     for c in counts:
-        values, primary = out[c].to_numpy(dtype=float), suppressed[c].to_numpy()
-        in_set = set_of >= 0  # a row with a blank key belongs to no set
-        n_primary = np.bincount(set_of[in_set], weights=primary[in_set].astype(float))
-        sizes = np.bincount(set_of[in_set])
-        for group in np.flatnonzero((n_primary == 1) & (sizes > 1)):
-            members = np.flatnonzero(set_of == group)
-            others = members[~primary[members] & (values[members] > 0)]
-            if len(others):
-                suppressed.iloc[others[np.argmin(values[others])], suppressed.columns.get_loc(c)] = True
+        suppressed[c] |= _secondary(out[c].to_numpy(dtype=float), suppressed[c].to_numpy(), set_of)
     for c in counts:
         rounded = round_counts(out[c], rule)
         rounded[suppressed[c].to_numpy()] = np.nan
@@ -190,21 +182,32 @@ def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFr
     return out
 
 
+def _secondary(values: np.ndarray, primary: np.ndarray, set_of: np.ndarray) -> np.ndarray:
+    """Secondary suppression: in each set (set_of; -1 = in none) where exactly one value was suppressed, the
+    next smallest positive value too, so the set's total cannot give the first back."""
+    extra = np.zeros(len(values), dtype=bool)
+    in_set = set_of >= 0
+    n_primary = np.bincount(set_of[in_set], weights=primary[in_set].astype(float))
+    sizes = np.bincount(set_of[in_set])
+    for group in np.flatnonzero((n_primary == 1) & (sizes > 1)):
+        members = np.flatnonzero(set_of == group)
+        others = members[~primary[members] & (values[members] > 0)]
+        if len(others):
+            extra[others[np.argmin(values[others])]] = True
+    return extra
+
+
 def _numerator_secondary(key: pd.DataFrame, people: pd.Series, rule: Disclosure) -> pd.Series:
     """Key results give a group's rate and its n but not the numerator, which rate x n gives back. Where a
     factor's table suppressed exactly one numerator (e.g. positive outcomes), it suppressed the next smallest
-    too; the same rows are hidden here, so the key results cannot give back what the table withheld."""
-    implied = (key["value"].astype(float) * people / 100).round()
+    too; the same rule is applied here to the implied numerators, so the key results cannot give back what
+    the table withheld."""
+    implied = (key["value"].astype(float) * people / 100).round().to_numpy()
     by_group = key["measure"].str.contains("pct") & (key["factor"] != "all")
-    extra = pd.Series(False, index=key.index)
-    for rows in key[by_group].groupby(["measure", "factor"], sort=False).groups.values():
-        numerators = implied[list(rows)]
-        primary = (numerators >= 1) & (numerators <= rule.threshold)
-        if primary.sum() == 1 and len(numerators) > 1:
-            others = numerators[~primary & (numerators > 0)]
-            if len(others):
-                extra[others.idxmin()] = True
-    return extra
+    set_of = np.full(len(key), -1)
+    set_of[by_group.to_numpy()] = key[by_group].groupby(["measure", "factor"], sort=False).ngroup().to_numpy()
+    primary = (implied >= 1) & (implied <= rule.threshold)
+    return pd.Series(_secondary(implied, primary, set_of), index=key.index)
 
 
 def control_tables(tables: dict[str, pd.DataFrame], rule: Disclosure) -> dict[str, pd.DataFrame]:

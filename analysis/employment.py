@@ -14,7 +14,8 @@ from .distributions import Z95
 from .estimators import (AJ_METHOD, KM_MEDIAN_METHOD, RMST_METHOD, aalen_johansen, kaplan_meier,
                          km_median, number_at_risk, restricted_mean, step_at)
 from .results import MONTH_DAYS, row
-from .survival_common import WEIGHT, by_group, collapse, comparison_key_rows, cox_models, logrank_by_factor
+from .modelling import WEIGHT, collapse
+from .survival_common import compare_groups
 
 CENSORED, EMPLOYED, DISCHARGED = 0, 1, 2
 CIF_MONTHS = (3, 6, 12, 18)
@@ -82,14 +83,9 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                          "days": [m * MONTH_DAYS for m in RISK_TABLE_MONTHS]})
     risk["n_at_risk"] = number_at_risk(cells["days"], risk["days"], cells[WEIGHT])
 
-    groups, group_curves = by_group(cells, "days", "employed", {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
-    tests = logrank_by_factor(cells, "days", "employed")
-    cox, ph, excluded = cox_models(cells, "days", "employed")
-    cox["event"] = "employment (cause-specific: discharge without a job censors)"
-    keys += comparison_key_rows("employment", tests, cox)
-    tables = {
-        "employment_km": km, "employment_cif": cif, "employment_cif_competing": competing,
-        "employment_at_risk": risk, "employment_by_group": groups, "employment_km_by_group": group_curves, "employment_logrank": tests,
-        "employment_cox": cox, "employment_ph_test": ph, "employment_model_exclusions": excluded,
-    }
-    return keys, tables
+    group_keys, group_tables = compare_groups(
+        cells, "days", "employed", "employment", "employment (cause-specific: discharge without a job censors)",
+        {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
+    tables = {"employment_km": km, "employment_cif": cif, "employment_cif_competing": competing,
+              "employment_at_risk": risk, **group_tables}
+    return keys + group_keys, tables

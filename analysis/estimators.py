@@ -56,8 +56,7 @@ def kaplan_meier(time, event, weight=None, conf_type: str = "log-log") -> pd.Dat
             half = Z95 * np.sqrt(greenwood)
             low, high = surv * np.exp(-half), np.minimum(surv * np.exp(half), 1.0)
         elif conf_type == "log-log":
-            half = Z95 * np.sqrt(greenwood) / np.abs(np.log(surv))
-            low, high = surv ** np.exp(half), surv ** np.exp(-half)
+            low, high = _loglog_ci(surv, Z95 * np.sqrt(greenwood) / np.abs(np.log(surv)))
         else:
             raise ValueError(f"conf_type must be 'log' or 'log-log', not {conf_type!r}")
         std_err = np.where(surv > 0, surv * np.sqrt(greenwood), 0.0)
@@ -144,18 +143,16 @@ def aalen_johansen(time, cause, of: int = 1, weight=None) -> pd.DataFrame:
         lin = cif * np.cumsum(c) - np.cumsum(c * cif)
         var = quad + np.cumsum(b) - 2 * lin
         se = np.sqrt(np.maximum(var, 0))
-        half = Z95 * se / (cif * np.abs(np.log(cif)))
-        low, high = cif ** np.exp(half), cif ** np.exp(-half)
-    out = table[["time", "n_risk"]].copy()
-    out["n_event"] = dk
-    out["n_competing"] = d - dk
-    out["n_censor"] = table["n_censor"]
-    out["cif"] = cif
-    out["std_err"] = se
-    out["conf_low"] = np.where(cif > 0, low, 0.0)
-    out["conf_high"] = np.where(cif > 0, high, 0.0)
-    out["method"] = AJ_METHOD
-    return out
+        low, high = _loglog_ci(cif, Z95 * se / (cif * np.abs(np.log(cif))))
+    return pd.DataFrame({"time": table["time"].to_numpy(), "n_risk": n, "n_event": dk, "n_competing": d - dk,
+                         "n_censor": table["n_censor"].to_numpy(), "cif": cif, "std_err": se,
+                         "conf_low": np.where(cif > 0, low, 0.0), "conf_high": np.where(cif > 0, high, 0.0),
+                         "method": AJ_METHOD})
+
+
+def _loglog_ci(estimate: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% CI on the log(-log) scale from the half-width there (z x SE of log(-log) of the estimate)."""
+    return estimate ** np.exp(half), estimate ** np.exp(-half)
 
 
 def logrank(time, event, group, weight=None) -> dict:

@@ -14,12 +14,14 @@ from matplotlib.transforms import ScaledTranslation
 from PIL import Image
 
 from .results import MONTH_DAYS
+from .sites import Z_LIMITS
 
-matplotlib.rcParams.update({"font.size": 9, "axes.spines.top": False,
-                     "axes.spines.right": False, "figure.dpi": 100})
+matplotlib.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
 TICK_MONTHS = np.arange(0, 25, 3)
 WIDTH = 6.5  # inches, every figure
 RISK_ROW = 0.16  # inches between the lines of a numbers-at-risk table
+RISK_TOP = 0.6  # inches from the bottom of the axes to the heading of the numbers-at-risk table
+RISK_GAP = 0.15  # inches between the left edge of the axes and the row labels
 DPI = 150
 _MEASURE = RendererAgg(1, 1, DPI)  # measures text as it will be drawn, without drawing anything
 
@@ -73,10 +75,6 @@ def _risk_table(ax, rows: dict[str, list[str]], months) -> None:
     for i, m in enumerate(months):
         ax.text(m, 0, "\n".join(counts[i] for counts in rows.values()),
                 transform=ax.get_xaxis_transform() + below(top), ha="center", **column)
-
-
-RISK_TOP = 0.6  # inches from the bottom of the axes to the heading of the numbers-at-risk table
-RISK_GAP = 0.15  # inches between the left edge of the axes and the row labels
 
 
 def _line_height(size: float) -> float:
@@ -218,7 +216,8 @@ def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path) -> list[Path]:
     fig, ax = figure(4.0, left=0.65, right=0.3)
     n = np.linspace(max(10, sites["referrals"].min() * 0.5), sites["referrals"].max() * 1.2, 200)
     p0 = pooled_pct / 100
-    for z, style, label in ((1.959964, "--", "95% limits"), (3.090232, ":", "99.8% limits")):
+    for (level, z), style in zip(Z_LIMITS.items(), ("--", ":")):
+        label = f"{level}% limits"
         half = z * np.sqrt(p0 * (1 - p0) / n)
         ax.plot(n, 100 * (p0 - half), style, color="grey", label=label)
         ax.plot(n, 100 * (p0 + half), style, color="grey")

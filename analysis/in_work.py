@@ -11,7 +11,8 @@ import pandas as pd
 from .contract import FACTORS, IN_WORK_OUTCOMES
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, step_at
 from .results import MONTH_DAYS, row
-from .survival_common import WEIGHT, by_group, collapse, comparison_key_rows, cox_models, logrank_by_factor
+from .modelling import WEIGHT, collapse
+from .survival_common import compare_groups
 
 YEAR_DAYS = 365  # "more than 12 months" = more than 365 days of support
 
@@ -60,11 +61,6 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                         factor="months", level=str(months), conf_low=100 * at["conf_low"],
                         conf_high=100 * at["conf_high"], n=n))
 
-    groups, group_curves = by_group(cells, "days", "discharged", {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
-    tests = logrank_by_factor(cells, "days", "discharged")
-    cox, ph, excluded = cox_models(cells, "days", "discharged")
-    cox["event"] = "discharge from in-work support"
-    keys += comparison_key_rows("in_work", tests, cox)
-    tables = {"in_work_km": km, "in_work_by_group": groups, "in_work_km_by_group": group_curves, "in_work_logrank": tests, "in_work_cox": cox,
-              "in_work_ph_test": ph, "in_work_model_exclusions": excluded}
-    return keys, tables
+    group_keys, group_tables = compare_groups(cells, "days", "discharged", "in_work", "discharge from in-work support",
+                                              {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
+    return keys + group_keys, {"in_work_km": km, **group_tables}

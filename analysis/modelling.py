@@ -9,10 +9,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .contract import NOT_KNOWN
+from .contract import FACTORS, NOT_KNOWN
 from .estimators import cox_efron
 
 WEIGHT = "count"  # collapsed frames: one row per cell (time, event, factors) with the number of people in it
+
+
+def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """People to counts per distinct (keys, factors): every estimate here is exact on counts."""
+    factors = list(FACTORS)
+    cells = frame.groupby(keys + factors, observed=True, sort=True).size().rename(WEIGHT).reset_index()
+    cells[factors] = cells[factors].astype(str)
+    return cells
+
+
+def counts_by(cells: pd.DataFrame, keys: list[str], event: str) -> pd.DataFrame:
+    """People ("size") and events ("sum") per group of a collapsed frame."""
+    return (cells.assign(size=cells[WEIGHT], sum=cells[WEIGHT] * cells[event])
+            .groupby(keys, observed=True)[["size", "sum"]].sum())
 
 
 def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
@@ -77,8 +91,7 @@ def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: st
     if not factors:
         return pd.DataFrame(), pd.DataFrame(), excluded
     rows = frame[usable_rows(frame, factors, levels)]
-    cells = (rows.assign(size=rows[WEIGHT], sum=rows[WEIGHT] * rows[event]).groupby([time] + factors, observed=True)[["size", "sum"]]
-             .sum().reset_index())
+    cells = counts_by(rows, [time] + factors, event).reset_index()
     x, names, terms = design(cells, factors, levels)
     try:
         fit = cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
 from .distributions import Z95, chi2_sf, norm_sf
-from .modelling import WEIGHT, design, model_levels, not_estimable, usable_rows
+from .modelling import WEIGHT, collapse, counts_by, design, model_levels, not_estimable, usable_rows
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, row
 
@@ -20,17 +20,11 @@ def positive(data: pd.DataFrame) -> pd.Series:
     return data["outcome"].isin(POSITIVE_OUTCOMES).astype(int)
 
 
-def _counts_by(cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Positive outcomes ("sum") and people ("size") per group of a collapsed frame."""
-    return (cells.assign(size=cells[WEIGHT], sum=cells[WEIGHT] * cells["positive"])
-            .groupby(keys, observed=True)[["sum", "size"]].sum())
-
-
 def rates(frame: pd.DataFrame) -> pd.DataFrame:
     """Rate with a Wilson CI overall and for every level of every factor ('Not known' shown)."""
     rows = [("all", "all", int((frame["positive"] * frame[WEIGHT]).sum()), int(frame[WEIGHT].sum()))]
     for factor in FACTORS:
-        counts = _counts_by(frame, [factor])
+        counts = counts_by(frame, [factor], "positive")
         rows += [(factor, c, int(counts.loc[c, "sum"]), int(counts.loc[c, "size"]))
                  for c in FACTORS[factor] if c in counts.index]
     table = pd.DataFrame(rows, columns=["factor", "level", "positive", "n"])
@@ -81,7 +75,7 @@ def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[p
     factors = [f for f in factors if len(levels[f]) >= 2]
     if not factors:
         return pd.DataFrame(), pd.DataFrame(), pd.concat(excluded, ignore_index=True)
-    cells = _counts_by(frame[usable_rows(frame, factors, levels)], factors).reset_index()
+    cells = counts_by(frame[usable_rows(frame, factors, levels)], factors, "positive").reset_index()
     x, names, terms = design(cells, factors, levels)
     excluded = pd.concat(excluded, ignore_index=True)
     try:
@@ -162,8 +156,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     followed = (extract_date - data["first_contact_date"]).dt.days >= SENSITIVITY_MONTHS * MONTH_DAYS
     frame = pd.DataFrame({factor: data[factor] for factor in FACTORS})
     frame["positive"], frame["followed"] = positive(data).to_numpy(), followed.to_numpy()
-    cells = frame.groupby(list(frame.columns), sort=True, observed=True).size().rename(WEIGHT).reset_index()
-    cells[list(FACTORS)] = cells[list(FACTORS)].astype(str)
+    cells = collapse(frame, ["positive", "followed"])
     keys, tables = _analyse_frame(cells, "")
     # Sensitivity: only people who had at least 6 months between first contact and the extract date.
     more_keys, more_tables = _analyse_frame(cells[cells["followed"]], "_6m_followup")

@@ -77,9 +77,6 @@ def _read_csv(raw: bytes, file: str) -> pd.DataFrame:
         raise InputError(_ragged_rows(data, len(header), file) or [
             Problem(file, None, None, f"a file that is not a readable table ({str(err).splitlines()[0][:160]})",
                     "a CSV file with a header row, an .xlsx workbook or a .parquet file")]) from None
-    if len(header) < 2:
-        raise InputError([Problem(file, None, None, f"{len(header)} column(s): not a table of IPS episodes",
-                                  "comma-separated columns with a header row")])
     return _text_frame([table.column(i) for i in range(table.num_columns)], header)
 
 
@@ -122,11 +119,15 @@ def _cell_text(values: pd.Series) -> pd.Series:
     return values.map(cell).fillna("").astype(str)
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame(index=frame.index)
-    for column in frame.columns:
-        out[str(column)] = _cell_text(frame[column])
-    return out
+def _read_excel(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+
+    # The header is read as a data row, so duplicated column names survive to be reported.
+    grid = pd.read_excel(path, dtype=object, engine="openpyxl", header=None)
+    if len(grid) == 0:
+        raise pd.errors.EmptyDataError
+    text = [_cell_text(grid[column]) for column in grid.columns]
+    return _text_frame([pa.array(t.iloc[1:].tolist(), type=pa.string()) for t in text], [t.iloc[0] for t in text])
 
 
 def _arrow_text(column):
@@ -175,29 +176,15 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError([Problem(file, None, None, "an empty file", "a header row and data rows")])
     suffix = path.suffix.lower()
-    if suffix == ".gz":  # a gzip-compressed CSV, as large extracts are often sent
-        try:
-            return _read_csv(gzip.decompress(path.read_bytes()), file)
-        except (OSError, EOFError, zlib.error) as err:
-            raise InputError([Problem(file, None, None, f"a damaged gzip file ({err})",
-                                      "a CSV file compressed with gzip (.csv.gz)")]) from None
-        except pd.errors.EmptyDataError:
-            raise InputError([Problem(file, None, None, "an empty file", "a header row and data rows")]) from None
     try:
-        # Read the header as a data row so duplicated column names survive to be reported.
         if suffix in (".xlsx", ".xlsm"):
-            grid = _as_text(pd.read_excel(path, dtype=object, engine="openpyxl", header=None))
+            table = _read_excel(path)
         elif suffix == ".parquet":
             table = _read_parquet(path)
-            if table.shape[1] < 2:
-                raise InputError([Problem(file, None, None, f"{table.shape[1]} column(s): not a table of IPS episodes",
-                                          "comma-separated columns with a header row")])
-            return table
+        elif suffix == ".gz":  # a gzip-compressed CSV, as large extracts are often sent
+            table = _read_csv(_gunzip(path, file), file)
         else:
-            return _read_csv(path.read_bytes(), file)
-        if len(grid) == 0:
-            raise pd.errors.EmptyDataError
-        table = pd.DataFrame(grid.iloc[1:].to_numpy(), columns=[str(c) for c in grid.iloc[0]]).reset_index(drop=True)
+            table = _read_csv(path.read_bytes(), file)
     except InputError:
         raise
     except pd.errors.EmptyDataError:
@@ -209,9 +196,12 @@ def read_table(path: Path) -> pd.DataFrame:
     if table.shape[1] < 2:
         raise InputError([Problem(file, None, None, f"{table.shape[1]} column(s): not a table of IPS episodes",
                                   "comma-separated columns with a header row")])
-    names = [str(c).strip() for c in table.columns]
-    # By position, so duplicated column names survive to be reported by validation.
-    cells = {i: table.iloc[:, i].astype(str).str.strip() for i in range(table.shape[1])}
-    table = pd.DataFrame(cells)
-    table.columns = names
     return table
+
+
+def _gunzip(path: Path, file: str) -> bytes:
+    try:
+        return gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as err:
+        raise InputError([Problem(file, None, None, f"a damaged gzip file ({err})",
+                                  "a CSV file compressed with gzip (.csv.gz)")]) from None

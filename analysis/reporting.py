@@ -27,15 +27,18 @@ class Results:
         path = self.folder / f"{name}.csv"
         return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
 
+    def _rows(self, measure: str, factor: str, level: str) -> pd.DataFrame:
+        key = self.key
+        return key[(key["measure"] == measure) & (key["factor"] == factor) & (key["level"] == str(level))]
+
     def row(self, measure: str, factor: str = "all", level: str = "all") -> pd.Series:
-        rows = self.key[(self.key["measure"] == measure) & (self.key["factor"] == factor) & (self.key["level"] == str(level))]
+        rows = self._rows(measure, factor, level)
         if len(rows) != 1:
             raise KeyError(f"key_results has {len(rows)} rows for {measure}/{factor}/{level}")
         return rows.iloc[0]
 
     def has(self, measure: str, factor: str = "all", level: str = "all") -> bool:
-        return bool(((self.key["measure"] == measure) & (self.key["factor"] == factor)
-                     & (self.key["level"] == str(level))).any())
+        return len(self._rows(measure, factor, level)) > 0
 
     def num(self, measure: str, factor: str = "all", level: str = "all", digits: int = 1) -> str:
         r = self.row(measure, factor, level)

@@ -12,13 +12,6 @@ from .results import row
 FACTOR_NAMES = list(FACTORS)
 
 
-def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """People to counts per distinct (keys, factors): every survival estimate here is exact on counts."""
-    cells = frame.groupby(keys + FACTOR_NAMES, observed=True, sort=True).size().rename(WEIGHT).reset_index()
-    cells[FACTOR_NAMES] = cells[FACTOR_NAMES].astype(str)
-    return cells
-
-
 def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """For every level of every factor: n, events, KM median with CI and survival at the given days;
     and the curves themselves (one long table, for the figures)."""
@@ -59,6 +52,20 @@ def cox_models(frame: pd.DataFrame, time: str, event: str) -> tuple[pd.DataFrame
     tables.append(t), ph_tests.append(p), excluded.append(e)
     return (pd.concat(tables, ignore_index=True), pd.concat(ph_tests, ignore_index=True),
             pd.concat(excluded, ignore_index=True))
+
+
+def compare_groups(cells: pd.DataFrame, time: str, event: str, prefix: str, event_label: str,
+                   at_days: dict[str, float]) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    """Everything by group for one survival question: curves and medians, log-rank tests and Cox models,
+    as key rows and the tables `{prefix}_by_group`, `_km_by_group`, `_logrank`, `_cox`, `_ph_test` and
+    `_model_exclusions`."""
+    groups, curves = by_group(cells, time, event, at_days)
+    tests = logrank_by_factor(cells, time, event)
+    cox, ph, excluded = cox_models(cells, time, event)
+    cox["event"] = event_label
+    tables = {f"{prefix}_by_group": groups, f"{prefix}_km_by_group": curves, f"{prefix}_logrank": tests,
+              f"{prefix}_cox": cox, f"{prefix}_ph_test": ph, f"{prefix}_model_exclusions": excluded}
+    return comparison_key_rows(prefix, tests, cox), tables
 
 
 def comparison_key_rows(prefix: str, tests: pd.DataFrame, cox: pd.DataFrame) -> list[dict]:

@@ -11,7 +11,7 @@ from analysis.contract import FACTORS
 from analysis.estimators import aalen_johansen, kaplan_meier, logrank
 from analysis.load import validate_extract
 from analysis.modelling import cox_by_factors
-from analysis.survival_common import WEIGHT, collapse
+from analysis.modelling import WEIGHT, collapse
 
 EXTRACT_DATE = pd.Timestamp("2024-02-27")
 RTOL = 1e-8
