@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import round_half_up
+from .estimators import at_risk_on_curve
 from .results import MONTH_DAYS
 
 COUNT_COLUMNS = {"n", "n_risk", "n_event", "n_censor", "n_competing", "events", "positive", "ips_n", "cmht_n",
@@ -97,9 +98,7 @@ def monthly(curve: pd.DataFrame, value_columns: list[str], start: float) -> pd.D
     for column in value_columns:
         values = curve[column].to_numpy(dtype=float)
         out[column] = np.where(idx >= 0, values[np.maximum(idx, 0)], start if "std_err" not in column else 0.0)
-    at = np.searchsorted(times, grid, side="left")
-    n_risk = curve["n_risk"].to_numpy(dtype=float)
-    out["n_risk"] = np.where(at < len(times), n_risk[np.minimum(at, len(times) - 1)], 0.0)
+    out["n_risk"] = at_risk_on_curve(curve, grid)
     for column in ("n_event", "n_competing", "n_censor"):
         if column in curve:
             cumulative = np.concatenate([[0.0], np.cumsum(curve[column].to_numpy(dtype=float))])

@@ -97,6 +97,16 @@ def step_at(table: pd.DataFrame, times, columns: list[str], before: float = 1.0)
     return out
 
 
+def at_risk_on_curve(curve: pd.DataFrame, times) -> np.ndarray:
+    """People at risk at each of `times` read off a curve table: n_risk of its first row at or after the time
+    (0 after its last row)."""
+    t, n_risk = curve["time"].to_numpy(dtype=float), curve["n_risk"].to_numpy(dtype=float)
+    if len(t) == 0:
+        return np.zeros(len(np.asarray(times)))
+    at = np.searchsorted(t, np.asarray(times, dtype=float), side="left")
+    return np.where(at < len(t), n_risk[np.minimum(at, len(t) - 1)], 0.0)
+
+
 def number_at_risk(time, at_times, weight=None) -> np.ndarray:
     """People still at risk (time >= t) at each of `at_times` (weights = counts per row)."""
     time = np.asarray(time)

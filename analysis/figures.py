@@ -13,6 +13,7 @@ from matplotlib.ticker import NullFormatter
 from matplotlib.transforms import ScaledTranslation
 from PIL import Image
 
+from .estimators import at_risk_on_curve
 from .results import MONTH_DAYS
 from .sites import Z_LIMITS
 
@@ -105,10 +106,7 @@ def _month_axis(ax, max_month: float, label: str) -> list[int]:
 
 def at_risk_counts(km: pd.DataFrame, months) -> list[str]:
     """People at risk at each month: n_risk of the first row at or after it ('-' where suppressed)."""
-    times = km["time"].to_numpy(dtype=float)
-    n_risk = km["n_risk"].to_numpy(dtype=float)
-    idx = np.searchsorted(times, np.asarray(months, dtype=float) * MONTH_DAYS, side="left")
-    counts = [n_risk[i] if i < len(n_risk) else 0.0 for i in idx]
+    counts = at_risk_on_curve(km, np.asarray(months, dtype=float) * MONTH_DAYS)
     return ["-" if np.isnan(c) else str(int(c)) for c in counts]
 
 

@@ -65,15 +65,17 @@ def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.D
     return key_table(keys), tables
 
 
-def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str, str, tuple]]:
-    """The figures that can be drawn from the tables there are, as (file stem, function in analysis.figures,
-    arguments). Figures are drawn from the results tables, after disclosure control, never from people's rows."""
+def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str, tuple]]:
+    """The figures that can be drawn from these tables, as (function in analysis.figures, arguments).
+
+    Figures are drawn from the results tables after disclosure control, never from people's rows; each
+    figure's tables come from one analysis step, so a step's tables are enough to draw its figures."""
     jobs = []
     if {"employment_cif", "employment_cif_competing", "employment_km"} <= tables.keys():
-        jobs.append(("employment_cumulative_incidence", "cumulative_incidence",
+        jobs.append(("cumulative_incidence",
                      (tables["employment_cif"], tables["employment_cif_competing"], tables["employment_km"], folder)))
     if "in_work_km" in tables:
-        jobs.append(("in_work_support", "support_curve", (tables["in_work_km"], folder)))
+        jobs.append(("support_curve", (tables["in_work_km"], folder)))
     for prefix, ylabel, xlabel, invert in (
             ("employment", "Employed (%), 1 - Kaplan-Meier", "Months since first IPS contact", True),
             ("in_work", "Still supported (%)", "Months since job start", False)):
@@ -83,14 +85,13 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
             long = tables[f"{prefix}_km_by_group"]
             long = long[long["factor"] == factor]
             curves = {level: long[long["level"] == level] for level in FACTORS[factor] if level in set(long["level"])}
-            name = f"{prefix}_km_by_{factor}"
-            jobs.append((name, "km_by_group", (curves, factor, name, ylabel, xlabel, folder, invert)))
+            jobs.append(("km_by_group", (curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)))
     if "outcome_rates" in tables:
-        jobs.append(("outcome_rates_by_group", "outcome_forest", (tables["outcome_rates"], folder)))
+        jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])):
-        jobs.append(("access_representation", "access_comparison", (tables["access_composition"], folder)))
+        jobs.append(("access_comparison", (tables["access_composition"], folder)))
     if "sites_rates" in tables:
-        jobs.append(("sites_funnel", "funnel",
+        jobs.append(("funnel",
                       (tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)))
     return jobs
 
@@ -129,8 +130,7 @@ class FigureDrawer:
     """
 
     def __init__(self, folder: Path, processes: int = 2):
-        self.folder, self.tables, self.started = folder, {}, set()
-        self.server = None
+        self.folder, self.server = folder, None
         if (os.cpu_count() or 1) >= 2:
             context = multiprocessing.get_context("fork")
             self.jobs, self.done = context.SimpleQueue(), context.SimpleQueue()
@@ -138,11 +138,8 @@ class FigureDrawer:
             self.server.start()
 
     def add(self, tables: dict[str, pd.DataFrame]) -> None:
-        self.tables.update(tables)
-        for name, function, args in figure_jobs(self.tables, self.folder):
-            if name in self.started:
-                continue
-            self.started.add(name)
+        """Draw the figures of one analysis step (each figure is drawn from the tables of a single step)."""
+        for function, args in figure_jobs(tables, self.folder):
             if self.server is None:
                 _draw(function, args)
             else:
