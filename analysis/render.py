@@ -13,6 +13,7 @@ Code is folded in the HTML (a <details> block above each cell's output) and left
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from datetime import datetime, timezone
 import shutil
@@ -142,9 +143,11 @@ def _fallback(qmd: Path, out_dir: Path, params: dict, formats: tuple[str, ...]) 
         with tempfile.TemporaryDirectory() as tmp:
             text = _markdown(chunks, outputs, with_code=False)
             # Typst may only read files under its root: copy each image beside the .typ file.
+            numbers = itertools.count()
+
             def local(match):
                 source = (qmd.parent / match.group(2)).resolve()
-                copy = Path(tmp) / f"img{len(list(Path(tmp).glob('img*')))}{source.suffix}"
+                copy = Path(tmp) / f"img{next(numbers)}{source.suffix}"
                 shutil.copyfile(source, copy)
                 return f"![{match.group(1)}]({copy.name})"
             text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", local, text)
@@ -169,9 +172,9 @@ def render(out_dir: Path, params: dict, reports_dir: Path = REPORTS_DIR, formats
            progress=print) -> tuple[str, list[Path]]:
     """Render every report into out_dir; return (renderer used, files written)."""
     renderer = "quarto" if quarto_available() else "fallback (nbclient + pandoc + typst; quarto is not on the PATH)"
-    names = []
 
-    def fill(folder: Path) -> None:
+    def fill(folder: Path) -> list[str]:
+        names = []
         for qmd in documents(reports_dir):
             progress(f"rendering {qmd.name} with {renderer.split(' ')[0]} ...")
             if renderer == "quarto":
@@ -185,6 +188,6 @@ def render(out_dir: Path, params: dict, reports_dir: Path = REPORTS_DIR, formats
                     names.append(f"{qmd.stem}.{fmt}")
             else:
                 names.extend(p.name for p in _fallback(qmd, folder, params, formats))
+        return names
 
-    write_folder_atomically(Path(out_dir), fill)
-    return renderer, [Path(out_dir) / name for name in names]
+    return renderer, [Path(out_dir) / name for name in write_folder_atomically(Path(out_dir), fill)]
