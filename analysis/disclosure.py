@@ -1,51 +1,72 @@
 """Statistical disclosure control for outputs shared outside the trust.
 
-Preset `nhs` (the default for a trust's extract):
-- counts from 1 to 7 are suppressed (blank, and named in the row's `suppressed` column); every other
-  count is rounded to the nearest 5 (0 stays 0);
-- a rate, percentage, median or curve value is suppressed when it rests on fewer than 8 people, when a
-  count in its row was suppressed, or when its numerator or its complement (implied by a percentage and
-  its denominator) is from 1 to 7;
-- secondary suppression: where exactly one count of a set (the groups of one factor) was suppressed, the
-  next smallest is suppressed too, so the total cannot give it back; in key_results, which gives a group's
-  rate and n but not its numerator, the same rule is applied to the numerators that rate x n implies, so a
-  rate hidden in a table is hidden there too;
-- Kaplan-Meier and cumulative-incidence tables are cut to whole months (no single day's events) before
-  the rules above apply, and the figures are drawn from those tables;
-- model estimates and test statistics (hazard and odds ratios, chi-squared, p-values) are not suppressed,
-  but the counts beside them are.
-Not yet done: rates and percentages are computed from the exact counts, not the rounded ones, so for a
-small group a rate can give the exact counts back (see the README).
-Preset `none` leaves everything as computed (the synthetic data, internal use).
+The rule is judged by what an attacker can recover from every shared file together, not cell by cell.
+Its principle: **every number published is either a rounded count, or computed from rounded counts
+that are themselves published, or a model estimate fitted on the person-level data shown at reduced
+precision for groups large enough to fit**. Preset `nhs` (the default for a trust's extract), with
+threshold t = 7, base b = 5 and minimum m = 8 people:
+
+1. Small groups merged before any analysis. A level of a factor with fewer than m people in the analysed
+   cohort is counted with 'Not known' (shown in tables, never tested or modelled), in the extract and in
+   the CMHT table alike, so a group whose size would be hidden appears in no table, curve, model or test.
+2. Counts. Counts from 1 to t are blank (named in the row's `suppressed` column); every other count is
+   rounded to the nearest multiple of b; 0 stays 0. Totals are rounded on their own, never derived, so
+   no total minus groups gives a hidden count back; no secondary suppression is needed for that reason.
+3. Statistics from published counts. Rates, percentages and their Wilson CIs, CMHT shares, representation
+   ratios with Katz CIs, chi-squared and exact tests, and the unadjusted odds ratios and likelihood-ratio
+   tests (the saturated logistic model of one factor is a function of its 2 x k table) are computed from
+   the rounded counts in the same file, so a reader can recompute each one and learns nothing more. A
+   group's statistics are published only when it has at least m people and, for an event or a binary
+   outcome, neither its events nor (binary) its non-events are from 1 to t; otherwise they are blank in
+   every file (the consistency tests check this), and a test leaves the group out as it leaves out
+   'Not known'.
+4. Curves. Kaplan-Meier and cumulative-incidence curves are published by whole month, recomputed from the
+   cumulative numbers of events, competing events and censorings by the end of each month, each rounded
+   to b (the method of OpenSAFELY's Kaplan-Meier action): the per-month counts and numbers at risk are
+   differences of rounded cumulative counts, so no month's events and no cohort size can be solved from
+   the curve. Rows with fewer than m at risk are blank; a group failing rule 3 has no curve at all.
+   Medians, survival at 6/12 months and restricted means are read off these published curves.
+5. Models on person-level data (Cox, the adjusted logistic model, log-rank and proportional-hazards
+   tests): ratios and CI limits to 2 decimals, p-values to 3, chi-squared to 2; coefficients, SEs and z
+   are not published (the CI carries the precision); rows for groups failing rule 3 are blank.
+6. Person-level values. Sample medians and quartiles are rounded to whole weeks; no earliest or latest
+   date is published (the default entry window is whole calendar months); the extract's SHA-256 is
+   printed for the trust's local records, not written into the shared results.
+7. Differencing across runs. Entry windows must start on the first and end on the last day of a calendar
+   month, so two runs differ by whole months of referrals; two runs whose windows differ by a month with
+   fewer than m first contacts can still be differenced, so the output-checking log flags a window whose
+   first or last month has fewer than m people, and the README asks for one release per window.
+8. Fail-safe. A table or key result without a rule here has its statistics blanked ("no disclosure rule")
+   and its file's verdict says so, so a new analysis cannot leak before someone writes its rule.
+
+Every file's actions are written to `disclosure_log.csv` (file, column, action, cells, rule) with a verdict
+per file, for the trust's output checker. Preset `none` leaves everything as computed (synthetic data,
+internal use). The protections can be switched off one at a time (`Disclosure.protections`) so the attack
+tests can show that each one is needed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from .calibration import round_half_up
-from .estimators import at_risk_on_curve
+from . import access, sites
+from .contract import FACTORS, NOT_KNOWN
+from .estimators import aalen_johansen, at_risk_on_curve, kaplan_meier, km_median, restricted_mean, step_at
+from .modelling import WEIGHT
+from .proportions import homogeneity_tests, wilson
 from .results import MONTH_DAYS
 
 COUNT_COLUMNS = {"n", "n_risk", "n_event", "n_censor", "n_competing", "events", "positive", "ips_n", "cmht_n",
                  "referrals", "jobs", "n_at_risk", "n_ips", "n_cmht", "rows"}
-# Columns that are not statistics of people at all (labels, times, degrees of freedom, flags).
-NEUTRAL_COLUMNS = {"time", "months", "days", "df", "q_df", "chi2_df", "factor", "level", "measure", "method", "model",
-                   "term", "reference", "characteristic", "category", "site", "step", "reason", "event", "flag",
-                   "suppressed", "in_reference_table", "note", "sparse", "chi2_method", "exact_method",
-                   "outside_95", "outside_99.8", "period_months", "published_rate_pct", "source"}
-# Tables of model estimates and tests: only their counts are controlled.
-MODEL_TABLES = ("_cox", "_logit", "_logrank", "_ph_test", "_tests", "_logit_lr", "sites_summary", "model_exclusions")
-MODEL_MEASURES = ("_cox_hr", "logit_", "_logrank_", "access_chi2", "access_p", "outcome_chi2", "outcome_p",
-                  "outcome_exact_p", "site_chi2", "site_p", "site_i2", "site_random_effects", "representation_ratio")
-COUNT_MEASURES = ("cohort_n", "site_jobs_total")
-CURVE_TABLES = ("_km", "_cif", "_cif_competing", "_km_by_group")
-SET_KEYS = ("measure", "factor", "characteristic", "model")
-# Descriptive tables: the column holding the number of people each row's statistics rest on.
-DENOMINATOR = {"by_group": "n", "outcome": "n", "access_composition": "ips_n", "sites_rates": "referrals",
-               "key_results": "n", "at_risk": "n_at_risk", "exclusions": "rows"}
+ALL_PROTECTIONS = frozenset({"merge_small_groups", "published_counts", "curves", "model_precision", "whole_weeks",
+                             "no_identifying_metadata", "month_windows"})
+PRECISION = {"ratio": 2, "p": 3, "chi2": 2}
+MODEL_HIDDEN_COLUMNS = ("coef", "se", "z", "log_odds_ratio")
+HIDDEN_NOTE = "statistics"
 
 
 @dataclass(frozen=True)
@@ -54,18 +75,24 @@ class Disclosure:
     threshold: int  # counts 1..threshold are suppressed
     base: int  # other counts rounded to the nearest multiple of this
     min_people: int  # statistics resting on fewer people are suppressed
+    protections: frozenset = field(default=ALL_PROTECTIONS)
 
     @property
     def active(self) -> bool:
         return self.threshold > 0 or self.base > 1
 
+    def has(self, protection: str) -> bool:
+        return self.active and protection in self.protections
+
     def describe(self) -> str:
         if not self.active:
             return "none: outputs as computed (synthetic or internal data)"
-        return (f"{self.name}: counts 1-{self.threshold} suppressed, others rounded to the nearest {self.base}; "
-                f"statistics on fewer than {self.min_people} people suppressed; secondary suppression; "
-                f"survival curves by whole month; model estimates and test statistics not suppressed; "
-                f"rates and percentages computed from the unrounded counts")
+        off = sorted(ALL_PROTECTIONS - self.protections)
+        return (f"{self.name}: groups of fewer than {self.min_people} people counted with 'Not known'; counts "
+                f"1-{self.threshold} suppressed, others rounded to the nearest {self.base}; rates, CIs, tests and "
+                f"unadjusted odds ratios computed from the rounded counts; curves from rounded cumulative monthly "
+                f"counts; model estimates to 2 decimals without SEs; medians in whole weeks"
+                + (f"; PROTECTIONS OFF: {', '.join(off)}" if off else ""))
 
 
 PRESETS = {"nhs": Disclosure("nhs", 7, 5, 8), "none": Disclosure("none", 0, 1, 0)}
@@ -80,135 +107,741 @@ def preset(name: str, threshold: int | None = None, base: int | None = None) -> 
     return chosen
 
 
-def round_counts(values: pd.Series, rule: Disclosure) -> np.ndarray:
-    """round_count for a whole column of whole-number counts (half up: 12.5 -> 15 cannot arise from whole
-    numbers and base 5, and for base 2 floor(x + 0.5) is half up)."""
-    v = values.to_numpy(dtype=float)
-    rounded = np.floor(v / rule.base + 0.5) * rule.base
-    return np.where(np.isnan(v) | (v == 0), v, np.where((v >= 1) & (v <= rule.threshold), np.nan, rounded))
+# --- counts ------------------------------------------------------------------------------------------------
+
+def rounded(values, rule: Disclosure) -> np.ndarray:
+    """Nearest multiple of the base, half up (whole numbers and base 5 never tie); 0 stays 0, NaN stays NaN."""
+    v = np.asarray(values, dtype=float)
+    return np.floor(v / rule.base + 0.5) * rule.base
 
 
-def monthly(curve: pd.DataFrame, value_columns: list[str], start: float) -> pd.DataFrame:
-    """A step curve (per day) cut to whole months: value at each month, counts over each month."""
-    months = np.arange(0, int(np.ceil(curve["time"].max() / MONTH_DAYS)) + 1 if len(curve) else 1)
-    grid = months * MONTH_DAYS
-    times = curve["time"].to_numpy(dtype=float)
-    idx = np.searchsorted(times, grid, side="right") - 1
-    out = {"months": months, "time": grid}
-    for column in value_columns:
-        values = curve[column].to_numpy(dtype=float)
-        out[column] = np.where(idx >= 0, values[np.maximum(idx, 0)], start if "std_err" not in column else 0.0)
-    out["n_risk"] = at_risk_on_curve(curve, grid)
-    for column in ("n_event", "n_competing", "n_censor"):
-        if column in curve:
-            cumulative = np.concatenate([[0.0], np.cumsum(curve[column].to_numpy(dtype=float))])
-            upto = np.searchsorted(times, grid, side="right")
-            out[column] = np.diff(np.concatenate([[0.0], cumulative[upto]]))
-    for column in ("method", "factor", "level"):
-        if column in curve and len(curve):
-            out[column] = curve[column].iloc[0]
-    return pd.DataFrame(out)  # in one go: a curve per group, and column-by-column frames cost more than the sums
+def small(values, rule: Disclosure) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    return (v >= 1) & (v <= rule.threshold)
 
 
-def _coarsen(name: str, table: pd.DataFrame) -> pd.DataFrame:
-    value_columns = [c for c in ("survival", "cif", "std_err", "conf_low", "conf_high") if c in table]
-    start = 1.0 if "survival" in table else 0.0
-    if "factor" in table and "level" in table:
-        parts = [monthly(group, value_columns, start) for _, group in table.groupby(["factor", "level"], sort=False)]
-        return pd.concat(parts, ignore_index=True) if parts else table
-    return monthly(table, value_columns, start)
+def published_counts(values, rule: Disclosure) -> np.ndarray:
+    """Counts as published: 1..threshold blank (NaN), others rounded."""
+    return np.where(small(values, rule), np.nan, rounded(values, rule))
 
 
-def _statistic_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c not in COUNT_COLUMNS and c not in NEUTRAL_COLUMNS
-            and pd.api.types.is_numeric_dtype(table[c])]
+def round_counts(values: pd.Series, rule: Disclosure) -> np.ndarray:  # kept for callers of the old name
+    return published_counts(values, rule)
 
 
-def control_table(name: str, table: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
-    """Apply the rule to one output table (see the module's docstring)."""
-    if not rule.active or table is None or len(table) == 0:
-        return table
-    if name.endswith(CURVE_TABLES):
-        table = _coarsen(name, table)
+# --- the small-group merge (before any analysis) -------------------------------------------------------------
+
+def merge_small_groups(data: pd.DataFrame, reference: pd.DataFrame | None, rule: Disclosure
+                       ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """Count every level with fewer than min_people people as 'Not known', in the extract and the CMHT table.
+
+    Returns the data, the reference table and a log of what was merged (factor, level; never the size)."""
+    merged = []
+    if not rule.has("merge_small_groups"):
+        return data, reference, pd.DataFrame(columns=["factor", "level"])
+    data = data.copy()
+    for factor in FACTORS:
+        sizes = data[factor].astype(str).value_counts()
+        few = [level for level, n in sizes.items() if 0 < n < rule.min_people and level != NOT_KNOWN]
+        if not few:
+            continue
+        merged += [(factor, level) for level in few]
+        column = data[factor]
+        if isinstance(column.dtype, pd.CategoricalDtype) and NOT_KNOWN not in column.cat.categories:
+            column = column.cat.add_categories([NOT_KNOWN])
+        data[factor] = column.where(~column.astype(str).isin(few), NOT_KNOWN)
+        if reference is not None:
+            reference = reference.copy()
+            mine = (reference["characteristic"] == factor) & reference["category"].isin(few)
+            reference.loc[mine, "category"] = NOT_KNOWN
+            reference = (reference.groupby(["characteristic", "category"], sort=False, as_index=False)["count"].sum())
+    return data, reference, pd.DataFrame(merged, columns=["factor", "level"])
+
+
+def month_window_problem(entry_from: str | None, entry_to: str | None) -> str | None:
+    """Under disclosure control an entry window is whole calendar months (differencing two runs then needs a
+    whole month of referrals): the message to show, or None when the window is fine."""
+    if entry_from and pd.Timestamp(entry_from).day != 1:
+        return f"--entry-from {entry_from}: start the window on the first day of a month (e.g. {pd.Timestamp(entry_from):%Y-%m}-01)"
+    if entry_to:
+        end = pd.Timestamp(entry_to)
+        if end != end + pd.offsets.MonthEnd(0):
+            return (f"--entry-to {entry_to}: end the window on the last day of a month "
+                    f"(e.g. {end + pd.offsets.MonthEnd(0):%Y-%m-%d})")
+    return None
+
+
+# --- curves ----------------------------------------------------------------------------------------------------
+
+def _monthly_rounded(curve: pd.DataFrame, column: str, months: np.ndarray, rule: Disclosure) -> np.ndarray:
+    """Per-month counts as differences of the rounded cumulative counts by the end of each month."""
+    per_month = np.bincount(months, weights=curve[column].to_numpy(dtype=float), minlength=months.max(initial=0) + 1)
+    return np.diff(np.concatenate([[0.0], rounded(np.cumsum(per_month), rule)]))
+
+
+def _curve_visible(curve: pd.DataFrame, rule: Disclosure) -> bool:
+    people = float(curve["n_risk"].iloc[0]) if len(curve) else 0.0
+    return people >= rule.min_people and not small(curve["n_event"].sum(), rule)
+
+
+def published_curves(curve: pd.DataFrame, rule: Disclosure, competing: bool = False) -> dict[str, pd.DataFrame]:
+    """A per-day curve table republished by whole month from rounded cumulative counts.
+
+    `curve` is a kaplan_meier table (n_event, n_censor) or, with competing=True, an aalen_johansen table of
+    cause 1 (n_event, n_competing, n_censor): then the cumulative incidence of each cause and the
+    Kaplan-Meier of cause 1 (the other cause censoring) come from the same rounded counts. Keys: "km", and
+    with competing "cif" and "cif_competing"."""
+    months = np.maximum(np.ceil(curve["time"].to_numpy(dtype=float) / MONTH_DAYS - 1e-9), 0).astype(int)
+    events = _monthly_rounded(curve, "n_event", months, rule)
+    censored = _monthly_rounded(curve, "n_censor", months, rule)
+    other = _monthly_rounded(curve, "n_competing", months, rule) if competing else np.zeros_like(events)
+    grid = np.arange(len(events)) * MONTH_DAYS
+    time = np.concatenate([grid, grid, grid])
+    cause = np.repeat([1, 2, 0], len(grid))
+    weight = np.concatenate([events, other, censored])
+    keep = weight > 0
+    time, cause, weight = time[keep], cause[keep], weight[keep]
+    note = f"; republished by month from cumulative counts rounded to {rule.base} (disclosure control)"
+    out = {"km": kaplan_meier(time, cause == 1, weight)}
+    if competing:
+        out["cif"] = aalen_johansen(time, cause, of=1, weight=weight)
+        out["cif_competing"] = aalen_johansen(time, cause, of=2, weight=weight)
+    for key, table in out.items():
+        table.insert(0, "months", np.rint(table["time"].to_numpy() / MONTH_DAYS).astype(int))
+        table["method"] = table["method"] + note
+    return out
+
+
+def _blank_thin_rows(table: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
+    """Rows with fewer than min_people at risk: values blank (the curve stops there)."""
+    table = table.copy()
+    thin = table["n_risk"].to_numpy(dtype=float) < rule.min_people
+    values = [c for c in table.columns if c not in ("months", "time", "method", "factor", "level")]
+    table[values] = table[values].astype(float)
+    table.loc[thin, values] = np.nan
+    table["suppressed"] = np.where(thin, f"fewer than {rule.min_people} at risk", "")
+    table["n_risk"] = pd.array(np.round(table["n_risk"].to_numpy(dtype=float)), dtype="Int64")
+    # The month's events and censorings are differences of rounded counts: kept out of the file (the curve and
+    # the numbers at risk are enough to draw and read it), so no cell shows a count below the threshold.
+    return table.drop(columns=[c for c in ("n_event", "n_censor", "n_competing") if c in table])
+
+
+def _empty_like(table: pd.DataFrame) -> pd.DataFrame:
+    return table.iloc[0:0].assign(suppressed=pd.Series(dtype=str))
+
+
+# --- the step controller -----------------------------------------------------------------------------------------
+
+class Step:
+    """The tables and key rows of one analysis step, controlled together so that files agree."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], rule: Disclosure):
+        self.raw, self.rule = tables, rule
+        self.out: dict[str, pd.DataFrame] = {}
+        self.visible: dict[tuple[str, str, str], bool] = {}  # (family, factor, level) -> statistics published
+        self.curves: dict[str, pd.DataFrame] = {}  # published overall curves by table name
+        self.log: list[dict] = []
+
+    def note(self, file: str, column: str, action: str, cells: int, why: str) -> None:
+        if cells:
+            self.log.append({"file": f"{file}.csv", "column": column, "action": action, "cells": int(cells), "rule": why})
+
+
+def _counts_only(name: str, table: pd.DataFrame, step: Step) -> pd.DataFrame:
+    """Round every count column, blank small ones, and name them in `suppressed`."""
+    rule = step.rule
     out = table.copy()
-    counts = [c for c in out.columns if c in COUNT_COLUMNS]
-    suppressed = pd.DataFrame(False, index=out.index, columns=counts)
-    for c in counts:
-        original = out[c].astype(float)
-        suppressed[c] = (original >= 1) & (original <= rule.threshold)
-    # Secondary suppression within each set of groups.
-    keys = [k for k in SET_KEYS if k in out.columns]
-    set_of = (out.groupby(keys, sort=False).ngroup().to_numpy() if keys else np.zeros(len(out), dtype=np.int64))
-    for c in counts:
-        suppressed[c] |= _secondary(out[c].to_numpy(dtype=float), suppressed[c].to_numpy(), set_of)
-    for c in counts:
-        rounded = round_counts(out[c], rule)
-        rounded[suppressed[c].to_numpy()] = np.nan
-        out[c] = pd.array(np.round(rounded), dtype="Int64")  # whole numbers, blank where suppressed
-    notes = [[c for c in counts if suppressed.at[i, c]] for i in out.index]
-
-    is_model_table = any(tag in name for tag in MODEL_TABLES)
-    if not is_model_table:
-        stats = _statistic_columns(out)
-        denominator = next((col for key, col in DENOMINATOR.items() if key in name and col in table), None)
-        curve = name.endswith(CURVE_TABLES)
-        # A curve's monthly event counts are controlled as counts; its values rest on the people at risk.
-        hide = (suppressed.any(axis=1) if counts and not curve else pd.Series(False, index=out.index))
-        if denominator is not None and not curve:
-            people = table[denominator].astype(float)
-            hide |= people < rule.min_people
-            for c in [c for c in stats if c.endswith("pct") or c in ("value",)]:
-                implied = (table[c].astype(float) * people / 100).round()
-                pct_like = table["measure"].str.contains("pct") if "measure" in table else pd.Series(True, index=out.index)
-                small = pct_like & (((implied >= 1) & (implied <= rule.threshold))
-                                    | (((people - implied) >= 1) & ((people - implied) <= rule.threshold)))
-                hide |= small.fillna(False)
-            if name == "key_results":
-                hide |= _numerator_secondary(table, people, rule)
-        if name == "key_results":
-            model_rows = out["measure"].str.contains("|".join(MODEL_MEASURES))
-            count_rows = out["measure"].isin(COUNT_MEASURES)
-            out.loc[count_rows, "value"] = round_counts(out.loc[count_rows, "value"], rule)
-            hide &= ~model_rows & ~count_rows
-        if curve:
-            hide |= out["n_risk"].isna() | (table["n_risk"].astype(float) < rule.min_people)
-        for c in stats:
-            if name == "key_results" and c == "n":
-                continue
-            out.loc[hide, c] = np.nan
-        notes = [n + (["statistics"] if h and stats else []) for n, h in zip(notes, hide)]
+    notes = [[] for _ in range(len(out))]
+    for c in [c for c in out.columns if c in COUNT_COLUMNS]:
+        values = out[c].to_numpy(dtype=float)
+        hidden = small(values, rule)
+        out[c] = pd.array(np.round(published_counts(values, rule)), dtype="Int64")
+        for i in np.flatnonzero(hidden):
+            notes[i].append(c)
+        step.note(name, c, "suppressed", hidden.sum(), f"count from 1 to {rule.threshold}")
+        step.note(name, c, "rounded", (~hidden & ~np.isnan(values) & (values != 0)).sum(),
+                  f"rounded to the nearest {rule.base}")
+    if "suppressed" in out:
+        previous = out["suppressed"].fillna("").astype(str)
+        notes = [([p] if p else []) + n for p, n in zip(previous, notes)]
     out["suppressed"] = ["; ".join(n) for n in notes]
     return out
 
 
-def _secondary(values: np.ndarray, primary: np.ndarray, set_of: np.ndarray) -> np.ndarray:
-    """Secondary suppression: in each set (set_of; -1 = in none) where exactly one value was suppressed, the
-    next smallest positive value too, so the set's total cannot give the first back."""
-    extra = np.zeros(len(values), dtype=bool)
-    in_set = set_of >= 0
-    n_primary = np.bincount(set_of[in_set], weights=primary[in_set].astype(float))
-    sizes = np.bincount(set_of[in_set])
-    for group in np.flatnonzero((n_primary == 1) & (sizes > 1)):
-        members = np.flatnonzero(set_of == group)
-        others = members[~primary[members] & (values[members] > 0)]
-        if len(others):
-            extra[others[np.argmin(values[others])]] = True
-    return extra
+def _hide(table: pd.DataFrame, mask, columns: list[str], name: str, step: Step, why: str) -> pd.DataFrame:
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return table
+    table = table.copy()
+    for c in columns:
+        if c in table:
+            if pd.api.types.is_integer_dtype(table[c]) or str(table[c].dtype) == "Int64":
+                table[c] = table[c].astype("Float64")
+            table.loc[mask, c] = np.nan
+    notes = table["suppressed"].fillna("").astype(str).to_numpy() if "suppressed" in table else np.full(len(table), "")
+    table["suppressed"] = [("; ".join(filter(None, [n, HIDDEN_NOTE])) if m and HIDDEN_NOTE not in n else n)
+                           for n, m in zip(notes, mask)]
+    step.note(name, "; ".join(c for c in columns if c in table), "suppressed", mask.sum(), why)
+    return table
 
 
-def _numerator_secondary(key: pd.DataFrame, people: pd.Series, rule: Disclosure) -> pd.Series:
-    """Key results give a group's rate and its n but not the numerator, which rate x n gives back. Where a
-    factor's table suppressed exactly one numerator (e.g. positive outcomes), it suppressed the next smallest
-    too; the same rule is applied here to the implied numerators, so the key results cannot give back what
-    the table withheld."""
-    implied = (key["value"].astype(float) * people / 100).round().to_numpy()
-    by_group = key["measure"].str.contains("pct") & (key["factor"] != "all")
-    set_of = np.full(len(key), -1)
-    set_of[by_group.to_numpy()] = key[by_group].groupby(["measure", "factor"], sort=False).ngroup().to_numpy()
-    primary = (implied >= 1) & (implied <= rule.threshold)
-    return pd.Series(_secondary(implied, primary, set_of), index=key.index)
+def _group_ok(n, events, rule: Disclosure, binary: bool = False) -> np.ndarray:
+    n, events = np.asarray(n, dtype=float), np.asarray(events, dtype=float)
+    ok = (n >= rule.min_people) & ~small(events, rule)
+    return ok & ~small(n - events, rule) if binary else ok
 
 
-def control_tables(tables: dict[str, pd.DataFrame], rule: Disclosure) -> dict[str, pd.DataFrame]:
-    """Apply the rule to each table (each is controlled on its own, so tables can be controlled as they are made)."""
-    return {name: control_table(name, table, rule) for name, table in tables.items()}
+GROUP_RULE = "fewer than {m} people, or 1-{t} events (or non-events for a binary outcome)"
+
+
+def _why(rule: Disclosure) -> str:
+    return GROUP_RULE.format(m=rule.min_people, t=rule.threshold)
+
+
+# --- survival steps -------------------------------------------------------------------------------------------
+
+def _survival_step(prefix: str, step: Step) -> None:
+    rule, raw = step.rule, step.raw
+    curves_on = rule.has("curves")
+    # Overall curves.
+    if f"{prefix}_cif" in raw:
+        exact = raw[f"{prefix}_cif"]
+        visible = _curve_visible(exact, rule)
+        made = published_curves(exact, rule, competing=True) if visible and curves_on else None
+        for key, name in (("cif", f"{prefix}_cif"), ("cif_competing", f"{prefix}_cif_competing"), ("km", f"{prefix}_km")):
+            if name in raw:
+                step.out[name] = _publish_curve(name, raw[name], made[key] if made else None, visible, step)
+    elif f"{prefix}_km" in raw:
+        exact = raw[f"{prefix}_km"]
+        visible = _curve_visible(exact, rule)
+        made = published_curves(exact, rule) if visible and curves_on else None
+        step.out[f"{prefix}_km"] = _publish_curve(f"{prefix}_km", exact, made["km"] if made else None, visible, step)
+    # Numbers at risk under the curve: read off the published curve before thin rows are blanked.
+    if f"{prefix}_at_risk" in raw:
+        risk = raw[f"{prefix}_at_risk"].copy()
+        km = step.curves.get(f"{prefix}_km")
+        if km is not None and curves_on:
+            risk["n_at_risk"] = at_risk_on_curve(km, risk["days"])
+        elif km is None:
+            risk["n_at_risk"] = np.nan
+        step.out[f"{prefix}_at_risk"] = _counts_only(f"{prefix}_at_risk", risk, step)
+        thin = risk["n_at_risk"].to_numpy(dtype=float) < rule.min_people
+        step.out[f"{prefix}_at_risk"] = _hide(step.out[f"{prefix}_at_risk"], thin, ["n_at_risk"], f"{prefix}_at_risk",
+                                              step, f"fewer than {rule.min_people} at risk")
+    # Curves and medians by group.
+    if f"{prefix}_by_group" in raw:
+        groups, long = raw[f"{prefix}_by_group"], raw[f"{prefix}_km_by_group"]
+        ok = _group_ok(groups["n"], groups["events"], rule)
+        published, rows = [], []
+        for (_, g), good in zip(groups.iterrows(), ok):
+            step.visible[(prefix, g["factor"], g["level"])] = bool(good)
+            exact = long[(long["factor"] == g["factor"]) & (long["level"] == g["level"])]
+            record = g.to_dict()
+            if good and curves_on:
+                km = published_curves(exact, rule)["km"]
+                median, low, high = km_median(km)
+                record.update(n=float(km["n_risk"].iloc[0]) if len(km) else 0.0, events=float(km["n_event"].sum()),
+                              km_median_days=median, km_median_conf_low=low, km_median_conf_high=high)
+                for column, days in (("km_survival_6m", 6 * MONTH_DAYS), ("km_survival_12m", 12 * MONTH_DAYS)):
+                    if column in record:
+                        record[column] = float(step_at(km, [days], ["survival"]).iloc[0]["survival"])
+                record["method"] = record["method"] + "; from the published monthly curve"
+                published.append(_blank_thin_rows(km.assign(factor=g["factor"], level=g["level"]), rule))
+            elif good:
+                published.append(exact.assign(suppressed=""))
+            rows.append(record)
+        table = _counts_only(f"{prefix}_by_group", pd.DataFrame(rows, columns=groups.columns), step)
+        stats_columns = [c for c in groups.columns if c.startswith("km_")]
+        step.out[f"{prefix}_by_group"] = _hide(table, ~ok, stats_columns, f"{prefix}_by_group", step, _why(rule))
+        name = f"{prefix}_km_by_group"
+        step.out[name] = (pd.concat(published, ignore_index=True) if published else _empty_like(long))
+        step.note(name, "(curves)", "groups without a curve", (~ok).sum(), _why(rule))
+        if curves_on:
+            step.note(name, "(all)", "recomputed from published counts", len(step.out[name]),
+                      f"curves by month from cumulative counts rounded to {rule.base}")
+    for kind in ("cox", "ph_test", "logrank"):
+        name = f"{prefix}_{kind}"
+        if name in raw:
+            step.out[name] = _model_table(name, raw[name], prefix, step)
+    if f"{prefix}_model_exclusions" in raw:
+        step.out[f"{prefix}_model_exclusions"] = _exclusions(f"{prefix}_model_exclusions",
+                                                             raw[f"{prefix}_model_exclusions"], prefix, step)
+
+
+def _publish_curve(name: str, exact: pd.DataFrame, made: pd.DataFrame | None, visible: bool, step: Step) -> pd.DataFrame:
+    rule = step.rule
+    if not visible:
+        step.note(name, "(all)", "curve not published", len(exact), _why(rule))
+        return _empty_like(exact)
+    if made is None:  # protection switched off (attack tests): the exact curve with its counts rounded
+        step.curves[name] = exact
+        return _counts_only(name, exact, step)
+    step.curves[name] = made
+    step.note(name, "(all)", "recomputed from published counts", len(made),
+              f"by month from cumulative counts rounded to {rule.base}")
+    return _blank_thin_rows(made, rule)
+
+
+def _level_of_term(term: str) -> tuple[str, str] | None:
+    match = re.match(r"^(\w+): (.+) vs (.+)$", str(term))
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _model_table(name: str, table: pd.DataFrame, family: str, step: Step) -> pd.DataFrame:
+    """Estimates fitted on person-level data: reduced precision, no SEs, blank rows for small groups."""
+    rule = step.rule
+    out = _counts_only(name, table, step)
+    if not rule.has("model_precision"):
+        return out
+    hidden = np.zeros(len(out), dtype=bool)
+    for i, r in enumerate(table.itertuples(index=False)):
+        levels = []
+        if "level" in table.columns:
+            levels = [(r.factor, r.level), (r.factor, r.reference)]
+        elif "term" in table.columns and _level_of_term(r.term):
+            factor, level = _level_of_term(r.term)
+            levels = [(factor, level), (factor, str(r.term).split(" vs ")[-1])]
+        hidden[i] = any(not step.visible.get((family, f, lvl), True) for f, lvl in levels)
+    for column in MODEL_HIDDEN_COLUMNS:
+        if column in out:
+            step.note(name, column, "not published", out[column].notna().sum(), "model estimates: the CI carries the precision")
+            out = out.drop(columns=column)
+    for column in out.columns:
+        digits = (PRECISION["ratio"] if column in ("hazard_ratio", "odds_ratio", "conf_low", "conf_high") else
+                  PRECISION["p"] if column in ("p", "wald_p") else
+                  PRECISION["chi2"] if column in ("chi2", "lr_chi2", "lr_chi2_model") else None)
+        if digits is not None:
+            out[column] = out[column].astype(float).round(digits)
+            step.note(name, column, "precision reduced", out[column].notna().sum(), f"{digits} decimals (model fitted on person-level data)")
+    return _hide(out, hidden, [c for c in out.columns if c in ("hazard_ratio", "odds_ratio", "conf_low", "conf_high",
+                                                                 "p", "wald_p", "chi2", "lr_chi2", "flag")],
+                 name, step, _why(rule))
+
+
+def _exclusions(name: str, table: pd.DataFrame, family: str, step: Step) -> pd.DataFrame:
+    out = _counts_only(name, table, step)
+    if len(out) and "reason" in out:
+        generic = [not step.visible.get((family, f, lvl), True) for f, lvl in zip(table["factor"], table["level"])]
+        out.loc[generic, "reason"] = f"left out: {_why(step.rule)} (disclosure control)"
+        step.note(name, "reason", "reason generalised", sum(generic), "the exact reason can tell 0 from all")
+    return out
+
+
+# --- outcome steps ----------------------------------------------------------------------------------------------
+
+def _outcome_step(step: Step) -> None:
+    for name in [n for n in step.raw if n.endswith("_rates") and n.startswith("outcome")]:
+        prefix = name[: -len("_rates")]  # outcome or outcome_6m_followup
+        _outcome_tables(prefix, step)
+
+
+def _outcome_tables(prefix: str, step: Step) -> None:
+    rule, raw = step.rule, step.raw
+    exact = raw[f"{prefix}_rates"]
+    ok = _group_ok(exact["n"], exact["positive"], rule, binary=True)
+    for f, lvl, good in zip(exact["factor"], exact["level"], ok):
+        step.visible[(prefix, f, lvl)] = bool(good)
+    rates = _counts_only(f"{prefix}_rates", exact, step)
+    from_counts = rule.has("published_counts")
+    if from_counts:
+        positive, n = rates["positive"].to_numpy(dtype=float), rates["n"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low, high = wilson(positive, n)
+            rates["rate_pct"] = 100 * positive / n
+        rates["conf_low"], rates["conf_high"] = 100 * low, 100 * high
+        rates["method"] = rates["method"] + "; from the published (rounded) counts"
+        step.note(f"{prefix}_rates", "rate_pct; conf_low; conf_high", "recomputed from published counts", ok.sum(),
+                  "rate and Wilson CI of the rounded counts in the same row")
+    step.out[f"{prefix}_rates"] = _hide(rates, ~ok, ["rate_pct", "conf_low", "conf_high"], f"{prefix}_rates", step,
+                                        _why(rule))
+    published = step.out[f"{prefix}_rates"]
+    shown = published[(published["factor"] != "all") & ok]
+    if from_counts and f"{prefix}_tests" in raw:
+        step.out[f"{prefix}_tests"] = _tests_from_counts(f"{prefix}_tests", raw[f"{prefix}_tests"], shown, step)
+    elif f"{prefix}_tests" in raw:
+        step.out[f"{prefix}_tests"] = _counts_only(f"{prefix}_tests", raw[f"{prefix}_tests"], step)
+    for kind in ("logit", "logit_lr"):
+        name = f"{prefix}_{kind}"
+        if name not in raw or not len(raw[name].columns):
+            if name in raw:
+                step.out[name] = raw[name]
+            continue
+        table = raw[name]
+        adjusted = table["model"].str.startswith("adjusted").to_numpy()
+        unadjusted = (_unadjusted_from_counts(name, kind, table[~adjusted], shown, prefix, step) if from_counts
+                      else _model_table(name, table[~adjusted], prefix, step))
+        parts = [p for p in (unadjusted, _model_table(name, table[adjusted], prefix, step)) if len(p)]
+        columns = [c for c in table.columns if any(c in p for p in parts)] + ["suppressed"]
+        step.out[name] = pd.concat(parts, ignore_index=True).reindex(columns=columns) if parts else _empty_like(table)
+    if f"{prefix}_model_exclusions" in raw:
+        step.out[f"{prefix}_model_exclusions"] = _exclusions(f"{prefix}_model_exclusions",
+                                                             raw[f"{prefix}_model_exclusions"], prefix, step)
+
+
+def _two_by_k(shown: pd.DataFrame, factor: str) -> pd.DataFrame:
+    rows = shown[shown["factor"] == factor]
+    positive = rows["positive"].to_numpy(dtype=float)
+    return pd.DataFrame({0: rows["n"].to_numpy(dtype=float) - positive, 1: positive}, index=rows["level"].to_numpy())
+
+
+def _tests_from_counts(name: str, exact: pd.DataFrame, shown: pd.DataFrame, step: Step) -> pd.DataFrame:
+    rows = []
+    for _, t in exact.iterrows():
+        table = _two_by_k(shown, t["factor"])
+        test = homogeneity_tests(table)
+        n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
+        rows.append({**t.to_dict(), **{k: test[k] for k in test if k in exact.columns}, "n": n,
+                     "chi2_method": test["chi2_method"] + "; on the published (rounded) counts, groups with "
+                     "suppressed statistics excluded"})
+    step.note(name, "chi2; p; min_expected; exact_p", "recomputed from published counts", len(rows),
+              "tests on the rounded table of the rates file")
+    return _counts_only(name, pd.DataFrame(rows, columns=exact.columns), step)
+
+
+def _unadjusted_from_counts(name: str, kind: str, exact: pd.DataFrame, shown: pd.DataFrame, family: str,
+                            step: Step) -> pd.DataFrame:
+    """The saturated one-factor logistic model refitted on the published counts (its estimates are a
+    function of the 2 x k table), with blank rows for groups whose statistics are hidden."""
+    from .outcome import logit_models  # here: outcome imports this module's neighbours
+
+    parts = []
+    for factor in dict.fromkeys(exact["factor"]):
+        counts = _two_by_k(shown, factor)
+        frame = pd.DataFrame({factor: np.repeat(counts.index.to_numpy(), 2), "positive": np.tile([0, 1], len(counts)),
+                              WEIGHT: counts.to_numpy().ravel()})
+        frame = frame[frame[WEIGHT] > 0]
+        ors, lr, _ = logit_models(frame, [factor], f"unadjusted: {factor}")
+        fitted = ors if kind == "logit" else lr
+        mine = exact[exact["factor"] == factor]
+        if not len(fitted.columns):  # not estimable on the published counts: the rows stay, blank
+            fitted = mine[["model", "factor"] + [c for c in ("level", "reference", "term", "df") if c in mine]].copy()
+        elif kind == "logit":
+            fitted = mine[["model", "factor", "level", "reference", "term"]].merge(
+                fitted.drop(columns=["reference", "term"], errors="ignore"), on=["model", "factor", "level"], how="left")
+        else:
+            fitted = fitted if len(fitted) else mine.assign(lr_chi2=np.nan, p=np.nan)
+        fitted["method"] = (mine["method"].iloc[0] if len(mine) else "") + "; fitted on the published (rounded) counts"
+        parts.append(fitted.reindex(columns=exact.columns))
+    table = pd.concat(parts, ignore_index=True) if parts else exact.iloc[0:0]
+    step.note(name, "(unadjusted models)", "recomputed from published counts", len(table),
+              "saturated one-factor model on the rounded counts")
+    out = _counts_only(name, table, step)
+    for column in MODEL_HIDDEN_COLUMNS:
+        if column in out and step.rule.has("model_precision"):
+            out = out.drop(columns=column)
+    statistic = [c for c in ("odds_ratio", "conf_low", "conf_high", "wald_p", "lr_chi2", "p", "flag") if c in out]
+    missing = out[[c for c in ("odds_ratio", "lr_chi2") if c in out]].isna().any(axis=1).to_numpy()
+    return _hide(out, missing, statistic, name, step, _why(step.rule))
+
+
+# --- access and sites ---------------------------------------------------------------------------------------------
+
+def _access_step(step: Step, keys: list[dict]) -> list[dict]:
+    rule, raw = step.rule, step.raw
+    comp, tests = raw["access_composition"], raw["access_tests"]
+    step.out["access_coverage"] = raw["access_coverage"]
+    if not len(comp):
+        step.out["access_composition"], step.out["access_tests"] = comp, tests
+        return []
+    ok = (comp["ips_n"].to_numpy(dtype=float) >= rule.min_people) & ~small(comp["cmht_n"], rule)
+    published_keys, compositions, test_rows = [], [], []
+    note = "; from the published (rounded) counts, groups with suppressed statistics excluded from the test"
+    for factor, rows in comp.groupby("characteristic", sort=False):
+        good = ok[rows.index.to_numpy()]
+        for level, g in zip(rows["category"], good):
+            step.visible[("access", factor, level)] = bool(g)
+        ips = pd.Series(published_counts(rows["ips_n"], rule), index=rows["category"].to_numpy())
+        cmht = pd.Series(published_counts(rows["cmht_n"], rule), index=rows["category"].to_numpy())
+        if rule.has("published_counts"):
+            tested = good | (rows["category"] == NOT_KNOWN).to_numpy()
+            c, t, k = access.compare(factor, ips[tested].fillna(0), cmht[tested].fillna(0), note)
+            c = rows[["characteristic", "category"]].merge(c.drop(columns=["ips_n", "cmht_n"]), how="left",
+                                                           on=["characteristic", "category"])
+            c.insert(2, "ips_n", rows["ips_n"].to_numpy())
+            c.insert(4, "cmht_n", rows["cmht_n"].to_numpy())
+            c["method"] = c["method"].fillna(rows["method"].iloc[0] + note)
+            compositions.append(c)
+            test_rows.append(t)
+            published_keys += k
+        else:
+            compositions.append(rows)
+    table = pd.concat(compositions, ignore_index=True).reindex(columns=comp.columns)
+    table = _counts_only("access_composition", table, step)
+    statistics = [c for c in comp.columns if c.endswith(("_pct", "conf_low", "conf_high")) or "ratio" in c]
+    step.out["access_composition"] = _hide(table, ~ok, statistics, "access_composition", step, _why(rule))
+    step.out["access_tests"] = _counts_only("access_tests", pd.DataFrame(test_rows, columns=tests.columns)
+                                            if test_rows else tests, step)
+    reach = [k for k in keys if k["measure"] == "reach_pct"]
+    if reach and rule.has("published_counts"):
+        total = reach[0]["n"] / (reach[0]["value"] / 100)
+        factor = reach[0]["method"].rsplit("(", 1)[-1].rstrip(")")
+        published_keys.insert(0, access.reach(rounded(reach[0]["n"], rule), rounded(total, rule), factor,
+                                               "; both counts rounded"))
+    return published_keys
+
+
+def _sites_step(step: Step) -> list[dict]:
+    rule, raw = step.rule, step.raw
+    exact = raw["sites_rates"]
+    ok = _group_ok(exact["referrals"], exact["jobs"], rule, binary=True)
+    for site, good in zip(exact["site"], ok):
+        step.visible[("sites", "site", site)] = bool(good)
+    if not rule.has("published_counts") or ok.sum() < 2:
+        step.out["sites_rates"] = _hide(_counts_only("sites_rates", exact, step), ~ok,
+                                        [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "method"}],
+                                        "sites_rates", step, _why(rule))
+        step.out["sites_summary"] = (_model_table("sites_summary", raw["sites_summary"], "sites", step)
+                                     if ok.sum() >= 2 else _empty_like(raw["sites_summary"]))
+        return []
+    shown = pd.DataFrame({"site": exact["site"][ok], "referrals": rounded(exact["referrals"][ok], rule).astype(int),
+                          "jobs": rounded(exact["jobs"][ok], rule).astype(int)})
+    keys, tables = sites.analyse(shown.reset_index(drop=True))
+    rates = exact[["site"]].merge(tables["sites_rates"].drop(columns=["referrals", "jobs"]), on="site", how="left")
+    rates.insert(1, "referrals", exact["referrals"].to_numpy())
+    rates.insert(2, "jobs", exact["jobs"].to_numpy())
+    rates["method"] = rates["method"].fillna(exact["method"].iloc[0]) + "; from the published (rounded) counts"
+    rates = _counts_only("sites_rates", rates.reindex(columns=exact.columns), step)
+    step.out["sites_rates"] = _hide(rates, ~ok, [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "method"}],
+                                    "sites_rates", step, _why(rule))
+    summary = tables["sites_summary"]
+    summary["method"] = summary["method"] + "; from the published (rounded) counts, small sites excluded"
+    step.out["sites_summary"] = summary
+    step.note("sites_rates", "(statistics)", "recomputed from published counts", ok.sum(), "rates, CIs, limits")
+    step.note("sites_summary", "(all)", "recomputed from published counts", 1, "pooled, random-effects, tests")
+    for k in keys:
+        if k["measure"] == "site_jobs_total":
+            k["value"] = float(rounded(k["value"], rule))
+    return keys
+
+
+# --- key results ------------------------------------------------------------------------------------------------
+
+def _lookup(table: pd.DataFrame | None, **where) -> pd.Series | None:
+    if table is None or not len(table):
+        return None
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        if column not in table:
+            return None
+        mask &= (table[column].astype(str) == str(value)).to_numpy()
+    return table[mask].iloc[0] if mask.sum() == 1 else None
+
+
+def _from_row(key: dict, source: pd.Series | None, value: str, low: str | None = None, high: str | None = None,
+              n: str | None = None, scale: float = 1.0) -> dict:
+    out = dict(key)
+    if source is None:
+        out.update(value=np.nan, conf_low=np.nan, conf_high=np.nan, suppressed=HIDDEN_NOTE)
+        return out
+    get = lambda c: float(source[c]) * scale if c and c in source and pd.notna(source[c]) else np.nan  # noqa: E731
+    out.update(value=get(value), conf_low=get(low) if low else np.nan, conf_high=get(high) if high else np.nan)
+    if n and n in source:
+        out["n"] = source[n]
+    out["suppressed"] = HIDDEN_NOTE if pd.isna(out["value"]) else ""
+    return out
+
+
+def _share(key: dict, rule: Disclosure) -> dict:
+    """A percentage of people (value, n): recomputed from the rounded numerator and denominator."""
+    out = dict(key)
+    n = float(key["n"]) if key["n"] is not None and pd.notna(key["n"]) else np.nan
+    k = np.rint(key["value"] * n / 100) if pd.notna(key["value"]) else np.nan
+    ok = bool(_group_ok(n, k, rule, binary=True)) if pd.notna(n) and pd.notna(k) else False
+    shown_n = rounded(n, rule)
+    out["n"] = shown_n if not small(n, rule) else np.nan
+    out["value"] = 100 * rounded(k, rule) / shown_n if ok and shown_n > 0 else np.nan
+    out["method"] = key["method"] + "; from the rounded counts"
+    out["suppressed"] = "" if ok else HIDDEN_NOTE
+    return out
+
+
+def _weeks(key: dict, rule: Disclosure) -> dict:
+    out = dict(key)
+    n = float(key["n"]) if key["n"] is not None and pd.notna(key["n"]) else 0.0
+    ok = n >= rule.min_people
+    for c in ("value", "conf_low", "conf_high"):
+        out[c] = 7 * np.floor(key[c] / 7 + 0.5) if ok and pd.notna(key[c]) else np.nan
+    out["method"] = key["method"] + "; rounded to whole weeks (disclosure control)"
+    out["suppressed"] = "" if ok else HIDDEN_NOTE
+    return out
+
+
+def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
+    """One key result as published: read from the controlled tables, or recomputed by the same rule."""
+    m, factor, level = key["measure"], key["factor"], key["level"]
+    tables, curves = step.out, step.curves
+    if m == "cohort_n":
+        value = float(published_counts(key["value"], rule))
+        return {**key, "value": value, "suppressed": "" if pd.notna(value) else "value"}
+    if m in ("median_days_to_employment", "median_days_in_work_support"):
+        return _weeks(key, rule) if rule.has("whole_weeks") else key
+    if m in ("median_months_to_employment", "median_months_in_work_support"):
+        days = _weeks({**key, "value": key["value"] * MONTH_DAYS, "conf_low": np.nan, "conf_high": np.nan}, rule) \
+            if rule.has("whole_weeks") else {**key, "value": key["value"] * MONTH_DAYS}
+        return {**days, "value": days["value"] / MONTH_DAYS}
+    if m.startswith("pct_"):
+        return _share(key, rule) if rule.has("published_counts") else key
+    prefix = "employment" if "employment" in m else "in_work"
+    if m in ("km_median_days_to_employment", "km_median_days_in_work_support"):
+        km = curves.get(f"{prefix}_km")
+        if km is None:
+            return _from_row(key, None, "value")
+        median, low, high = km_median(km)
+        return {**key, "value": median, "conf_low": low, "conf_high": high, "n": km["n_risk"].iloc[0],
+                "method": key["method"] + "; from the published monthly curve", "suppressed": ""}
+    if m in ("cif_employment_pct", "cif_discharge_without_job_pct", "km_pct_still_supported"):
+        name = {"cif_employment_pct": "employment_cif", "cif_discharge_without_job_pct": "employment_cif_competing",
+                "km_pct_still_supported": "in_work_km"}[m]
+        column = "survival" if m == "km_pct_still_supported" else "cif"
+        published = tables.get(name)
+        at = _lookup(published, months=level)
+        if at is None and published is not None and len(published) and name in curves:
+            # no exit in that month: the step function's value carried forward from the published curve
+            at = step_at(curves[name], [int(level) * MONTH_DAYS], [column, "conf_low", "conf_high"],
+                         before=1.0 if column == "survival" else 0.0).iloc[0]
+            thin = at_risk_on_curve(curves[name], [int(level) * MONTH_DAYS])[0] < rule.min_people
+            at = None if thin else at
+        out = _from_row(key, at, column, "conf_low" if pd.notna(key["conf_low"]) else None,
+                        "conf_high" if pd.notna(key["conf_high"]) else None, scale=100)
+        return {**out, "n": curves[name]["n_risk"].iloc[0] if name in curves else np.nan}
+    if m == "rmst_days_to_employment_12m":
+        km = curves.get("employment_km")
+        if km is None:
+            return _from_row(key, None, "value")
+        tau = 12 * MONTH_DAYS
+        area, se = restricted_mean(km, tau)
+        z = stats.norm.ppf(0.975)
+        return {**key, "value": tau - area, "conf_low": tau - area - z * se, "conf_high": tau - area + z * se,
+                "n": km["n_risk"].iloc[0], "method": key["method"] + "; from the published monthly curve",
+                "suppressed": ""}
+    match = re.match(r"^(employment|in_work)_logrank_(p|chi2)$", m)
+    if match:
+        return _from_row(key, _lookup(tables.get(f"{match.group(1)}_logrank"), factor=factor), match.group(2), n="n")
+    match = re.match(r"^(employment|in_work)_cox_hr_(unadjusted|adjusted)$", m)
+    if match:
+        table = tables.get(f"{match.group(1)}_cox")
+        source = None
+        if table is not None and len(table):
+            source = _lookup(table[table["model"].str.startswith(match.group(2) + ":")], factor=factor, level=level)
+        return _from_row(key, source, "hazard_ratio", "conf_low", "conf_high", "n")
+    match = re.match(r"^outcome_(rate_pct|chi2|p|exact_p)(_6m_followup)?$", m)
+    if match:
+        name = f"outcome{match.group(2) or ''}"
+        if match.group(1) == "rate_pct":
+            return _from_row(key, _lookup(tables.get(f"{name}_rates"), factor=factor, level=level), "rate_pct",
+                             "conf_low", "conf_high", "n")
+        column = {"chi2": "chi2", "p": "p", "exact_p": "exact_p"}[match.group(1)]
+        return _from_row(key, _lookup(tables.get(f"{name}_tests"), factor=factor), column, n="n")
+    match = re.match(r"^logit_(or|lr_p)_(unadjusted|adjusted)(_6m_followup)?$", m)
+    if match:
+        name = f"outcome{match.group(3) or ''}_{'logit' if match.group(1) == 'or' else 'logit_lr'}"
+        table = tables.get(name)
+        source = None
+        if table is not None and len(table):
+            mine = table[table["model"].str.startswith(match.group(2) + ":")]
+            source = (_lookup(mine, factor=factor, level=level) if match.group(1) == "or" else _lookup(mine, factor=factor))
+        if match.group(1) == "or":
+            return _from_row(key, source, "odds_ratio", "conf_low", "conf_high", "n")
+        return _from_row(key, source, "p", n="n")
+    return _from_row(key, None, "value") | {"method": key["method"] + "; no disclosure rule for this measure"}
+
+
+def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dict] | None = None) -> list[dict]:
+    """The step's key rows as published. `replaced`: rows recomputed on published counts by the analysis
+    itself (access, sites), which stand in for the rows of the same measure, factor and level."""
+    index = {(k["measure"], k["factor"], k["level"]): k for k in replaced or []}
+    out = []
+    for key in keys:
+        ident = (key["measure"], key["factor"], key["level"])
+        if ident in index:
+            new = dict(index[ident])
+            family = "sites" if key["measure"].startswith("site_") else "access"
+            visible = step.visible.get((family, key["factor"] if family == "access" else "site", key["level"]), True)
+            if not visible or (pd.isna(new["value"]) and ident[0] != "site_jobs_total"):
+                new.update(value=np.nan, conf_low=np.nan, conf_high=np.nan, suppressed=HIDDEN_NOTE)
+            else:
+                new["suppressed"] = ""
+            out.append(new)
+        elif replaced is not None and key["measure"].startswith(("access_", "representation_ratio", "reach_", "site_")):
+            out.append({**key, "value": np.nan, "conf_low": np.nan, "conf_high": np.nan, "suppressed": HIDDEN_NOTE})
+        elif key["measure"].startswith(("access_", "representation_ratio", "reach_", "site_")):
+            out.append(_model_key(key, step, rule))
+        else:
+            out.append(_key_row(key, step, rule))
+    for row in out:
+        if row.get("n") is not None and pd.notna(row.get("n")):
+            row["n"] = float(published_counts(float(row["n"]), rule))
+    return out
+
+
+def _model_key(key: dict, step: Step, rule: Disclosure) -> dict:
+    """Access and site key rows when published-count recomputation is switched off: precision only."""
+    out = dict(key)
+    for c in ("value", "conf_low", "conf_high"):
+        if pd.notna(out[c]):
+            out[c] = round(float(out[c]), 3)
+    out["suppressed"] = ""
+    return out
+
+
+# --- entry points ---------------------------------------------------------------------------------------------------
+
+def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclosure
+                 ) -> tuple[dict[str, pd.DataFrame], list[dict], list[dict]]:
+    """Control one analysis step's tables and key rows together: (tables, key rows, log rows)."""
+    if not rule.active:
+        return tables, keys, []
+    step = Step(tables, rule)
+    replaced = None
+    for prefix in ("employment", "in_work"):
+        if any(name.startswith(prefix + "_") for name in tables):
+            _survival_step(prefix, step)
+    if any(name.startswith("outcome") for name in tables):
+        _outcome_step(step)
+    if "access_composition" in tables:
+        replaced = _access_step(step, keys) if rule.has("published_counts") else None
+    if "sites_rates" in tables:
+        site_keys = _sites_step(step)
+        if rule.has("published_counts"):  # too few sites to publish: every site row is blank
+            replaced = (replaced or []) + site_keys
+    for name, table in tables.items():
+        if name not in step.out:  # fail-safe: a table without a rule keeps only its rounded counts
+            out = _counts_only(name, table, step)
+            statistics = [c for c in out.columns if c not in COUNT_COLUMNS and pd.api.types.is_float_dtype(out[c])]
+            step.out[name] = _hide(out, np.ones(len(out), dtype=bool), statistics, name, step,
+                                   "no disclosure rule for this table")
+    key_rows = _key_rows(keys, step, rule, replaced)
+    for name, table in step.out.items():
+        if "suppressed" not in table:
+            step.out[name] = table.assign(suppressed="")
+    return step.out, key_rows, step.log
+
+
+def control_counts_table(name: str, table: pd.DataFrame, rule: Disclosure) -> tuple[pd.DataFrame, list[dict]]:
+    """A table of counts only (the exclusion flow): counts rounded and small ones blank."""
+    if not rule.active:
+        return table, []
+    step = Step({name: table}, rule)
+    return _counts_only(name, table, step), step.log
+
+
+def verdicts(log: pd.DataFrame, files: list[str], rule: Disclosure) -> pd.DataFrame:
+    """One verdict per shared file, as an output checker would write it."""
+    rows = []
+    for file in sorted(files):
+        mine = log[log["file"] == file] if len(log) else log
+        failsafe = mine["rule"].str.contains("no disclosure rule").any() if len(mine) else False
+        review = (mine["action"] == "review").any() if len(mine) else False
+        if not rule.active:
+            verdict = "not for release: no disclosure control (synthetic or internal data)"
+        elif failsafe:
+            verdict = "review: statistics blanked because no disclosure rule covers them"
+        elif review:
+            verdict = "review before release: " + "; ".join(mine.loc[mine["action"] == "review", "rule"])
+        elif rule.protections != ALL_PROTECTIONS:
+            verdict = "not for release: protections switched off (" + ", ".join(sorted(ALL_PROTECTIONS - rule.protections)) + ")"
+        else:
+            verdict = "safe to release under the rule: " + rule.name
+        rows.append({"file": file, "column": "(file)", "action": "verdict",
+                     "cells": int(mine["cells"].sum()) if len(mine) else 0, "rule": verdict})
+    return pd.DataFrame(rows)

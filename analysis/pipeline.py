@@ -19,7 +19,8 @@ import pandas as pd
 
 from . import access, employment, in_work, outcome, sites
 from .contract import FACTORS, IN_WORK_OUTCOMES
-from .disclosure import PRESETS, Disclosure, control_table, control_tables
+from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step, merge_small_groups,
+                         month_window_problem, verdicts)
 from .errors import InputError, Problem
 from .files import write_csv_atomic, write_folder_atomically
 from .load import apply_entry_window, load_extract, load_reference, load_sites
@@ -69,7 +70,9 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
     """The figures that can be drawn from these tables, as (function in analysis.figures, arguments).
 
     Figures are drawn from the results tables after disclosure control, never from people's rows; each
-    figure's tables come from one analysis step, so a step's tables are enough to draw its figures."""
+    figure's tables come from one analysis step, so a step's tables are enough to draw its figures. A table
+    that disclosure control emptied (a curve of too few people) draws no figure."""
+    tables = {name: table for name, table in tables.items() if len(table)}
     jobs = []
     if {"employment_cif", "employment_cif_competing", "employment_km"} <= tables.keys():
         jobs.append(("cumulative_incidence",
@@ -200,34 +203,74 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     data = load_extract(Path(extract), date, load_mapping(Path(mapping)) if mapping else None)
     reference_table = load_reference(Path(reference)) if reference else None
     site_table = load_sites(Path(sites_path)) if sites_path else None
+    log: list[dict] = []
+    if disclosure.has("month_windows"):
+        entry_from, entry_to, log = whole_month_window(extract, data, entry_from, entry_to, disclosure)
     data, flow = apply_entry_window(data, entry_from, entry_to)
     if len(data) == 0:
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])
+    data, reference_table, merged = merge_small_groups(data, reference_table, disclosure)
+    log += [{"file": "(every file)", "column": factor, "action": "level counted with 'Not known'", "cells": 1,
+             "rule": f"{factor} {level}: fewer than {disclosure.min_people} people in the cohort"}
+            for factor, level in merged.itertuples(index=False)]
     progress(f"  read and validated in {time.perf_counter() - started:.1f} s")
     progress(f"analysing {len(data)} rows ({int(flow.loc[flow['step'] == 'excluded', 'rows'].sum())} excluded) ...")
     keys, tables = [], {}
     started = time.perf_counter()
     for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table):
         progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
+        step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure)
         keys += step_keys
-        step_tables = control_tables(step_tables, disclosure)
+        log += step_log
         write_tables(folder, step_tables)
         if drawer is not None:
             drawer.add(step_tables)
         tables.update(step_tables)
         started = time.perf_counter()
-    run_info = pd.DataFrame([
-        ("extract", Path(extract).name), ("extract_sha256", sha256(Path(extract))),
-        ("reference", Path(reference).name if reference else "none"),
-        ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
-        ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),
-        ("disclosure", disclosure.describe()), ("package_version", version("ips-outcomes")),
-    ], columns=["item", "value"])
-    write_tables(folder, control_tables({"exclusions": flow, "run_info": run_info}, disclosure))
-    key = control_table("key_results", key_table(keys), disclosure)
+    digest = sha256(Path(extract))
+    run_info = [("extract", Path(extract).name), ("extract_sha256", digest),
+                ("reference", Path(reference).name if reference else "none"),
+                ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
+                ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),
+                ("disclosure", disclosure.describe()), ("package_version", version("ips-outcomes"))]
+    if disclosure.has("no_identifying_metadata"):
+        # A file hash links runs and confirms a guessed file: it stays with the trust, on screen, not in results/.
+        run_info = [item for item in run_info if item[0] != "extract_sha256"]
+        progress(f"extract sha256 (for your local records; not written to the shared results): {digest}")
+    flow, flow_log = control_counts_table("exclusions", flow, disclosure)
+    write_tables(folder, {"exclusions": flow, "run_info": pd.DataFrame(run_info, columns=["item", "value"])})
+    key = key_table(keys)
+    if disclosure.active:
+        key["suppressed"] = [k.get("suppressed", "") for k in keys]
     write_csv_atomic(folder / "key_results.csv", key)
+    if disclosure.active:
+        log = pd.DataFrame(log + flow_log, columns=["file", "column", "action", "cells", "rule"])
+        written = sorted(p.name for p in folder.glob("*.csv") if p.name not in KEPT_FILES)
+        write_csv_atomic(folder / "disclosure_log.csv", pd.concat([verdicts(log, written, disclosure), log],
+                                                                  ignore_index=True))
     return key
+
+
+def whole_month_window(extract, data: pd.DataFrame, entry_from, entry_to, rule: Disclosure):
+    """Under disclosure control the entry window is whole calendar months: a window given otherwise is refused,
+    and with none the window is the months of the first and last contact (never their dates). Also returns
+    log rows flagging a first or last month with fewer than min_people first contacts (differencing risk)."""
+    problem = month_window_problem(entry_from, entry_to)
+    if problem:
+        raise InputError([Problem(str(extract), None, None, problem, "an entry window of whole calendar months "
+                                  "under disclosure control (or --disclosure none for internal use only)")])
+    first = data["first_contact_date"]
+    entry_from = entry_from or f"{first.min():%Y-%m}-01"
+    entry_to = entry_to or f"{first.max() + pd.offsets.MonthEnd(0):%Y-%m-%d}"
+    month = first.dt.to_period("M")
+    log = []
+    for edge, label in ((pd.Timestamp(entry_from).to_period("M"), "first"), (pd.Timestamp(entry_to).to_period("M"), "last")):
+        if 0 < (month == edge).sum() < rule.min_people:
+            log.append({"file": "exclusions.csv", "column": "(entry window)", "action": "review", "cells": 1,
+                        "rule": f"the window's {label} month has fewer than {rule.min_people} first contacts: a run "
+                        "without that month could be differenced against this one; release one window only"})
+    return entry_from, entry_to, log
 
 
 def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
