@@ -586,6 +586,8 @@ def _sites_step(step: Step) -> list[dict]:
     ok = _group_ok(exact["referrals"], exact["jobs"], rule, binary=True)
     for site, good in zip(exact["site"], ok):
         step.visible[("sites", "site", site)] = bool(good)
+    if rule.has("published_counts") and ok.sum() < 2:  # no comparison of sites to publish
+        ok = np.zeros(len(exact), dtype=bool)
     if not rule.has("published_counts") or ok.sum() < 2:
         step.out["sites_rates"] = _hide(_counts_only("sites_rates", exact, step), ~ok,
                                         [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "method"}],

@@ -1,0 +1,402 @@
+"""Playing the attacker against a shared (`nhs`) results folder, with every file read together.
+
+The attacker knows the published rule (counts rounded to 5, 1-7 blank) and uses every statistic at the
+precision it is printed. Its attacks are the leak classes of issue #11:
+
+1. models: an odds ratio with its CI and the reference group's counts solve for a group's 2 x 2 cells;
+   a representation ratio with its Katz CI and the CMHT table solve for the IPS count;
+2. curves: before the first censoring S = (N - D) / N, so a curve's values give N and each month's events;
+3. rates: a rate at full precision beside a rounded n has one (numerator, n) that fits;
+4. differencing: a blank group = the total minus the other groups, when the numbers pin it down;
+5. text: an exclusion reason that tells 'nobody' or 'everybody' about a group whose size is hidden;
+6. person-level values: a median that is one person's exact duration; the earliest or latest date of
+   first contact; the extract's SHA-256.
+
+A claim is a *recovery* when it equals the true value and the true value is not what the rule intends
+to show (the rounded count, a difference of rounded cumulative counts for a curve, or nothing for a blank
+cell). The truth comes from the person-level extract; the intended values are worked out here from the
+truth by the documented rule, not by the package's code. The same attacker, run on outputs made with a
+protection switched off, must recover something: that shows it would catch the leak.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.calibration import Calibration
+from analysis.disclosure import PRESETS, merge_small_groups
+from analysis.load import apply_entry_window, load_extract, load_reference
+from analysis.pipeline import run, run_analyses, sha256, whole_month_window
+from analysis.results import MONTH_DAYS
+from analysis.synthetic import generate
+
+EXTRACT_DATE = "2024-02-27"
+Z = 1.959963984540054
+NHS = PRESETS["nhs"]
+
+
+def r5(value) -> float:
+    """The rule's rounding, written out here: nearest 5, half up (whole numbers never tie)."""
+    return 5 * math.floor(value / 5 + 0.5)
+
+
+def published(value) -> float | None:
+    """What the rule intends to show for a count: None (blank) for 1-7, else the rounded count."""
+    return None if 1 <= value <= 7 else r5(value)
+
+
+# --- the truth and what the rule intends -----------------------------------------------------------------
+
+def truth_of(extract: Path, reference: Path, rule) -> tuple[dict, dict, dict]:
+    """(truth, intended, facts) for every key the attacker can claim, from the person-level extract."""
+    data = load_extract(extract, EXTRACT_DATE)
+    first = data["first_contact_date"]
+    facts = {"dates": {f"{first.min():%Y-%m-%d}", f"{first.max():%Y-%m-%d}"}, "sha256": sha256(extract)}
+    entry_from, entry_to, _ = whole_month_window(extract, data, None, None, NHS)
+    data, _ = apply_entry_window(data, entry_from, entry_to)
+    ref = load_reference(reference)
+    data, ref, _ = merge_small_groups(data, ref, rule)
+    exact_keys, tables = run_analyses(data, pd.Timestamp(EXTRACT_DATE), ref)
+    truth, intended = {}, {}
+
+    def count(key, value):
+        truth[key], intended[key] = value, published(value)
+
+    for suffix in ("", "_6m_followup"):
+        rates = tables.get(f"outcome{suffix}_rates")
+        if rates is None:
+            continue
+        for r in rates.itertuples():
+            count(("rate", f"outcome{suffix}", r.factor, r.level, "positive"), r.positive)
+            count(("rate", f"outcome{suffix}", r.factor, r.level, "n"), r.n)
+    for r in tables["access_composition"].itertuples():
+        count(("access", r.characteristic, r.category, "ips_n"), r.ips_n)
+    for r in tables.get("sites_rates", pd.DataFrame()).itertuples():
+        count(("rate", "sites", "site", r.site, "positive"), r.jobs)
+        count(("rate", "sites", "site", r.site, "n"), r.referrals)
+    curves = {("employment_km", "all", "all"): (tables["employment_cif"], ("n_event", "n_competing", "n_censor")),
+              ("employment_cif", "all", "all"): (tables["employment_cif"], ("n_event", "n_competing", "n_censor")),
+              ("in_work_km", "all", "all"): (tables["in_work_km"], ("n_event", "n_censor"))}
+    for prefix in ("employment", "in_work"):
+        long = tables[f"{prefix}_km_by_group"]
+        for (factor, level), curve in long.groupby(["factor", "level"], sort=False):
+            curves[(f"{prefix}_km_by_group", factor, level)] = (curve, ("n_event", "n_censor"))
+    for (name, factor, level), (curve, columns) in curves.items():
+        months = np.maximum(np.ceil(curve["time"].to_numpy(float) / MONTH_DAYS - 1e-9), 0).astype(int)
+        per_month = {c: np.bincount(months, weights=curve[c].to_numpy(float), minlength=months.max() + 1)
+                     for c in columns}
+        truth[("curve", name, factor, level, "N")] = float(curve["n_risk"].iloc[0])
+        intended[("curve", name, factor, level, "N")] = sum(r5(v.sum()) for v in per_month.values())
+        events = per_month["n_event"]
+        rounded_cumulative = np.array([r5(v) for v in np.cumsum(events)])
+        for m, (d, shown) in enumerate(zip(events, np.diff(np.concatenate([[0], rounded_cumulative])))):
+            truth[("curve", name, factor, level, m)] = float(d)
+            intended[("curve", name, factor, level, m)] = float(shown)
+    for r in exact_keys.itertuples():
+        if r.measure.startswith("median_days") and pd.notna(r.value):
+            truth[("median", r.measure)] = float(r.value)
+            intended[("median", r.measure)] = 7 * math.floor(r.value / 7 + 0.5)
+        if r.measure.startswith("pct_") and pd.notna(r.value) and r.n:
+            k = round(r.value * r.n / 100)
+            count(("key_pct", r.measure, "numerator"), k)
+            count(("key_pct", r.measure, "n"), int(r.n))
+    return truth, intended, facts
+
+
+# --- the attacks ----------------------------------------------------------------------------------------
+
+def read(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / f"{name}.csv"
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.exists() and path.stat().st_size > 1 \
+        else pd.DataFrame()
+
+
+def near_int(x: float, tol: float = 1e-6) -> bool:
+    return math.isfinite(x) and abs(x - round(x)) <= tol * max(1.0, abs(x))
+
+
+def unique(candidates: set) -> tuple | None:
+    return next(iter(candidates)) if len(candidates) == 1 else None
+
+
+def attack_rates(folder: Path) -> dict:
+    """Class 3: a rate beside a rounded n has one (numerator, n) with n within the rounding."""
+    claims = {}
+    for name, positive, total, rate in (("outcome_rates", "positive", "n", "rate_pct"),
+                                        ("outcome_6m_followup_rates", "positive", "n", "rate_pct"),
+                                        ("sites_rates", "jobs", "referrals", "rate_pct")):
+        table = read(folder, name)
+        for r in table.to_dict("records"):
+            if pd.isna(r.get(rate)) or pd.isna(r.get(total)):
+                continue
+            fits = {(round(r[rate] * n / 100), n) for n in range(max(1, int(r[total]) - 2), int(r[total]) + 3)
+                    if near_int(r[rate] * n / 100, 1e-9)}
+            found = unique(fits)
+            if found:
+                family = "sites" if name == "sites_rates" else name[: -len("_rates")]
+                factor, level = ("site", r["site"]) if name == "sites_rates" else (r["factor"], r["level"])
+                claims[("rate", family, factor, level, "positive")] = found[0]
+                claims[("rate", family, factor, level, "n")] = found[1]
+    key = read(folder, "key_results")
+    for r in key[key["measure"].str.startswith("pct_")].to_dict("records"):
+        if pd.isna(r["value"]) or pd.isna(r["n"]):
+            continue
+        fits = {(round(r["value"] * n / 100), n) for n in range(max(1, int(r["n"]) - 2), int(r["n"]) + 3)
+                if near_int(r["value"] * n / 100, 1e-9)}
+        found = unique(fits)
+        if found:
+            claims[("key_pct", r["measure"], "numerator")], claims[("key_pct", r["measure"], "n")] = found
+    return claims
+
+
+def attack_models(folder: Path, cmht: pd.DataFrame) -> dict:
+    """Class 1: closed forms of the odds ratio (with the reference group's cells) and of the
+    representation ratio (with the CMHT table) for a group's hidden counts."""
+    claims = {}
+    for suffix in ("", "_6m_followup"):
+        logit, rates = read(folder, f"outcome{suffix}_logit"), read(folder, f"outcome{suffix}_rates")
+        if not len(logit) or not len(rates):
+            continue
+        for r in logit.to_dict("records"):
+            if not str(r["model"]).startswith("unadjusted") or pd.isna(r.get("odds_ratio")) or pd.isna(r.get("conf_low")):
+                continue
+            ref = rates[(rates["factor"] == r["factor"]) & (rates["level"] == r["reference"])]
+            if not len(ref) or ref[["positive", "n"]].isna().any(axis=None):
+                continue
+            c0, n0 = int(ref["positive"].iloc[0]), int(ref["n"].iloc[0])
+            se = (math.log(r["conf_high"]) - math.log(r["conf_low"])) / (2 * Z)
+            fits = set()
+            for c in range(max(1, c0 - 2), c0 + 3):
+                for d in range(max(1, n0 - c0 - 4), n0 - c0 + 5):
+                    odds = r["odds_ratio"] * c / d
+                    rest = se ** 2 - 1 / c - 1 / d
+                    if rest <= 0:
+                        continue
+                    a = (1 + odds) / rest
+                    b = a / odds
+                    if near_int(a, 1e-5) and near_int(b, 1e-5) and round(a) > 0 and round(b) > 0:
+                        fits.add((round(a), round(a) + round(b)))
+            found = unique(fits)
+            if found:
+                claims[("rate", f"outcome{suffix}", r["factor"], r["level"], "positive")] = found[0]
+                claims[("rate", f"outcome{suffix}", r["factor"], r["level"], "n")] = found[1]
+    comp = read(folder, "access_composition")
+    for r in comp.to_dict("records"):
+        if pd.isna(r.get("representation_ratio")) or pd.isna(r.get("ratio_conf_low")) or r["category"] == "Not known":
+            continue
+        mine = cmht[cmht["characteristic"] == r["characteristic"]]
+        c = float(mine.loc[mine["category"] == r["category"], "count"].sum())
+        big_c = float(mine.loc[mine["category"] != "Not known", "count"].sum())
+        se = (math.log(r["ratio_conf_high"]) - math.log(r["ratio_conf_low"])) / (2 * Z)
+        q = r["representation_ratio"] * c / big_c
+        denominator = se ** 2 + 1 / big_c - 1 / c
+        if c <= 0 or denominator <= 0 or q <= 0:
+            continue
+        total = (1 / q - 1) / denominator
+        a = q * total
+        if near_int(a, 1e-5) and near_int(total, 1e-5):
+            claims[("access", r["characteristic"], r["category"], "ips_n")] = round(a)
+    return claims
+
+
+def attack_curves(folder: Path) -> dict:
+    """Class 2: while no one has been censored S = (N - D) / N (and CIF = D / N): the N near the printed
+    number at risk that makes every early value a whole number of events gives N and each month's events."""
+    claims = {}
+    sources = [("employment_km", "survival", None), ("in_work_km", "survival", None), ("employment_cif", "cif", None),
+               ("employment_km_by_group", "survival", "group"), ("in_work_km_by_group", "survival", "group")]
+    for name, column, by in sources:
+        table = read(folder, name)
+        if not len(table) or column not in table:
+            continue
+        groups = table.groupby(["factor", "level"], sort=False) if by else [(("all", "all"), table)]
+        for (factor, level), curve in groups:
+            curve = curve.dropna(subset=[column, "n_risk"]).sort_values("time")
+            if len(curve) < 2:
+                continue
+            shown_n = int(curve["n_risk"].iloc[0])
+            share = (1 - curve[column] if column == "survival" else curve[column]).to_numpy(float)
+            months = (curve["months"] if "months" in curve else np.ceil(curve["time"] / MONTH_DAYS - 1e-9)).astype(int)
+            at_risk = curve["n_risk"].to_numpy(float)
+            best = {}
+            for n in range(max(1, shown_n - 2), shown_n + 3):
+                # Only while no one has left but by the event: the number at risk (rounded, so within 2) is
+                # N minus the events so far.
+                prefix = 0
+                while (prefix < len(share) and near_int(n * share[prefix], 1e-7)
+                       and abs(at_risk[prefix] - (n - (n * share[prefix - 1] if prefix else 0))) <= 2):
+                    prefix += 1
+                if prefix >= 2:
+                    best[n] = prefix
+            if not best:
+                continue
+            longest = max(best.values())
+            found = unique({n for n, p in best.items() if p == longest})
+            if not found:
+                continue
+            n = found
+            claims[("curve", name, factor, level, "N")] = float(n)
+            cumulative = np.rint(n * share[:longest])
+            per_month = {}
+            previous = 0.0
+            for m, cum in zip(months[:longest], cumulative):
+                per_month[int(m)] = per_month.get(int(m), 0.0) + cum - previous
+                previous = cum
+            for m, d in per_month.items():
+                claims[("curve", name, factor, level, m)] = float(d)
+    return claims
+
+
+def attack_differencing(folder: Path) -> dict:
+    """Class 4: a blank group's count from its factor's total and the other groups, when the rounding
+    intervals leave one value."""
+    claims = {}
+    for suffix in ("", "_6m_followup"):
+        rates = read(folder, f"outcome{suffix}_rates")
+        if not len(rates):
+            continue
+        total = rates[rates["factor"] == "all"]
+        for column in ("n", "positive"):
+            if not len(total) or pd.isna(total[column].iloc[0]):
+                continue
+            t = float(total[column].iloc[0])
+            for factor, rows in rates[rates["factor"] != "all"].groupby("factor"):
+                blank = rows[rows[column].isna()]
+                if len(blank) != 1:
+                    continue
+                shown = rows[column].dropna()
+                low = max(1, t - 2 - sum(v + 2 if v else 0 for v in shown))
+                high = min(7, t + 2 - sum(max(v - 2, 0) for v in shown))
+                if low == high:
+                    claims[("rate", f"outcome{suffix}", factor, blank["level"].iloc[0], column)] = low
+    return claims
+
+
+def attack_text_and_metadata(folder: Path, facts: dict, truth: dict) -> list[str]:
+    """Classes 5 and 6: leaks that are not counts. Returns a description of each found."""
+    found = []
+    everything = "\n".join(p.read_text() for p in folder.glob("*.csv"))
+    if facts["sha256"] in everything:
+        found.append("the extract's SHA-256 is in the results")
+    for date in facts["dates"]:
+        if date in everything and not (date.endswith("-01") or pd.Timestamp(date).is_month_end):
+            found.append(f"a person's date of first contact ({date}) is in the results")
+    key = read(folder, "key_results")
+    for r in key[key["measure"].str.startswith("median_days")].to_dict("records"):
+        exact = truth.get(("median", r["measure"]))
+        if exact is not None and pd.notna(r["value"]) and r["value"] == exact and exact % 7:
+            found.append(f"{r['measure']} is the exact sample median ({exact})")
+    for path in folder.glob("*_model_exclusions.csv"):
+        table = read(folder, path.stem)
+        family = path.stem[: -len("_model_exclusions")]
+        for r in table.to_dict("records") if len(table) else []:
+            n = truth.get(("rate", family, r["factor"], r["level"], "n"))
+            if n is not None and n < 8 and re.search(r"no events|everyone", str(r["reason"])):
+                found.append(f"{path.name}: '{r['reason']}' for {r['factor']} {r['level']} of {n} people")
+    return found
+
+
+def attack(folder: Path, cmht: pd.DataFrame, facts: dict, truth: dict) -> tuple[dict, list[str]]:
+    claims = {}
+    for attempt in (attack_rates(folder), attack_models(folder, cmht), attack_curves(folder),
+                    attack_differencing(folder)):
+        for key, value in attempt.items():
+            claims.setdefault(key, value)
+    return claims, attack_text_and_metadata(folder, facts, truth)
+
+
+def score(claims: dict, truth: dict, intended: dict) -> tuple[list, list]:
+    """(recovered, wrong): claims equal to a true value the rule meant to hide, and claims that were wrong."""
+    recovered, wrong = [], []
+    for key, value in claims.items():
+        if key not in truth:
+            continue
+        if value == truth[key] and intended.get(key) != truth[key]:
+            recovered.append((key, value, intended.get(key)))
+        elif value != truth[key]:
+            wrong.append((key, value, truth[key]))
+    return recovered, wrong
+
+
+# --- extracts ---------------------------------------------------------------------------------------------
+
+def write_extract(folder: Path, n: int, seed: int, skew: float) -> tuple[Path, Path]:
+    """A synthetic extract of n people (the package's generator: realistic times and groups), with a share
+    `skew` of people moved into small groups so that some groups are tiny."""
+    extract, reference = generate(Calibration.read(), n=n, seed=seed)
+    rng = np.random.default_rng(seed)
+    moved = rng.random(len(extract)) < skew
+    extract.loc[moved, "ethnicity"] = rng.choice(["Mixed", "Other"], moved.sum())
+    extract.loc[rng.random(len(extract)) < skew / 2, "gender"] = "Other"
+    folder.mkdir(parents=True, exist_ok=True)
+    extract.to_csv(folder / "extract.csv", index=False)
+    reference.to_csv(folder / "cmht.csv", index=False)
+    return folder / "extract.csv", folder / "cmht.csv"
+
+
+def attack_run(folder: Path, extract: Path, cmht: Path, rule) -> tuple[list, list, list[str], int]:
+    out = folder / f"out-{abs(hash(rule.protections)) % 10**8}"
+    run(extract, EXTRACT_DATE, out, reference=cmht, disclosure=rule, with_figures=False)
+    truth, intended, facts = truth_of(extract, cmht, rule)
+    claims, text = attack(out, pd.read_csv(cmht), facts, truth)
+    recovered, wrong = score(claims, truth, intended)
+    return recovered, wrong, text, len(claims)
+
+
+# --- the tests --------------------------------------------------------------------------------------------
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(min_value=40, max_value=220), seed=st.integers(min_value=0, max_value=10_000),
+       skew=st.sampled_from([0.0, 0.03, 0.08]))
+def test_the_attacker_recovers_nothing_from_a_default_release(tmp_path_factory, n, seed, skew):
+    folder = tmp_path_factory.mktemp("attack")
+    extract, cmht = write_extract(folder, n, seed, skew)
+    recovered, wrong, text, claims = attack_run(folder, extract, cmht, NHS)
+    assert recovered == [], recovered[:10]
+    assert text == []
+
+
+def test_the_attacker_recovers_nothing_from_the_shipped_synthetic_data_at_nhs(tmp_path):
+    root = Path(__file__).resolve().parent.parent / "data_synthetic"
+    recovered, wrong, text, claims = attack_run(tmp_path, root / "ips_extract.csv", root / "reference_population.csv", NHS)
+    assert recovered == [] and text == []
+
+
+# Each protection, switched off alone, lets one of the attacks through: the attacker would catch the leak.
+LEAKS = {
+    "published_counts": lambda recovered, text: any(k[0] in ("rate", "access", "key_pct") for k, _, _ in recovered),
+    "curves": lambda recovered, text: any(k[0] == "curve" for k, _, _ in recovered),
+    "whole_weeks": lambda recovered, text: any("exact sample median" in t for t in text),
+    "no_identifying_metadata": lambda recovered, text: any("SHA-256" in t for t in text),
+    "month_windows": lambda recovered, text: any("date of first contact" in t for t in text),
+}
+
+
+@pytest.mark.parametrize("protection", sorted(LEAKS))
+def test_switching_a_protection_off_lets_the_attacker_in(tmp_path, protection):
+    rule = replace(NHS, protections=NHS.protections - {protection})
+    found = False
+    for n, seed in ((60, 11), (150, 3), (539, 20240227)):
+        extract, cmht = write_extract(tmp_path / f"{n}-{seed}", n, seed, 0.03)
+        recovered, wrong, text, _ = attack_run(tmp_path / f"{n}-{seed}", extract, cmht, rule)
+        if LEAKS[protection](recovered, text):
+            found = True
+            break
+    assert found, f"with {protection} off the attacker recovered nothing: the attack would not catch that leak"
+
+
+def test_with_every_protection_off_the_attacker_recovers_many_exact_cells(tmp_path):
+    """The positive control for the whole attacker: the old kind of release gives exact counts back."""
+    rule = replace(NHS, protections=frozenset())
+    extract, cmht = write_extract(tmp_path, 150, 3, 0.03)
+    recovered, wrong, text, claims = attack_run(tmp_path, extract, cmht, rule)
+    assert len(recovered) >= 20, (len(recovered), claims)
+    assert text
