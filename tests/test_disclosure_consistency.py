@@ -1,0 +1,131 @@
+"""A group's statistic is shown or hidden alike in every file of a release, and where shown it is the same
+number: otherwise one file gives back what another withheld."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.pipeline import run
+from analysis.disclosure import PRESETS
+from test_disclosure_attack import EXTRACT_DATE, read, write_extract
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shown(value) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def key_rows(folder: Path, measure: str) -> pd.DataFrame:
+    key = read(folder, "key_results")
+    return key[key["measure"] == measure].set_index(["factor", "level"])
+
+
+def check_release(folder: Path) -> None:
+    for suffix in ("", "_6m_followup"):
+        rates = read(folder, f"outcome{suffix}_rates")
+        if not len(rates):
+            continue
+        key = key_rows(folder, f"outcome_rate_pct{suffix}")
+        logit = read(folder, f"outcome{suffix}_logit")
+        for r in rates.to_dict("records"):
+            k = key.loc[(r["factor"], r["level"])]
+            assert shown(r["rate_pct"]) == shown(k["value"]), (suffix, r["factor"], r["level"])
+            if shown(r["rate_pct"]):
+                assert r["rate_pct"] == k["value"] and r["conf_low"] == k["conf_low"]
+                assert r["n"] == k["n"]
+            else:  # no odds ratio, unadjusted or adjusted, for a group whose rate is hidden
+                mine = logit[(logit["factor"] == r["factor"]) & (logit["level"] == r["level"])] if len(logit) else logit
+                assert not len(mine) or not mine["odds_ratio"].map(shown).any(), (r["factor"], r["level"])
+        if len(logit):
+            for model in ("unadjusted", "adjusted"):
+                key_or = key_rows(folder, f"logit_or_{model}{suffix}")
+                for r in logit[logit["model"].str.startswith(model)].to_dict("records"):
+                    k = key_or.loc[(r["factor"], r["level"])]
+                    assert shown(r["odds_ratio"]) == shown(k["value"])
+                    if shown(k["value"]):
+                        assert r["odds_ratio"] == k["value"]
+    for prefix in ("employment", "in_work"):
+        groups, curves, cox = (read(folder, f"{prefix}_by_group"), read(folder, f"{prefix}_km_by_group"),
+                               read(folder, f"{prefix}_cox"))
+        with_curve = set(zip(curves["factor"], curves["level"])) if len(curves) else set()
+        for g in groups.to_dict("records"):
+            visible = shown(g["km_survival_6m"])
+            assert ((g["factor"], g["level"]) in with_curve) == visible, (prefix, g["factor"], g["level"])
+            if not visible and len(cox):  # no hazard ratio for a group without published statistics
+                mine = cox[(cox["factor"] == g["factor"]) & ((cox["level"] == g["level"]) | (cox["reference"] == g["level"]))]
+                assert not mine["hazard_ratio"].map(shown).any(), (prefix, g["factor"], g["level"])
+            if visible:
+                first = curves[(curves["factor"] == g["factor"]) & (curves["level"] == g["level"])]["n_risk"].iloc[0]
+                assert first == g["n"]  # the curve and the table tell the same number of people
+        if len(cox):
+            for model in ("unadjusted", "adjusted"):
+                key_hr = key_rows(folder, f"{prefix}_cox_hr_{model}")
+                for r in cox[cox["model"].str.startswith(model)].to_dict("records"):
+                    k = key_hr.loc[(r["factor"], r["level"])]
+                    assert shown(r["hazard_ratio"]) == shown(k["value"])
+                    if shown(k["value"]):
+                        assert (r["hazard_ratio"], r["conf_low"], r["conf_high"]) == (k["value"], k["conf_low"], k["conf_high"])
+    comp = read(folder, "access_composition")
+    if len(comp):
+        key = key_rows(folder, "representation_ratio")
+        for r in comp[comp["category"] != "Not known"].to_dict("records"):
+            k = key.loc[(r["characteristic"], r["category"])]
+            assert shown(r["representation_ratio"]) == shown(k["value"])
+            if shown(k["value"]):
+                assert r["representation_ratio"] == k["value"] and r["ips_n"] == k["n"]
+    sites = read(folder, "sites_rates")
+    if len(sites):
+        key = key_rows(folder, "site_job_rate_pct")
+        for r in sites.to_dict("records"):
+            k = key.loc[("site", r["site"])]
+            assert shown(r["rate_pct"]) == shown(k["value"]), r["site"]
+    # Curves read in key results equal the published curve at that month.
+    cif, key = read(folder, "employment_cif"), key_rows(folder, "cif_employment_pct")
+    for (factor, level), k in key.iterrows():
+        at = cif[cif["months"] == int(level)] if len(cif) else cif
+        if len(at) and shown(k["value"]):
+            assert np.isclose(100 * at["cif"].iloc[0], k["value"], rtol=1e-12)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(min_value=25, max_value=250), seed=st.integers(min_value=0, max_value=10_000),
+       skew=st.sampled_from([0.0, 0.05, 0.1]))
+def test_every_group_statistic_is_shown_or_hidden_alike_in_every_file(tmp_path_factory, n, seed, skew):
+    folder = tmp_path_factory.mktemp("consistency")
+    extract, cmht = write_extract(folder, n, seed, skew)
+    run(extract, EXTRACT_DATE, folder / "out", reference=cmht, disclosure=PRESETS["nhs"], with_figures=False)
+    check_release(folder / "out")
+
+
+def test_the_shipped_example_trust_release_is_consistent(tmp_path):
+    examples = ROOT / "examples"
+    run(examples / "trust_extract.csv", EXTRACT_DATE, tmp_path / "out", reference=examples / "trust_cmht_ethnicity.csv",
+        mapping=examples / "trust_mapping.yaml", disclosure=PRESETS["nhs"], with_figures=False)
+    check_release(tmp_path / "out")
+    log = read(tmp_path / "out", "disclosure_log")
+    verdicts = log[log["action"] == "verdict"]
+    written = {p.name for p in (tmp_path / "out").glob("*.csv")} - {"disclosure_log.csv"}
+    assert set(verdicts["file"]) == written  # a verdict for every shared file
+    assert verdicts["rule"].str.startswith("safe to release").all(), verdicts
+
+
+@pytest.mark.parametrize("window", [("2022-04-02", None), (None, "2023-03-30")])
+def test_an_entry_window_that_is_not_whole_months_is_refused_under_disclosure_control(tmp_path, window, capsys):
+    from analysis.cli import main
+
+    extract = ROOT / "data_synthetic" / "ips_extract.csv"
+    args = ["run", str(extract), "--extract-date", EXTRACT_DATE, "--out", str(tmp_path / "out"), "--no-figures"]
+    if window[0]:
+        args += ["--entry-from", window[0]]
+    if window[1]:
+        args += ["--entry-to", window[1]]
+    assert main(args) == 2
+    assert "day of a month" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(args + ["--disclosure", "none"]) == 0  # internal use may cut anywhere
