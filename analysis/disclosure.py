@@ -813,6 +813,13 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
             step.out[name] = _hide(out, np.ones(len(out), dtype=bool), statistics, name, step,
                                    "no disclosure rule for this table")
     key_rows = _key_rows(keys, step, rule, replaced)
+    unruled = sum(1 for k in key_rows if str(k["method"]).endswith("no disclosure rule for this measure"))
+    step.note("key_results", "value", "suppressed", unruled, "no disclosure rule for this measure")
+    hidden = sum(1 for k in key_rows if k.get("suppressed")) - unruled
+    step.note("key_results", "value; conf_low; conf_high", "suppressed", hidden,
+              "the statistic is hidden in the table it comes from")
+    step.note("key_results", "value; conf_low; conf_high; n", "read from the controlled tables or recomputed by the same rule",
+              len(key_rows) - hidden, "one number in every file")
     for name, table in step.out.items():
         if "suppressed" not in table:
             step.out[name] = table.assign(suppressed="")
@@ -846,4 +853,7 @@ def verdicts(log: pd.DataFrame, files: list[str], rule: Disclosure) -> pd.DataFr
             verdict = "safe to release under the rule: " + rule.name
         rows.append({"file": file, "column": "(file)", "action": "verdict",
                      "cells": int(mine["cells"].sum()) if len(mine) else 0, "rule": verdict})
+    if rule.active:
+        rows.append({"file": "figures/*.png", "column": "(file)", "action": "verdict", "cells": 0,
+                     "rule": "safe to release: drawn only from the controlled tables above (curves, rates, group sizes as published)"})
     return pd.DataFrame(rows)

@@ -120,12 +120,31 @@ def _markdown(chunks: list[Chunk], outputs: list[str], with_code: bool) -> str:
     return "".join(parts)
 
 
+INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
+INLINE_SEPARATOR = "\x1e"
+
+
+def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> tuple[list[Chunk], list[str]]:
+    """Run the cells and then Quarto's inline expressions (`{python} expr`), in the same kernel after every
+    cell as Quarto does, and put each value's str() into the Markdown."""
+    expressions = [e.strip() for c in chunks if c.kind == "markdown" for e in INLINE.findall(c.text)]
+    if not expressions:
+        return chunks, _execute(chunks, params, cwd, name)
+    values_cell = Chunk("code", "print(" + repr(INLINE_SEPARATOR) + ".join(str(eval(e)) for e in "
+                        + repr(expressions) + "), end='')", {"echo": False, "output": "asis"})
+    outputs = _execute(chunks + [values_cell], params, cwd, name)
+    values = iter(outputs.pop().split(INLINE_SEPARATOR))
+    filled = [Chunk(c.kind, INLINE.sub(lambda _: next(values), c.text), c.options) if c.kind == "markdown" else c
+              for c in chunks]
+    return filled, outputs
+
+
 def _fallback(qmd: Path, out_dir: Path, params: dict, formats: tuple[str, ...]) -> list[Path]:
     import pypandoc
     import typst
 
     meta, chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
-    outputs = _execute(chunks, params, qmd.parent, qmd.name)
+    chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
     title = meta.get("title", qmd.stem)
     written = []
     common = ["--metadata", f"title={title}", "--resource-path", str(qmd.parent)]

@@ -110,7 +110,7 @@ def test_the_shipped_example_trust_release_is_consistent(tmp_path):
     check_release(tmp_path / "out")
     log = read(tmp_path / "out", "disclosure_log")
     verdicts = log[log["action"] == "verdict"]
-    written = {p.name for p in (tmp_path / "out").glob("*.csv")} - {"disclosure_log.csv"}
+    written = {p.name for p in (tmp_path / "out").glob("*.csv")} - {"disclosure_log.csv"} | {"figures/*.png"}
     assert set(verdicts["file"]) == written  # a verdict for every shared file
     assert verdicts["rule"].str.startswith("safe to release").all(), verdicts
 
@@ -129,3 +129,16 @@ def test_an_entry_window_that_is_not_whole_months_is_refused_under_disclosure_co
     assert "day of a month" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
     assert main(args + ["--disclosure", "none"]) == 0  # internal use may cut anywhere
+
+
+def test_a_table_or_measure_without_a_rule_is_blanked_and_sent_for_review():
+    from analysis.disclosure import control_step, verdicts
+
+    tables = {"new_analysis": pd.DataFrame({"factor": ["ethnicity"], "level": ["White"], "n": [23], "mean_days": [12.345]})}
+    keys = [{"measure": "new_measure", "factor": "all", "level": "all", "value": 3.21, "conf_low": np.nan,
+             "conf_high": np.nan, "n": 23, "method": "a new estimator"}]
+    out, published, log = control_step(tables, keys, PRESETS["nhs"])
+    assert out["new_analysis"]["n"].iloc[0] == 25 and pd.isna(out["new_analysis"]["mean_days"].iloc[0])
+    assert pd.isna(published[0]["value"]) and published[0]["n"] == 25
+    verdict = verdicts(pd.DataFrame(log), ["new_analysis.csv", "key_results.csv"], PRESETS["nhs"])
+    assert verdict.loc[verdict["file"] != "figures/*.png", "rule"].str.startswith("review").all()

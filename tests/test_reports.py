@@ -14,7 +14,7 @@ from analysis.reporting import Results, fmt
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "reports" / "_output"
 FIGURES = {"employment": 5, "in-work-support": 5, "access": 1, "outcome": 1, "sites": 1,
-           "index": 0, "data-methods": 0, "benchmarks": 0}
+           "index": 0, "data-methods": 0, "benchmarks": 0, "disclosure": 0}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
