@@ -35,6 +35,8 @@ def check_release(folder: Path) -> None:
         logit = read(folder, f"outcome{suffix}_logit")
         for r in rates.to_dict("records"):
             k = key.loc[(r["factor"], r["level"])]
+            if shown(r["n"]) and shown(r["positive"]) and r["n"] - r["positive"] >= 15:  # no over-suppression (true >= 11)
+                assert shown(r["rate_pct"]), (suffix, r["factor"], r["level"])
             assert shown(r["rate_pct"]) == shown(k["value"]), (suffix, r["factor"], r["level"])
             if shown(r["rate_pct"]):
                 assert r["rate_pct"] == k["value"] and r["conf_low"] == k["conf_low"]
@@ -79,6 +81,8 @@ def check_release(folder: Path) -> None:
             assert shown(r["representation_ratio"]) == shown(k["value"])
             if shown(k["value"]):
                 assert r["representation_ratio"] == k["value"] and r["ips_n"] == k["n"]
+            if shown(r["ips_n"]) and r["ips_n"] >= 10 and shown(r["cmht_n"]):  # no over-suppression
+                assert shown(r["representation_ratio"]) and shown(r["ips_pct"]), (r["characteristic"], r["category"])
     sites = read(folder, "sites_rates")
     if len(sites):
         key = key_rows(folder, "site_job_rate_pct")
