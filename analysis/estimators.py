@@ -93,6 +93,8 @@ def step_at(table: pd.DataFrame, times, columns: list[str], before: float = 1.0)
     out = pd.DataFrame({"time": times})
     for col in columns:
         values = table[col].to_numpy(dtype=float)
+        if len(values) == 0:  # no one in the curve: the value before any step
+            values, idx = np.array([np.nan]), np.full(len(out), -1)
         out[col] = np.where(idx >= 0, values[np.maximum(idx, 0)], before if col != "std_err" else 0.0)
     return out
 

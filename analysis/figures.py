@@ -177,7 +177,11 @@ def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
               zip(groups["factor"], groups["level"], groups["n"])]
     fig, ax = figure(0.22 * len(groups) + 1.05, left=text_width(labels) + 0.15, bottom=0.65)
     y = np.arange(len(groups))[::-1]
-    ax.errorbar(groups["rate_pct"], y, xerr=[groups["rate_pct"] - groups["conf_low"], groups["conf_high"] - groups["rate_pct"]],
+    # Clipped at 0: a limit equal to the rate can differ from it in the last bit, and matplotlib refuses a
+    # negative error bar.
+    below = np.maximum(groups["rate_pct"] - groups["conf_low"], 0)
+    above = np.maximum(groups["conf_high"] - groups["rate_pct"], 0)
+    ax.errorbar(groups["rate_pct"], y, xerr=[below, above],
                 fmt="o", color="#1b6ca8", ecolor="#1b6ca8", markersize=4, capsize=2)
     ax.axvline(overall["rate_pct"], color="grey", linestyle="--", linewidth=1,
                label=f"All: {overall['rate_pct']:.1f}%")
@@ -191,14 +195,15 @@ def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
 
 def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     """Representation ratios (IPS share / CMHT share) with CIs, by characteristic."""
-    known = composition[composition["category"] != "Not known"].reset_index(drop=True)
+    known = composition[(composition["category"] != "Not known")
+                        & composition["representation_ratio"].notna()].reset_index(drop=True)  # hidden: not drawn
     labels = [f"{c.replace('_', ' ')}: {cat} ({p:.1f}% vs {q:.1f}%)" for c, cat, p, q in
               zip(known["characteristic"], known["category"], known["ips_pct"], known["cmht_pct"])]
     fig, ax = figure(0.22 * len(known) + 1.05, left=text_width(labels) + 0.15, bottom=0.65)
     y = np.arange(len(known))[::-1]
     ratio = known["representation_ratio"].to_numpy(dtype=float)
     low, high = known["ratio_conf_low"].to_numpy(dtype=float), known["ratio_conf_high"].to_numpy(dtype=float)
-    ax.errorbar(ratio, y, xerr=[ratio - low, high - ratio], fmt="s", color="#c0392b", markersize=4, capsize=2)
+    ax.errorbar(ratio, y, xerr=[np.maximum(ratio - low, 0), np.maximum(high - ratio, 0)], fmt="s", color="#c0392b", markersize=4, capsize=2)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if np.nanmin(low) / 1.5 <= t <= np.nanmax(high) * 1.5]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .contract import FACTORS, IN_WORK_OUTCOMES
-from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, step_at
+from .estimators import KM_MEDIAN_METHOD, KM_METHOD, kaplan_meier, km_median, step_at
 from .results import MONTH_DAYS, row
 from .modelling import WEIGHT, collapse
 from .survival_common import compare_groups
@@ -57,7 +57,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                     conf_high=high, n=n))
     for months in (6, 12):
         at = step_at(km, [months * MONTH_DAYS], ["survival", "conf_low", "conf_high"]).iloc[0]
-        keys.append(row("km_pct_still_supported", 100 * at["survival"], km["method"].iloc[0],
+        keys.append(row("km_pct_still_supported", 100 * at["survival"], KM_METHOD["log-log"],
                         factor="months", level=str(months), conf_low=100 * at["conf_low"],
                         conf_high=100 * at["conf_high"], n=n))
 

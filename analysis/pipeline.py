@@ -91,9 +91,9 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
             jobs.append(("km_by_group", (curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)))
     if "outcome_rates" in tables:
         jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
-    if len(tables.get("access_composition", [])):
+    if len(tables.get("access_composition", [])) and tables["access_composition"]["representation_ratio"].notna().any():
         jobs.append(("access_comparison", (tables["access_composition"], folder)))
-    if "sites_rates" in tables:
+    if "sites_rates" in tables and "sites_summary" in tables:
         jobs.append(("funnel",
                       (tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)))
     return jobs
@@ -112,15 +112,15 @@ def _figure_server(jobs, done, processes: int) -> None:
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         pending = []
         while (job := jobs.get()) not in ("finish", "abort"):
-            pending.append(pool.apply_async(_draw, job))
+            pending.append((job, pool.apply_async(_draw, job)))
         if job == "abort":
             return
         errors = []
-        for result in pending:
+        for job, result in pending:
             try:
                 result.get()
             except Exception as error:  # reported, with the others, to the process that asked for the figures
-                errors.append(f"{type(error).__name__}: {error}")
+                errors.append(f"{job[0]}: {type(error).__name__}: {error}")
         done.put(errors)
 
 
@@ -133,7 +133,7 @@ class FigureDrawer:
     """
 
     def __init__(self, folder: Path, processes: int = 2):
-        self.folder, self.server = folder, None
+        self.folder, self.server, self.errors = folder, None, []
         if (os.cpu_count() or 1) >= 2:
             context = multiprocessing.get_context("fork")
             self.jobs, self.done = context.SimpleQueue(), context.SimpleQueue()
@@ -144,19 +144,22 @@ class FigureDrawer:
         """Draw the figures of one analysis step (each figure is drawn from the tables of a single step)."""
         for function, args in figure_jobs(tables, self.folder):
             if self.server is None:
-                _draw(function, args)
+                try:
+                    _draw(function, args)
+                except Exception as error:  # one figure lost, not the run: finish() reports it
+                    self.errors.append(f"{function}: {type(error).__name__}: {error}")
             else:
                 self.jobs.put((function, args))
 
-    def finish(self) -> None:
+    def finish(self) -> list[str]:
+        """Wait for the figures; return the ones that could not be drawn, each with its error."""
         if self.server is None:
-            return
+            return self.errors
         self.jobs.put("finish")
         errors = self.done.get()
         self.server.join()
         self.server = None
-        if errors:
-            raise RuntimeError("drawing the figures failed: " + "; ".join(errors))
+        return self.errors + errors
 
     def __enter__(self):
         return self
@@ -188,7 +191,13 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
                                      disclosure, drawer, progress)
             if drawer is not None:
                 progress("  finishing the figures ...")
-                drawer.finish()
+                not_drawn = drawer.finish()
+                if not_drawn:  # the results stand; the figures that failed are named, here and in a file
+                    for message in not_drawn:
+                        progress(f"warning: a figure could not be drawn: {message}")
+                    (folder / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+                    write_csv_atomic(folder / FIGURE_DIR / "not_drawn.csv",
+                                     pd.DataFrame({"figure_and_error": not_drawn}))
         return key
 
     key = write_folder_atomically(out, fill)

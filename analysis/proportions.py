@@ -29,7 +29,10 @@ def wilson(successes, trials) -> tuple[np.ndarray, np.ndarray]:
         p = x / n
         centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
         half = Z95 * np.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / (1 + Z95 ** 2 / n)
-    return centre - half, centre + half
+        # At the boundaries the limits are exactly 0 and 1 (centre - half is 0 only up to rounding: 7e-16).
+        low = np.where(x == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+        high = np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 
 def cochran_sparse(table: pd.DataFrame) -> bool:

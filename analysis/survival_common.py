@@ -29,6 +29,12 @@ def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, floa
                 record[f"km_survival_{label}"] = float(km["survival"].iloc[i]) if i >= 0 else 1.0
             record["method"] = KM_MEDIAN_METHOD
             rows.append(record)
+    if not curves:  # no one in this analysis (e.g. nobody in work): empty tables with their columns
+        empty = kaplan_meier(np.zeros(0), np.zeros(0, dtype=int)).assign(factor=pd.Series(dtype=str),
+                                                                         level=pd.Series(dtype=str))
+        columns = ["factor", "level", "n", "events", "km_median_days", "km_median_conf_low", "km_median_conf_high",
+                   *[f"km_survival_{label}" for label in at_days], "method"]
+        return pd.DataFrame(columns=columns), empty
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
 
