@@ -206,7 +206,12 @@ def render(out_dir: Path, params: dict, reports_dir: Path = REPORTS_DIR, formats
                         raise RenderError(f"quarto could not render {qmd.name} to {fmt}")
                     names.append(f"{qmd.stem}.{fmt}")
             else:
-                names.extend(p.name for p in _fallback(qmd, folder, params, formats))
+                try:
+                    names.extend(p.name for p in _fallback(qmd, folder, params, formats))
+                except RuntimeError as error:  # pandoc or typst refused the document
+                    if isinstance(error, RenderError):
+                        raise
+                    raise RenderError(f"{qmd.name}: {str(error).splitlines()[0]}") from None
         return names
 
     return renderer, [Path(out_dir) / name for name in write_folder_atomically(Path(out_dir), fill)]

@@ -51,7 +51,10 @@ class Results:
         return f"{fmt(r['conf_low'], digits)} to {fmt(r['conf_high'], digits)}"
 
     def figure(self, name: str, caption: str) -> str:
-        return f"![{caption}]({(self.folder / 'figures' / (name + '.png')).as_posix()})"
+        path = self.folder / "figures" / (name + ".png")
+        if not path.exists():  # too few people to publish its curve, nothing to draw, or drawing failed
+            return f"*Figure not drawn for this run ({caption.split(':')[0].rstrip('.')}): see the tables.*"
+        return f"![{caption}]({path.as_posix()})"
 
     def fingerprint(self) -> str:
         """sha256 over every results table, so a reader can tell which run a report shows."""
@@ -73,10 +76,24 @@ def is_suppressed(row: pd.Series, column: str) -> bool:
     return column in names or "statistics" in names
 
 
+def fmt_n(value) -> str:
+    """A number of people: a whole number, or 'a suppressed number of' where disclosure control blanked it."""
+    return "a suppressed number of" if value is None or pd.isna(value) else f"{int(value):,}"
+
+
+def method_of(table: pd.DataFrame, column: str = "method", last: bool = False) -> str:
+    """The method named in a table (the first row's, or the last's), or why there is none."""
+    if column not in table or not len(table):
+        return "no model could be fitted on these data"
+    return str(table[column].iloc[-1 if last else 0])
+
+
 def fmt(value, digits: int = 1) -> str:
     """Round half up (as papers do); 'not reached' for a missing value; thousands separated."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
         return "not reached"
+    if not math.isfinite(float(value)):  # e.g. an odds ratio's CI limit when a cell is empty
+        return "not estimable"
     rounded = round_half_up(float(value), digits)
     return f"{rounded:,.{digits}f}"
 
