@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+from matplotlib import font_manager
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
@@ -17,7 +18,15 @@ from .estimators import at_risk_on_curve
 from .results import MONTH_DAYS
 from .sites import Z_LIMITS
 
-matplotlib.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+# Only the fonts matplotlib ships: a machine's own DejaVu or Liberation fonts (Debian's chromium brings
+# them) can otherwise win the font lookup, depending on the order the font cache was built in, and move
+# glyphs by a pixel, so the same results would give different PNG bytes on another machine.
+BUNDLED_FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+font_manager.fontManager.ttflist = [font for font in font_manager.fontManager.ttflist
+                                    if Path(font.fname).parent == BUNDLED_FONTS]
+font_manager.fontManager._findfont_cached.cache_clear()
+matplotlib.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+                            "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]})
 TICK_MONTHS = np.arange(0, 25, 3)
 WIDTH = 6.5  # inches, every figure
 RISK_ROW = 0.16  # inches between the lines of a numbers-at-risk table

@@ -68,3 +68,38 @@ def test_figures_drawn_in_one_process_equal_those_drawn_beside_the_analyses(fres
     assert len(figures) == 13 and figures == sorted(p.name for p in (out / "figures").glob("*.png"))
     for name in figures:
         assert filecmp.cmp(out / "figures" / name, fresh_run / "figures" / name, shallow=False), name
+
+
+def test_figures_are_the_same_bytes_with_a_fresh_font_cache_in_a_separate_process(tmp_path):
+    """A fresh machine builds matplotlib's font cache from scratch, with whatever fonts the system has
+    (Debian's chromium brings DejaVu and Liberation): the figures must not depend on that."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    command = [sys.executable, "-m", "analysis.cli", "run", str(ROOT / "data_synthetic" / "ips_extract.csv"),
+               "--reference", str(ROOT / "data_synthetic" / "reference_population.csv"), "--sites",
+               str(ROOT / "data_synthetic" / "making_ips_work_sites.csv"), "--extract-date", "2024-02-27",
+               "--disclosure", "none", "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list((tmp_path / "mpl").glob("fontlist-*.json")), "the font cache was not rebuilt"
+    for committed in sorted((ROOT / "results" / "figures").glob("*.png")):
+        assert filecmp.cmp(tmp_path / "out" / "figures" / committed.name, committed, shallow=False), committed.name
+
+
+def test_figures_use_only_the_fonts_matplotlib_ships():
+    from pathlib import Path as P
+
+    import matplotlib
+    from matplotlib import font_manager
+    from matplotlib.font_manager import FontProperties
+
+    from analysis import figures
+
+    bundled = P(matplotlib.get_data_path()) / "fonts" / "ttf"
+    assert figures.BUNDLED_FONTS == bundled
+    assert font_manager.fontManager.ttflist and all(P(f.fname).parent == bundled for f in font_manager.fontManager.ttflist)
+    for weight in ("normal", "bold"):
+        assert P(font_manager.findfont(FontProperties(weight=weight))).parent == bundled
