@@ -97,6 +97,9 @@ def identifier_problems(raw: pd.DataFrame, file: str) -> list[Problem]:
     for position, column in enumerate(raw.columns):
         key = "".join(ch for ch in column.lower() if ch.isalnum())
         kind = next((k for k, names in IDENTIFIER_NAMES.items() if key in names), None)
+        if kind is None:  # "Client Surname", "Patient NHS Number": a distinctive name at the end of the header
+            kind = next((k for k, names in IDENTIFIER_NAMES.items()
+                         if any(key.endswith(n) for n in names if len(n) >= 6)), None)
         # Whether a column holds identifiers is a property of the column: its first rows decide.
         values = raw.iloc[:IDENTIFIER_SAMPLE, position].astype(str)
         if kind is None and _looks_like_nhs_numbers(values):
@@ -216,7 +219,8 @@ def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, map
     raw = read_table(path)
     if mapping is None:
         return validate_extract(raw, str(path), extract_date)
-    identifiers = identifier_problems(raw.drop(columns=[c for c in mapping.ignore_columns if c in raw.columns]), str(path))
+    # ignore_columns does not excuse an identifier: listing an NHS number there would smuggle it into a run.
+    identifiers = identifier_problems(raw, str(path))
     if identifiers:
         raise InputError(identifiers)
     expected = "a date as " + mapping.date_format.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")

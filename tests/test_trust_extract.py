@@ -222,3 +222,17 @@ def test_the_readme_trust_example_runs_as_written(tmp_path):
         assert done.returncode == 0, (command, done.stderr[-2000:])
     assert (tmp_path / "my_results" / "key_results.csv").exists()
     assert (tmp_path / "my_reports" / "index.html").exists()
+
+
+@pytest.mark.parametrize("column,values", [("NHS Number", None), ("Client Surname", "Smith"), ("Postcode", "SW17 0QT"),
+                                           ("DOB", "1980-01-01")])
+def test_an_identifier_listed_under_ignore_columns_still_refuses_the_run(tmp_path, capsys, column, values):
+    data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False).head(40)
+    data[column] = values if values else [f"{9434765870 + 11 * i}" for i in range(len(data))]
+    data.to_csv(tmp_path / "extract.csv", index=False)
+    (tmp_path / "map.yaml").write_text(f"ignore_columns: [{column}]\n")
+    code = main(["run", str(tmp_path / "extract.csv"), "--mapping", str(tmp_path / "map.yaml"), "--extract-date",
+                 "2024-02-27", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"column '{column}'" in err and "remove the column" in err, err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
