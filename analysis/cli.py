@@ -71,13 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=_synth)
 
     validate = sub.add_parser("validate", help="check an extract against the data contract")
-    validate.add_argument("extract")
+    validate.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
     validate.add_argument("--extract-date", default=None, help="end of follow-up, YYYY-MM-DD")
     validate.add_argument("--mapping", default=None, help="YAML mapping of the file's columns and codes")
     validate.set_defaults(func=_validate)
 
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
-    run.add_argument("extract")
+    run.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
     run.add_argument("--reference", default=None, help="the CMHT case-load table (characteristic,category,count)")
     run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs); default: the extract's sites")
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")
     report.add_argument("--results", required=True, help="a folder written by `ips-analysis run`")
     report.add_argument("--out", required=True, help="folder for the rendered reports")
-    report.add_argument("--service-name", default="Synthetic IPS service calibrated to Rinaldi et al. (2024)")
+    report.add_argument("--service-name", default="Synthetic IPS service calibrated to Rinaldi et al. (2024)",
+                        help="the service named on every page (default: the synthetic service)")
     report.add_argument("--extract-date", default="2024-02-27", help="end of follow-up, shown in the reports")
     report.set_defaults(func=_report)
     return parser
