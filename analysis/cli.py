@@ -42,7 +42,8 @@ def _run(args) -> None:
     rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base)
     started = time.perf_counter()
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
-              args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr))
+              args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr),
+              exclude_invalid=args.exclude_invalid)
     print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
           f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
     validate.add_argument("--extract-date", default=None, help="end of follow-up, YYYY-MM-DD")
     validate.add_argument("--mapping", default=None, help="YAML mapping of the file's columns and codes")
+    validate.add_argument("--problems", default=None, metavar="CSV",
+                          help="when the input has problems, write every one to this CSV (file, row, column, found, expected)")
     validate.set_defaults(func=_validate)
 
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
@@ -90,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-figures", action="store_true", help="write the tables only (faster; no reports)")
     run.add_argument("--entry-from", default=None, help="first contacts from this date (default: the earliest)")
     run.add_argument("--entry-to", default=None, help="first contacts up to this date (default: the latest)")
+    run.add_argument("--exclude-invalid", action="store_true",
+                     help="leave out rows that break a row-level rule (bad date or code, duplicate id, dates out of "
+                          "order), counted by reason in exclusions.csv, instead of stopping; file-level problems still stop")
+    run.add_argument("--problems", default=None, metavar="CSV",
+                          help="when the input has problems, write every one to this CSV (file, row, column, found, expected)")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")
@@ -108,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except InputError as err:
         print(f"error: the input has {len(err.problems)} problem(s):\n{err.message()}", file=sys.stderr)
+        if getattr(args, "problems", None):
+            err.write_csv(args.problems)
+            print(f"every problem is in {args.problems}", file=sys.stderr)
+        elif len(err.problems) > 1:
+            print("(--problems FILE.csv writes every problem, one row each, for a spreadsheet)", file=sys.stderr)
         return 2
     except RenderError as err:
         print(f"error: rendering failed: {err}", file=sys.stderr)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_PROBLEMS_SHOWN = 50
+LIST_ALL_UP_TO = 20  # more problems than this are summarised by column on screen
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,30 @@ class InputError(Exception):
         super().__init__(self.message())
 
     def message(self) -> str:
-        shown = [str(p) for p in self.problems[:MAX_PROBLEMS_SHOWN]]
-        more = len(self.problems) - len(shown)
-        if more > 0:
-            shown.append(f"... and {more} more problems")
-        return "\n".join(shown)
+        """Every problem when there are few; else a summary by column and kind of problem (the CSV that
+        `write_csv` writes has every one)."""
+        if len(self.problems) <= LIST_ALL_UP_TO:
+            return "\n".join(str(p) for p in self.problems)
+        groups: dict[tuple, list[Problem]] = {}
+        for problem in self.problems:
+            groups.setdefault((problem.file, problem.column, problem.contract_column, problem.expected), []).append(problem)
+        lines = []
+        for (file, column, contract_column, expected), found in groups.items():
+            rows = [str(p.row) for p in found if p.row is not None]
+            where = f"{file}, column '{column}'" if column else file
+            if contract_column:
+                where += f" (contract column '{contract_column}')"
+            example = f"; rows {', '.join(rows[:5])}{', ...' if len(rows) > 5 else ''}" if rows else ""
+            lines.append(f"{where}: {len(found)} problem(s), expected {expected}{example} (e.g. found {found[0].found})")
+        return "\n".join(lines)
+
+    def write_csv(self, path) -> None:
+        """Every problem, one row each: file, row, column, contract_column, found, expected."""
+        import csv
+
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "row", "column", "contract_column", "found", "expected"])
+            for p in self.problems:
+                writer.writerow([p.file, "" if p.row is None else p.row, p.column or "", p.contract_column or "",
+                                 p.found, p.expected])

@@ -6,6 +6,7 @@ the header being line 1), the column, what was found and what was expected. A us
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,11 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
     ids = raw["person_id"]
     problems += _cell_problems(file, ids == "", "person_id", ids, "a pseudonymous identifier")
     dup = ids.duplicated(keep="first") & (ids != "")
-    problems += _cell_problems(file, dup, "person_id", ids, "a person_id not used on an earlier row")
+    if dup.any():  # name the earlier row, so the trust can see which two episodes clash
+        first_row = dict(zip(ids[~ids.duplicated(keep="first")], _line_numbers(ids.index[~ids.duplicated(keep="first")])))
+        for line, value in zip(_line_numbers(ids.index[dup.to_numpy()]), ids[dup.to_numpy()]):
+            problems.append(Problem(file, int(line), "person_id", repr(value),
+                                    f"a person_id not used on an earlier row (row {first_row[value]} has it)"))
     out["person_id"] = ids
 
     for name in C.DATE_COLUMNS:
@@ -210,13 +215,17 @@ def _date_order_problems(file: str, raw: pd.DataFrame, typed: pd.DataFrame,
     return problems
 
 
-def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None) -> pd.DataFrame:
+def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None,
+                 drop_lines: set[int] | None = None) -> pd.DataFrame:
     """Read, map (if a mapping is given) and validate an extract; return typed data with an age_band column.
 
-    Problems name the file's own column where the mapping renamed it.
+    Problems name the file's own column where the mapping renamed it. `drop_lines`: lines of the file
+    (the header is line 1) left out before validation, by `load_extract_excluding_invalid`.
     """
     extract_date = pd.Timestamp(extract_date) if extract_date is not None else None
     raw = read_table(path)
+    if drop_lines:  # the index is kept, so the rows left are still named by their line in the file
+        raw = raw.drop(index=[line - 2 for line in drop_lines])
     if mapping is None:
         return validate_extract(raw, str(path), extract_date)
     # ignore_columns does not excuse an identifier: listing an NHS number there would smuggle it into a run.
@@ -236,6 +245,28 @@ def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, map
 
 
 EXCLUSION_COLUMNS = ("step", "reason", "rows")
+
+
+def load_extract_excluding_invalid(path: Path, extract_date=None, mapping=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """As load_extract, but rows that break a row-level rule (a bad date or code, a duplicate id, dates out of
+    order) are left out and counted by reason, instead of stopping the run. Problems with the file itself
+    (columns, identifiers, encoding) still stop it. Returns (data, exclusion flow rows)."""
+    try:
+        data = load_extract(path, extract_date, mapping)
+        return data, pd.DataFrame([("read", "rows in the extract", len(data))], columns=list(EXCLUSION_COLUMNS))
+    except InputError as err:
+        if any(p.row is None or p.row < 2 for p in err.problems):
+            raise
+        reason_of_line: dict[int, str] = {}
+        for problem in err.problems:  # a row with several problems is counted once, under its first
+            expected = re.sub(r" \(row \d+ has it\)", "", problem.expected)
+            reason_of_line.setdefault(problem.row, f"invalid {problem.column}: expected {expected}")
+    data = load_extract(path, extract_date, mapping, drop_lines=set(reason_of_line))
+    reasons = pd.Series(list(reason_of_line.values())).value_counts(sort=False)
+    flow = pd.DataFrame([("read", "rows in the extract", len(data) + len(reason_of_line))]
+                        + [("excluded", reason, int(n)) for reason, n in reasons.items()],
+                        columns=list(EXCLUSION_COLUMNS))
+    return data, flow
 
 
 def apply_entry_window(data: pd.DataFrame, entry_from: str | None, entry_to: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,7 +23,7 @@ from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step
                          month_window_problem, verdicts)
 from .errors import InputError, Problem
 from .files import write_csv_atomic, write_folder_atomically
-from .load import apply_entry_window, load_extract, load_reference, load_sites
+from .load import apply_entry_window, load_extract, load_extract_excluding_invalid, load_reference, load_sites
 from .mapping import load_mapping
 from .results import key_table, row
 
@@ -175,7 +175,8 @@ KEPT_FILES = ("benchmark.csv",)  # written into results/ by `make bench`, not by
 
 def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,
         mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
-        disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None) -> pd.DataFrame:
+        disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None,
+        exclude_invalid: bool = False) -> pd.DataFrame:
     """The whole run for one extract: validate, exclude by entry window, analyse, control, write. Returns key results.
 
     Everything is written into a staging folder that replaces `out` only when the run has succeeded.
@@ -188,7 +189,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
                 shutil.copyfile(Path(out) / name, folder / name)
         with FigureDrawer(folder / FIGURE_DIR) if with_figures else nullcontext() as drawer:
             key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                     disclosure, drawer, progress)
+                                     disclosure, drawer, progress, exclude_invalid)
             if drawer is not None:
                 progress("  finishing the figures ...")
                 not_drawn = drawer.finish()
@@ -206,16 +207,22 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
 
 
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
-                       drawer, progress) -> pd.DataFrame:
+                       drawer, progress, exclude_invalid=False) -> pd.DataFrame:
     progress(f"validating {extract} ...")
     started = time.perf_counter()
-    data = load_extract(Path(extract), date, load_mapping(Path(mapping)) if mapping else None)
+    mapping_rules = load_mapping(Path(mapping)) if mapping else None
+    if exclude_invalid:
+        data, invalid = load_extract_excluding_invalid(Path(extract), date, mapping_rules)
+    else:
+        data, invalid = load_extract(Path(extract), date, mapping_rules), None
     reference_table = load_reference(Path(reference)) if reference else None
     site_table = load_sites(Path(sites_path)) if sites_path else None
     log: list[dict] = []
     if disclosure.has("month_windows"):
         entry_from, entry_to, log = whole_month_window(extract, data, entry_from, entry_to, disclosure)
     data, flow = apply_entry_window(data, entry_from, entry_to)
+    if invalid is not None and len(invalid) > 1:  # rows read, then those left out as invalid, then the window
+        flow = pd.concat([invalid, flow.iloc[1:]], ignore_index=True)
     if len(data) == 0:
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])

@@ -236,3 +236,52 @@ def test_an_identifier_listed_under_ignore_columns_still_refuses_the_run(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and f"column '{column}'" in err and "remove the column" in err, err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def broken_extract(folder: Path, bad_dates: int = 3) -> Path:
+    """The synthetic extract with a duplicated client, `bad_dates` unreadable dates and a discharge before
+    first contact."""
+    data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
+    data.loc[10, "person_id"] = data.loc[3, "person_id"]  # line 12 repeats line 5's id
+    for i in range(bad_dates):
+        data.loc[20 + i, "first_contact_date"] = "31/04/2022"
+    data.loc[40, "discharge_date"] = "2021-01-01"
+    data.to_csv(folder / "broken.csv", index=False)
+    return folder / "broken.csv"
+
+
+def test_invalid_rows_stop_the_run_or_are_excluded_and_counted_by_reason(tmp_path, capsys):
+    extract = broken_extract(tmp_path)
+    args = ["run", str(extract), "--extract-date", "2024-02-27", "--disclosure", "none", "--no-figures"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--problems", str(tmp_path / "problems.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "row 12, column 'person_id'" in err and "(row 5 has it)" in err
+    problems = pd.read_csv(tmp_path / "problems.csv")
+    assert len(problems) == 5 and set(problems.columns) == {"file", "row", "column", "contract_column", "found", "expected"}
+    assert main(args + ["--out", str(tmp_path / "b"), "--exclude-invalid"]) == 0
+    flow = pd.read_csv(tmp_path / "b" / "exclusions.csv")
+    excluded = flow[flow["step"] == "excluded"].set_index("reason")["rows"]
+    assert excluded["invalid first_contact_date: expected a date as YYYY-MM-DD"] == 3
+    assert excluded["invalid person_id: expected a person_id not used on an earlier row"] == 1
+    assert excluded["invalid discharge_date: expected a date on or after first_contact_date"] == 1
+    read = int(flow.loc[flow["step"] == "read", "rows"].iloc[0])
+    analysed = int(flow.loc[flow["step"] == "analysed", "rows"].iloc[0])
+    assert read == 539 and analysed == 534 and read == analysed + int(excluded.sum())
+
+
+def test_many_problems_are_summarised_by_column_on_screen_and_all_written_to_the_csv(tmp_path, capsys):
+    extract = broken_extract(tmp_path, bad_dates=60)
+    assert main(["validate", str(extract), "--problems", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "column 'first_contact_date': 60 problem(s), expected a date as YYYY-MM-DD; rows 22, 23, 24, 25, 26, ..." in err
+    assert len(err.splitlines()) < 10  # a summary, not 61 lines
+    # 60 dates + the duplicate id (line 42's discharge cannot be checked against its unreadable first contact)
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 61
+
+
+def test_a_file_level_problem_still_stops_a_run_that_excludes_invalid_rows(tmp_path, capsys):
+    data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False).drop(columns=["diagnosis"])
+    data.to_csv(tmp_path / "e.csv", index=False)
+    assert main(["run", str(tmp_path / "e.csv"), "--extract-date", "2024-02-27", "--exclude-invalid",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "column 'diagnosis': found no such column" in capsys.readouterr().err
