@@ -1,4 +1,4 @@
-"""The command line: `ips-analysis synth|validate|run`. A user's mistake prints a message, not a traceback."""
+"""The command line: `ips-analysis synth|validate|mapping-template|run|report`. A user's mistake prints a message, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +33,24 @@ def _validate(args) -> None:
     mapping = load_mapping(Path(args.mapping)) if args.mapping else None
     data = load_extract(Path(args.extract), args.extract_date, mapping)
     print(f"{args.extract}: {len(data)} rows, no problems found")
+
+
+def _mapping_template(args) -> None:
+    from .load import identifier_problems
+    from .mapping import mapping_template
+    from .read import read_table
+
+    raw = read_table(Path(args.extract))
+    identifiers = {p.column for p in identifier_problems(raw, args.extract)}
+    text = mapping_template(raw, args.extract, identifiers)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote a starting mapping to {args.out}: check every line, then run `ips-analysis validate "
+              f"{args.extract} --mapping {args.out}`", file=sys.stderr)
+    else:
+        print(text, end="")
+    for column in sorted(identifiers):
+        print(f"warning: column '{column}' looks like a direct identifier: remove it from the file", file=sys.stderr)
 
 
 def _run(args) -> None:
@@ -78,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--problems", default=None, metavar="CSV",
                           help="when the input has problems, write every one to this CSV (file, row, column, found, expected)")
     validate.set_defaults(func=_validate)
+
+    template = sub.add_parser("mapping-template", help="write a starting mapping file from an extract: every column, "
+                              "every code found, the contract's allowed values beside them")
+    template.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
+    template.add_argument("--out", default=None, help="the YAML file to write (default: print it)")
+    template.set_defaults(func=_mapping_template)
 
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
     run.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")

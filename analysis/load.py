@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from . import contract as C
 from .errors import InputError, Problem
-from .mapping import apply_mapping
+from .mapping import apply_mapping, map_reference_categories
 from .read import read_table
 
 def _line_numbers(index: pd.Index) -> np.ndarray:
@@ -288,10 +288,13 @@ def apply_entry_window(data: pd.DataFrame, entry_from: str | None, entry_to: str
     return kept, flow
 
 
-def load_reference(path: Path) -> pd.DataFrame:
-    """Read the CMHT case-load table (characteristic,category,count) and check it."""
+def load_reference(path: Path, mapping=None) -> pd.DataFrame:
+    """Read the CMHT case-load table (characteristic,category,count) and check it. With a mapping, its
+    categories go through the mapping's code rules and codes of one group are added up."""
     file = str(path)
     raw = read_table(path)
+    if mapping is not None and "category" in raw.columns and "characteristic" in raw.columns:
+        raw = map_reference_categories(raw, mapping)
     missing = [c for c in C.REFERENCE_COLUMNS if c not in raw.columns]
     if missing:
         raise InputError([Problem(file, 1, c, "no such column", "columns " + ",".join(C.REFERENCE_COLUMNS))
@@ -308,12 +311,15 @@ def load_reference(path: Path) -> pd.DataFrame:
     count = pd.to_numeric(raw["count"], errors="coerce")
     bad_count = count.isna() | (count < 0) | (count != np.floor(count))
     problems += _cell_problems(file, bad_count, "count", raw["count"], "a whole number of people, 0 or more")
-    dup = raw.duplicated(["characteristic", "category"])
-    problems += _cell_problems(file, dup, "category", raw["category"], "each characteristic,category once")
+    if mapping is None:  # without a mapping a repeated group is a mistake; with one, codes of a group add up
+        dup = raw.duplicated(["characteristic", "category"])
+        problems += _cell_problems(file, dup, "category", raw["category"], "each characteristic,category once")
     if problems:
         raise InputError(problems)
     out = raw[list(C.REFERENCE_COLUMNS)].copy()
     out["count"] = count.astype("int64")
+    if mapping is not None:
+        out = out.groupby(["characteristic", "category"], sort=False, as_index=False)["count"].sum()
     return out.reset_index(drop=True)
 
 

@@ -215,7 +215,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         data, invalid = load_extract_excluding_invalid(Path(extract), date, mapping_rules)
     else:
         data, invalid = load_extract(Path(extract), date, mapping_rules), None
-    reference_table = load_reference(Path(reference)) if reference else None
+    reference_table = load_reference(Path(reference), mapping_rules) if reference else None
     site_table = load_sites(Path(sites_path)) if sites_path else None
     log: list[dict] = []
     if disclosure.has("month_windows"):
