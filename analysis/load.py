@@ -239,7 +239,11 @@ def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, map
         def named(problem: Problem) -> Problem:
             source = mapping.source_name(problem.column) if problem.column else None
             if source and source != problem.column:
-                return Problem(problem.file, problem.row, source, problem.found, problem.expected, problem.column)
+                found = problem.found
+                if problem.row is not None and problem.row >= 2 and source in raw.columns:
+                    value = raw.at[problem.row - 2, source]  # the cell as it is in the file, not as mapped
+                    found = repr(value) if value != "" else "a blank cell"
+                return Problem(problem.file, problem.row, source, found, problem.expected, problem.column)
             return problem
         raise InputError([named(p) for p in err.problems]) from None
 

@@ -222,7 +222,7 @@ def map_reference_categories(table: pd.DataFrame, mapping: Mapping) -> pd.DataFr
 
 
 GUESSES = {"person_id": ("clientid", "patientid", "personid", "id", "pseudoid", "clientref"),
-           "first_contact_date": ("referraldate", "firstcontactdate", "firstcontact", "ipsreferraldate", "startdate"),
+           "first_contact_date": ("referraldate", "firstcontactdate", "firstcontact", "ipsreferraldate", "referral"),
            "age": ("age", "ageatreferral", "ageatfirstcontact"), "gender": ("gender", "gendercode", "sex"),
            "ethnicity": ("ethnicity", "ethniccategory", "ethnicgroup", "ethnicitycode"),
            "diagnosis": ("diagnosis", "primarydiagnosis", "diagnosiscode", "icd10"),
@@ -237,10 +237,14 @@ def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str
     named for removal and their values never printed."""
     key = lambda name: "".join(ch for ch in name.lower() if ch.isalnum())  # noqa: E731
     guessed = {}
-    for column in raw.columns:
-        target = next((t for t, names in GUESSES.items() if key(column) in names or key(column) == key(t)), None)
-        if target and target not in guessed.values():
-            guessed[column] = target
+    exact = lambda column, t, names: key(column) in names or key(column) == key(t)  # noqa: E731
+    within = lambda column, t, names: any(len(n) >= 6 and n in key(column) for n in names)  # noqa: E731
+    for match in (exact, within):  # exact names first; then a known name inside a longer one ("IPS Outcome")
+        for column in raw.columns:
+            target = next((t for t, names in GUESSES.items() if match(column, t, names)), None)
+            if column not in guessed and column not in identifiers and target and target not in guessed.values():
+                guessed[column] = target
+    guessed = {c: guessed[c] for c in raw.columns if c in guessed}
     lines = [f"# Starting mapping for {Path(file).name}, written by `ips-analysis mapping-template`.",
              "# Check every line; the contract's columns and values are in data_synthetic/DATA_DICTIONARY.md.",
              "columns:"]

@@ -206,9 +206,9 @@ def test_nhs_disclosure_leaves_no_small_or_unrounded_count_in_any_output(tmp_pat
     assert_key_results_hide_what_the_tables_hide(folder / "out")
 
 
-def readme_block() -> list[str]:
+def readme_block(marker: str = "trust-example") -> list[str]:
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- trust-example -->\s*```sh\n(.*?)```", text, re.S).group(1)
+    block = re.search(rf"<!-- {marker} -->\s*```sh\n(.*?)```", text, re.S).group(1)
     return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -285,3 +285,15 @@ def test_a_file_level_problem_still_stops_a_run_that_excludes_invalid_rows(tmp_p
     assert main(["run", str(tmp_path / "e.csv"), "--extract-date", "2024-02-27", "--exclude-invalid",
                  "--out", str(tmp_path / "out")]) == 2
     assert "column 'diagnosis': found no such column" in capsys.readouterr().err
+
+
+def test_the_readme_messy_export_example_runs_as_written(tmp_path):
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    for line in readme_block("messy-example"):
+        command = line.replace(".venv/bin/", "")
+        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+    assert (tmp_path / "my_mapping.yaml").exists() and len(pd.read_csv(tmp_path / "my_problems.csv")) == 5
+    assert (tmp_path / "my_reports" / "index.html").exists()
