@@ -53,7 +53,7 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py |
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
 $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
-	$(BIN)/ips-analysis run $(DATA) --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
+	$(BIN)/ips-analysis run $(DATA) --service-name "$(SERVICE_NAME)" --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
 	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
 # --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --

@@ -57,10 +57,22 @@ def reach(n_ips: int, cmht_total: int, factor: str, note: str = "") -> dict:
     return row("reach_pct", 100 * n_ips / cmht_total, REACH_METHOD + f" ({factor}){note}", n=n_ips)
 
 
-def coverage_table(available: list[str]) -> pd.DataFrame:
+def coverage_table(available: list[str], reference: pd.DataFrame | None) -> pd.DataFrame:
+    """Which characteristics the CMHT table covers, its total for each, and a flag where the totals differ
+    (the same case-load counted by ethnicity and by gender should add up to the same people)."""
+    totals = ({f: int(reference.loc[reference["characteristic"] == f, "count"].sum()) for f in available}
+              if reference is not None else {})
+    first = totals.get(available[0]) if available else None
+    notes = []
+    for f in FACTORS:
+        if f not in available:
+            notes.append("not in the reference table: access not analysed for this characteristic")
+        elif totals[f] != first:
+            notes.append(f"compared; the CMHT total differs from {available[0]}'s: check the reference table")
+        else:
+            notes.append("compared")
     return pd.DataFrame({"characteristic": list(FACTORS), "in_reference_table": [f in available for f in FACTORS],
-                         "note": ["compared" if f in available else "not in the reference table: access not "
-                                  "analysed for this characteristic" for f in FACTORS]})
+                         "cmht_n": [totals.get(f) for f in FACTORS], "note": notes})
 
 
 def analyse(data: pd.DataFrame, reference: pd.DataFrame | None) -> tuple[list[dict], dict[str, pd.DataFrame]]:
@@ -77,5 +89,5 @@ def analyse(data: pd.DataFrame, reference: pd.DataFrame | None) -> tuple[list[di
         first = reference[reference["characteristic"] == available[0]]["count"].sum()
         keys.insert(0, reach(len(data), first, available[0]))
     tables = {"access_composition": pd.concat(compositions, ignore_index=True) if compositions else pd.DataFrame(),
-              "access_tests": pd.DataFrame(tests), "access_coverage": coverage_table(available)}
+              "access_tests": pd.DataFrame(tests), "access_coverage": coverage_table(available, reference)}
     return keys, tables

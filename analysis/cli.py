@@ -9,6 +9,8 @@ from pathlib import Path
 from .load import InputError, Problem
 from .render import RenderError
 
+SYNTHETIC_SERVICE = "Synthetic IPS service calibrated to Rinaldi et al. (2024)"
+
 
 def _synth(args) -> None:
     from .calibration import Calibration
@@ -61,7 +63,7 @@ def _run(args) -> None:
     started = time.perf_counter()
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
               args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr),
-              exclude_invalid=args.exclude_invalid)
+              exclude_invalid=args.exclude_invalid, service_name=args.service_name)
     print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
           f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
@@ -73,7 +75,13 @@ def _report(args) -> None:
     if not (results / "key_results.csv").exists():
         raise InputError([Problem(str(results), None, None, "no key_results.csv",
                                   "a folder written by `ips-analysis run`")])
-    params = {"results_dir": str(results), "service_name": args.service_name, "extract_date": args.extract_date}
+    import pandas as pd
+
+    info = pd.read_csv(results / "run_info.csv").set_index("item")["value"] if (results / "run_info.csv").exists() \
+        else pd.Series(dtype=str)
+    params = {"results_dir": str(results),  # the run's own service name and end of follow-up unless given
+              "service_name": args.service_name or info.get("service_name", SYNTHETIC_SERVICE),
+              "extract_date": args.extract_date or info.get("extract_date", "2024-02-27")}
     renderer, written = render(Path(args.out), params, progress=lambda m: print(m, file=sys.stderr))
     print(f"rendered {len(written)} files with the {renderer} renderer into {Path(args.out).resolve()}")
 
@@ -117,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-figures", action="store_true", help="write the tables only (faster; no reports)")
     run.add_argument("--entry-from", default=None, help="first contacts from this date (default: the earliest)")
     run.add_argument("--entry-to", default=None, help="first contacts up to this date (default: the latest)")
+    run.add_argument("--service-name", default=None,
+                     help="the service's name, recorded for the reports (default: 'IPS service (EXTRACT)')")
     run.add_argument("--exclude-invalid", action="store_true",
                      help="leave out rows that break a row-level rule (bad date or code, duplicate id, dates out of "
                           "order), counted by reason in exclusions.csv, instead of stopping; file-level problems still stop")
@@ -127,9 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")
     report.add_argument("--results", required=True, help="a folder written by `ips-analysis run`")
     report.add_argument("--out", required=True, help="folder for the rendered reports")
-    report.add_argument("--service-name", default="Synthetic IPS service calibrated to Rinaldi et al. (2024)",
-                        help="the service named on every page (default: the synthetic service)")
-    report.add_argument("--extract-date", default="2024-02-27", help="end of follow-up, shown in the reports")
+    report.add_argument("--service-name", default=None,
+                        help="the service named on every page (default: the one the run recorded)")
+    report.add_argument("--extract-date", default=None,
+                        help="end of follow-up, shown in the reports (default: the run's --extract-date)")
     report.set_defaults(func=_report)
     return parser
 

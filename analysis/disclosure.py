@@ -539,7 +539,7 @@ def _unadjusted_from_counts(name: str, kind: str, exact: pd.DataFrame, shown: pd
 def _access_step(step: Step, keys: list[dict]) -> list[dict]:
     rule, raw = step.rule, step.raw
     comp, tests = raw["access_composition"], raw["access_tests"]
-    step.out["access_coverage"] = raw["access_coverage"]
+    step.out["access_coverage"] = _counts_only("access_coverage", raw["access_coverage"], step)
     if not len(comp):
         step.out["access_composition"], step.out["access_tests"] = comp, tests
         return []

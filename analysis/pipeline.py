@@ -176,7 +176,7 @@ KEPT_FILES = ("benchmark.csv",)  # written into results/ by `make bench`, not by
 def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,
         mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
         disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None,
-        exclude_invalid: bool = False) -> pd.DataFrame:
+        exclude_invalid: bool = False, service_name: str | None = None) -> pd.DataFrame:
     """The whole run for one extract: validate, exclude by entry window, analyse, control, write. Returns key results.
 
     Everything is written into a staging folder that replaces `out` only when the run has succeeded.
@@ -189,7 +189,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
                 shutil.copyfile(Path(out) / name, folder / name)
         with FigureDrawer(folder / FIGURE_DIR) if with_figures else nullcontext() as drawer:
             key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                     disclosure, drawer, progress, exclude_invalid)
+                                     disclosure, drawer, progress, exclude_invalid, service_name)
             if drawer is not None:
                 progress("  finishing the figures ...")
                 not_drawn = drawer.finish()
@@ -207,7 +207,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
 
 
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
-                       drawer, progress, exclude_invalid=False) -> pd.DataFrame:
+                       drawer, progress, exclude_invalid=False, service_name=None) -> pd.DataFrame:
     progress(f"validating {extract} ...")
     started = time.perf_counter()
     mapping_rules = load_mapping(Path(mapping)) if mapping else None
@@ -245,7 +245,9 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         tables.update(step_tables)
         started = time.perf_counter()
     digest = sha256(Path(extract))
-    run_info = [("extract", Path(extract).name), ("extract_sha256", digest),
+    run_info = [("service_name", service_name or f"IPS service ({Path(extract).name})"),
+                ("data", "synthetic" if digest == SYNTHETIC_SHA256() else "a trust's extract"),
+                ("extract", Path(extract).name), ("extract_sha256", digest),
                 ("reference", Path(reference).name if reference else "none"),
                 ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
                 ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),
@@ -293,6 +295,13 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
     for name, table in tables.items():
         if len(table.columns):  # a model that could not be fitted has no table; its reason is in *_exclusions
             write_csv_atomic(folder / f"{name}.csv", table)
+
+
+def SYNTHETIC_SHA256() -> str:  # noqa: N802  (a constant worked out when first asked for)
+    """The fingerprint of the package's own synthetic extract: a run of it is a reproduction, any other a
+    trust's own analysis (its reports compare with the published study instead of claiming matches)."""
+    shipped = Path(__file__).resolve().parent.parent / "data_synthetic" / "ips_extract.csv"
+    return sha256(shipped) if shipped.exists() else ""
 
 
 def sha256(path: Path) -> str:

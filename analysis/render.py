@@ -145,7 +145,8 @@ def _fallback(qmd: Path, out_dir: Path, params: dict, formats: tuple[str, ...]) 
 
     meta, chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
     chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
-    title = meta.get("title", qmd.stem)
+    # A title may name the service ("IPS outcomes: {service_name}"), filled from the report's parameters.
+    title = str(meta.get("title", qmd.stem)).format(**{k: v for k, v in params.items() if isinstance(v, str)})
     written = []
     common = ["--metadata", f"title={title}", "--resource-path", str(qmd.parent)]
     if meta.get("subtitle"):
@@ -200,6 +201,9 @@ def render(out_dir: Path, params: dict, reports_dir: Path = REPORTS_DIR, formats
                 for fmt in formats:
                     args = ["quarto", "render", str(qmd), "--to", "html" if fmt == "html" else "typst",
                             "--output-dir", str(folder)]
+                    title = str(parse_qmd(qmd.read_text(encoding="utf-8"))[0].get("title", ""))
+                    if "{" in title:  # the same title the fallback writes
+                        args += ["--metadata", f"title:{title.format(**params)}"]
                     for key, value in params.items():
                         args += ["-P", f"{key}:{value}"]
                     if subprocess.run(args).returncode != 0:

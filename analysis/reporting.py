@@ -23,6 +23,16 @@ class Results:
         self.key = pd.read_csv(self.folder / "key_results.csv", keep_default_na=False, na_values=[""])
         self.key["level"] = self.key["level"].astype(str)
 
+    def info(self, item: str, default: str = "") -> str:
+        """An item of run_info.csv (service_name, data, extract_date, disclosure, ...)."""
+        table = self.table("run_info")
+        return str(table.set_index("item")["value"].get(item, default)) if len(table) else default
+
+    @property
+    def synthetic(self) -> bool:
+        """A run of the package's own synthetic extract (a reproduction), not a trust's own data."""
+        return self.info("data", "synthetic") == "synthetic"
+
     def table(self, name: str) -> pd.DataFrame:
         path = self.folder / f"{name}.csv"
         return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()

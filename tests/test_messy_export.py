@@ -62,13 +62,24 @@ def test_the_duplicate_and_the_referrals_after_discharge_are_excluded_and_counte
     assert set(composition["category"]) == {"White", "Mixed", "Asian", "Black", "Other", "Not known"}
 
 
-def test_the_messy_export_renders_to_reports(tmp_path):
+def test_the_messy_export_renders_to_reports_that_speak_to_the_trust(tmp_path):
+    import re
+
     assert main(["run", str(EXAMPLES / "messy_export.csv"), "--mapping", str(MAPPING), "--reference",
                  str(EXAMPLES / "messy_cmht.csv"), "--extract-date", "2024-02-27", "--exclude-invalid",
-                 "--out", str(tmp_path / "results")]) == 0
-    assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "reports"),
-                 "--service-name", "Example Trust (messy export)"]) == 0
-    assert (tmp_path / "reports" / "index.html").exists() and (tmp_path / "reports" / "index.pdf").exists()
+                 "--service-name", "Example Trust IPS", "--out", str(tmp_path / "results")]) == 0
+    # The service name and the end of follow-up come from the run.
+    assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "reports")]) == 0
+    assert (tmp_path / "reports" / "index.pdf").exists()
+    def text(page: str) -> str:
+        html = re.sub(r"<(details|script|style)\b.*?</\1>", " ", (tmp_path / "reports" / page).read_text(), flags=re.S)
+        return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+    index = text("index.html")
+    assert "Example Trust IPS" in index and "This service beside the published study" in index
+    assert "Matches" not in index and "published figures match" not in index
+    assert "Assumptions (choices where nothing was published)" not in text("data-methods.html")
+    assert "2024-02-27" in index
 
 
 MISTAKES = {
