@@ -9,8 +9,6 @@ from pathlib import Path
 from .load import InputError, Problem
 from .render import RenderError
 
-SYNTHETIC_SERVICE = "Synthetic IPS service calibrated to Rinaldi et al. (2024)"
-
 
 def _synth(args) -> None:
     from .calibration import Calibration
@@ -76,6 +74,8 @@ def _report(args) -> None:
         raise InputError([Problem(str(results), None, None, "no key_results.csv",
                                   "a folder written by `ips-analysis run`")])
     import pandas as pd
+
+    from .pipeline import SYNTHETIC_SERVICE
 
     info = pd.read_csv(results / "run_info.csv").set_index("item")["value"] if (results / "run_info.csv").exists() \
         else pd.Series(dtype=str)

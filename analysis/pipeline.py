@@ -28,6 +28,7 @@ from .mapping import load_mapping
 from .results import key_table, row
 
 FIGURE_DIR = "figures"
+SYNTHETIC_SERVICE = "Synthetic IPS service calibrated to Rinaldi et al. (2024)"
 
 
 def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
@@ -245,8 +246,10 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         tables.update(step_tables)
         started = time.perf_counter()
     digest = sha256(Path(extract))
-    run_info = [("service_name", service_name or f"IPS service ({Path(extract).name})"),
-                ("data", "synthetic" if digest == SYNTHETIC_SHA256() else "a trust's extract"),
+    synthetic = digest == SYNTHETIC_SHA256()
+    default_name = SYNTHETIC_SERVICE if synthetic else f"IPS service ({Path(extract).name})"
+    run_info = [("service_name", service_name or default_name),
+                ("data", "synthetic" if synthetic else "a trust's extract"),
                 ("extract", Path(extract).name), ("extract_sha256", digest),
                 ("reference", Path(reference).name if reference else "none"),
                 ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
