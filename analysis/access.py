@@ -5,9 +5,8 @@ import numpy as np
 import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN
-from .distributions import Z95
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
-from .results import row
+from .results import Z95, row
 
 RATIO_METHOD = ("Representation ratio = IPS share / CMHT share of those with a known value; 95% CI on the log "
                 "scale, Var = 1/a - 1/A + 1/c - 1/C (Katz), treating the two case-loads as independent samples")

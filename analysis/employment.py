@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .contract import FACTORS
-from .distributions import Z95
 from .estimators import (AJ_METHOD, KM_MEDIAN_METHOD, RMST_METHOD, aalen_johansen, kaplan_meier,
                          km_median, number_at_risk, restricted_mean, step_at)
-from .results import MONTH_DAYS, row
+from .results import MONTH_DAYS, Z95, row
 from .modelling import WEIGHT, collapse
 from .survival_common import compare_groups
 

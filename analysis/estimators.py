@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from .distributions import Z95, chi2_sf, norm_sf
+from scipy import stats
+
+from .results import Z95
 
 
 KM_METHOD = {
@@ -191,7 +193,7 @@ def logrank(time, event, group, weight=None) -> dict:
     df = int(np.linalg.matrix_rank(v))
     if df == 0:
         return {"chi2": float("nan"), "df": 0, "p": float("nan"), "method": LOGRANK_METHOD}
-    return {"chi2": chi2, "df": df, "p": float(chi2_sf(chi2, df)), "method": LOGRANK_METHOD,
+    return {"chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)), "method": LOGRANK_METHOD,
             "observed": dict(zip(groups, d_tg.sum(axis=0))),
             "expected": dict(zip(groups, d_tg.sum(axis=0) - observed_minus_expected))}
 
@@ -222,7 +224,7 @@ class CoxResult:
             "term": self.names, "coef": self.coef, "se": self.se,
             "hazard_ratio": np.exp(self.coef),
             "conf_low": np.exp(self.coef - Z95 * self.se), "conf_high": np.exp(self.coef + Z95 * self.se),
-            "z": z, "p": 2 * norm_sf(np.abs(z)), "method": COX_METHOD,
+            "z": z, "p": 2 * stats.norm.sf(np.abs(z)), "method": COX_METHOD,
         })
 
 
@@ -352,8 +354,8 @@ def _ph_test(beta, cov, x, d, w, layout: _TimeLayout) -> pd.DataFrame:
     scaled = total * cov @ u
     per_term = scaled ** 2 / (total * np.diag(cov) * ss)
     global_chi2 = float(u @ cov @ u * total / ss)
-    rows = [{"term": j, "chi2": float(per_term[j]), "df": 1, "p": float(chi2_sf(per_term[j], 1))}
+    rows = [{"term": j, "chi2": float(per_term[j]), "df": 1, "p": float(stats.chi2.sf(per_term[j], 1))}
             for j in range(len(beta))]
     rows.append({"term": "GLOBAL", "chi2": global_chi2, "df": len(beta),
-                 "p": float(chi2_sf(global_chi2, len(beta)))})
+                 "p": float(stats.chi2.sf(global_chi2, len(beta)))})
     return pd.DataFrame(rows).assign(method=PH_METHOD)

@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
-from .distributions import Z95, chi2_sf, norm_sf
+from scipy import stats
+
 from .modelling import WEIGHT, collapse, counts_by, design, model_levels, not_estimable, usable_rows
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
-from .results import MONTH_DAYS, row
+from .results import MONTH_DAYS, Z95, row
 
 LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS) on counts per covariate pattern; odds ratios with Wald "
                 "95% CIs; likelihood-ratio test per factor; 'Not known' and non-estimable groups excluded")
@@ -97,7 +98,7 @@ def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[p
         except np.linalg.LinAlgError:
             reduced = np.nan  # the model without this factor cannot be fitted: no test
         chi2, df = reduced - deviance, len(terms) - len(keep)
-        lr.append({"model": model, "factor": factor, "lr_chi2": chi2, "df": df, "p": float(chi2_sf(chi2, df)),
+        lr.append({"model": model, "factor": factor, "lr_chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df)),
                    "n": int(cells["size"].sum()), "method": "Likelihood-ratio test: deviance without the factor "
                    "minus deviance with it, chi-squared"})
     return ors, pd.DataFrame(lr), excluded
@@ -108,7 +109,7 @@ def _odds_ratio_table(model, terms, names, coef, se, n) -> pd.DataFrame:
                         "reference": [t[2] for t in terms], "term": names, "log_odds_ratio": coef[1:], "se": se,
                         "odds_ratio": np.exp(coef[1:]), "conf_low": np.exp(coef[1:] - Z95 * se),
                         "conf_high": np.exp(coef[1:] + Z95 * se),
-                        "wald_p": 2 * norm_sf(np.abs(coef[1:] / se)), "n": n,
+                        "wald_p": 2 * stats.norm.sf(np.abs(coef[1:] / se)), "n": n,
                         "flag": np.where(se > UNSTABLE_SE, "unstable: SE of log odds ratio > 5 (sparse cells or "
                                          "quasi-separation); do not interpret", ""),
                         "method": LOGIT_METHOD})

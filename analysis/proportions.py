@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .contingency import CHI2_METHOD, chi2_homogeneity, expected_counts, tested_table
-from .distributions import Z95
+from .results import Z95
 
 WILSON_METHOD = "Wilson score 95% CI"
 EXACT_SEED = 20240227

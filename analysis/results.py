@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy import stats
 
 KEY_COLUMNS = ("measure", "factor", "level", "value", "conf_low", "conf_high", "n", "method")
 MONTH_DAYS = 365.25 / 12  # a month, in days, wherever months are turned into days
+Z95 = float(stats.norm.ppf(0.975))  # the normal quantile of every 95% interval
 
 
 def row(measure: str, value: float, method: str, factor: str = "all", level: str = "all",

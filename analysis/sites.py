@@ -4,16 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .distributions import Z95, chi2_sf, norm_ppf
+from scipy import stats
+
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
-from .results import row
+from .results import Z95, row
 
 RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird on the logit scale (within-site variance "
              "1/(n p (1-p)); 0.5 added to both cells of a site with 0% or 100%), back-transformed; 95% CI Wald "
              "on the logit scale; I^2 from Cochran's Q")
 FUNNEL_METHOD = ("Funnel plot control limits around the pooled rate p0: p0 +/- z sqrt(p0 (1-p0) / n), "
                  "z = 1.96 (95%) and 3.09 (99.8%), normal approximation (Spiegelhalter 2005)")
-Z_LIMITS = {"95": float(norm_ppf(0.975)), "99.8": float(norm_ppf(0.999))}
+Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.999))}
 
 
 def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
@@ -34,7 +35,7 @@ def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
     expit = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     return {"rate": float(expit(pooled)), "conf_low": float(expit(pooled - Z95 * se)),
             "conf_high": float(expit(pooled + Z95 * se)), "tau2": tau2, "q": q, "q_df": df,
-            "q_p": float(chi2_sf(q, df)), "i2": max(0.0, (q - df) / q) if q > 0 else 0.0}
+            "q_p": float(stats.chi2.sf(q, df)), "i2": max(0.0, (q - df) / q) if q > 0 else 0.0}
 
 
 def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:
