@@ -108,7 +108,7 @@ def risk_table_figure(labels: list[str], extra_height: float = 0.0):
 def _month_axis(ax, max_month: float, label: str) -> list[int]:
     months = [int(m) for m in TICK_MONTHS if m <= max_month + 1e-9]
     ax.set_xticks(months)
-    ax.set_xlim(0, months[-1] if months else 1)
+    ax.set_xlim(0, months[-1] if months and months[-1] > 0 else 1)  # a curve of one month is still drawn
     ax.set_xlabel(label)
     return months
 
@@ -160,7 +160,8 @@ def km_by_group(curves: dict[str, pd.DataFrame], factor: str, name: str, ylabel:
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     ax.set_title(f"By {factor.replace('_', ' ')}", loc="left")
-    ax.legend(frameon=False, fontsize=7, loc="upper left" if invert else "upper right")
+    if curves:
+        ax.legend(frameon=False, fontsize=7, loc="upper left" if invert else "upper right")
     _risk_table(ax, {label: at_risk_counts(km, months) for label, km in curves.items()}, months)
     return save(fig, folder, name)
 
@@ -212,7 +213,9 @@ def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     y = np.arange(len(known))[::-1]
     ratio = known["representation_ratio"].to_numpy(dtype=float)
     low, high = known["ratio_conf_low"].to_numpy(dtype=float), known["ratio_conf_high"].to_numpy(dtype=float)
-    ax.errorbar(ratio, y, xerr=[np.maximum(ratio - low, 0), np.maximum(high - ratio, 0)], fmt="s", color="#c0392b", markersize=4, capsize=2)
+    with np.errstate(invalid="ignore"):  # an interval that could not be estimated has no bar
+        below, above = np.fmax(ratio - low, 0), np.fmax(high - ratio, 0)
+    ax.errorbar(ratio, y, xerr=[below, above], fmt="s", color="#c0392b", markersize=4, capsize=2)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if np.nanmin(low) / 1.5 <= t <= np.nanmax(high) * 1.5]

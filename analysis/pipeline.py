@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import multiprocessing
-import os
 import time
-from contextlib import nullcontext
 from importlib.metadata import version
 from pathlib import Path
 
@@ -100,75 +97,25 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
     return jobs
 
 
-def _draw(function: str, args: tuple) -> None:
-    from . import figures
-
-    getattr(figures, function)(*args)
-
-
-def _figure_server(jobs, done, processes: int) -> None:
-    """Imports matplotlib once, then forks its drawing processes, which share that import."""
-    from . import figures  # noqa: F401  (half a second: paid once, while the analyses run)
-
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        pending = []
-        while (job := jobs.get()) not in ("finish", "abort"):
-            pending.append((job, pool.apply_async(_draw, job)))
-        if job == "abort":
-            return
-        errors = []
-        for job, result in pending:
-            try:
-                result.get()
-            except Exception as error:  # reported, with the others, to the process that asked for the figures
-                errors.append(f"{job[0]}: {type(error).__name__}: {error}")
-        done.put(errors)
-
-
 class FigureDrawer:
-    """Draws each figure as soon as the tables it comes from are ready, beside the analyses.
+    """Draws each analysis step's figures from its controlled tables, in the run's own process, and keeps
+    the run going when one cannot be drawn: `errors` names those that failed.
 
-    A figure server is forked before the extract is read (so no process drawing figures holds people's rows);
-    it imports matplotlib and then draws with two processes while this one goes on with the analyses. On one
-    core the figures are drawn here, in turn. Use as a context manager: leaving early stops the drawing.
-    """
+    (An earlier version drew in forked processes beside the analyses to save about a second on the
+    539-row run; a few seconds is fine for every user, and one process is simpler to read and to test.)"""
 
-    def __init__(self, folder: Path, processes: int = 2):
-        self.folder, self.server, self.errors = folder, None, []
-        if (os.cpu_count() or 1) >= 2:
-            context = multiprocessing.get_context("fork")
-            self.jobs, self.done = context.SimpleQueue(), context.SimpleQueue()
-            self.server = context.Process(target=_figure_server, args=(self.jobs, self.done, processes))
-            self.server.start()
+    def __init__(self, folder: Path):
+        self.folder, self.errors = folder, []
 
     def add(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Draw the figures of one analysis step (each figure is drawn from the tables of a single step)."""
+        from . import figures
+
         for function, args in figure_jobs(tables, self.folder):
-            if self.server is None:
-                try:
-                    _draw(function, args)
-                except Exception as error:  # one figure lost, not the run: finish() reports it
-                    self.errors.append(f"{function}: {type(error).__name__}: {error}")
-            else:
-                self.jobs.put((function, args))
+            try:
+                getattr(figures, function)(*args)
+            except Exception as error:  # one figure lost, not the run: the run names it
+                self.errors.append(f"{function}: {type(error).__name__}: {error}")
 
-    def finish(self) -> list[str]:
-        """Wait for the figures; return the ones that could not be drawn, each with its error."""
-        if self.server is None:
-            return self.errors
-        self.jobs.put("finish")
-        errors = self.done.get()
-        self.server.join()
-        self.server = None
-        return self.errors + errors
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.server is not None:  # the run failed before finish(): stop drawing, keep nothing
-            self.jobs.put("abort")
-            self.server.join()
 
 
 KEPT_FILES = ("benchmark.csv",)  # written into results/ by `make bench`, not by a run: a run keeps it
@@ -188,18 +135,15 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
         for name in KEPT_FILES:
             if (Path(out) / name).exists():
                 shutil.copyfile(Path(out) / name, folder / name)
-        with FigureDrawer(folder / FIGURE_DIR) if with_figures else nullcontext() as drawer:
-            key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                     disclosure, drawer, progress, exclude_invalid, service_name)
-            if drawer is not None:
-                progress("  finishing the figures ...")
-                not_drawn = drawer.finish()
-                if not_drawn:  # the results stand; the figures that failed are named, here and in a file
-                    for message in not_drawn:
-                        progress(f"warning: a figure could not be drawn: {message}")
-                    (folder / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
-                    write_csv_atomic(folder / FIGURE_DIR / "not_drawn.csv",
-                                     pd.DataFrame({"figure_and_error": not_drawn}))
+        drawer = FigureDrawer(folder / FIGURE_DIR) if with_figures else None
+        key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
+                                 disclosure, drawer, progress, exclude_invalid, service_name)
+        not_drawn = drawer.errors if drawer is not None else []
+        if not_drawn:  # the results stand; the figures that failed are named, here and in a file
+            for message in not_drawn:
+                progress(f"warning: a figure could not be drawn: {message}")
+            (folder / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+            write_csv_atomic(folder / FIGURE_DIR / "not_drawn.csv", pd.DataFrame({"figure_and_error": not_drawn}))
         return key
 
     key = write_folder_atomically(out, fill)

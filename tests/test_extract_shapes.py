@@ -97,6 +97,7 @@ def run_shape(folder: Path, extract: pd.DataFrame, reference: str, disclosure: s
     assert "Traceback" not in err
     assert code == 0, err[-2000:]
     assert "warning: a figure could not be drawn" not in err, err
+    assert "Warning:" not in err, err  # no library warning leaks onto the analyst's screen
     return folder / "out"
 
 
@@ -112,6 +113,7 @@ def assert_exact_boundaries(out: Path) -> None:
     assert len(key) and (out / "exclusions.csv").exists()
 
 
+@pytest.mark.filterwarnings("error::UserWarning", "error::RuntimeWarning")
 @pytest.mark.parametrize("disclosure", ["nhs", "none"])
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_every_degenerate_shape_runs_to_results_and_figures(tmp_path, shape, disclosure, capsys):
@@ -122,6 +124,7 @@ def test_every_degenerate_shape_runs_to_results_and_figures(tmp_path, shape, dis
         assert not (out / "figures" / "not_drawn.csv").exists()
 
 
+@pytest.mark.filterwarnings("error::UserWarning", "error::RuntimeWarning")
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(min_value=1, max_value=120), seed=st.integers(0, 10_000),
        outcome_p=st.sampled_from([(0.35, 0.1, 0.1, 0.45), (0.9, 0.0, 0.0, 0.1), (0.0, 0.3, 0.0, 0.7)]),

@@ -49,25 +49,7 @@ def test_a_failed_run_leaves_the_earlier_results_untouched(fresh_run, tmp_path, 
     assert "Traceback" not in capsys.readouterr().err
     assert {name: (fresh_run / name).read_bytes() for name in files_under(fresh_run)} == before
     assert not list(fresh_run.parent.glob(".results.*"))
-    assert set(psutil.Process().children(recursive=True)) <= children  # the figure processes were stopped
-
-
-def test_figures_drawn_in_one_process_equal_those_drawn_beside_the_analyses(fresh_run, tmp_path, monkeypatch):
-    """On one core the figures are drawn in turn by the run itself: the same bytes as the figure processes'."""
-    monkeypatch.setattr("analysis.pipeline.os.cpu_count", lambda: 1)
-    monkeypatch.setattr("analysis.pipeline.multiprocessing.get_context",
-                        lambda *args: pytest.fail("a process was forked on one core"))
-    out = tmp_path / "one_core"
-    children = set(psutil.Process().children(recursive=True))
-    assert main(["run", str(ROOT / "data_synthetic" / "ips_extract.csv"), "--reference",
-                 str(ROOT / "data_synthetic" / "reference_population.csv"), "--sites",
-                 str(ROOT / "data_synthetic" / "making_ips_work_sites.csv"), "--extract-date", "2024-02-27",
-                 "--disclosure", "none", "--out", str(out)]) == 0
-    assert set(psutil.Process().children(recursive=True)) <= children
-    figures = sorted(p.name for p in (fresh_run / "figures").glob("*.png"))
-    assert len(figures) == 13 and figures == sorted(p.name for p in (out / "figures").glob("*.png"))
-    for name in figures:
-        assert filecmp.cmp(out / "figures" / name, fresh_run / "figures" / name, shallow=False), name
+    assert set(psutil.Process().children(recursive=True)) <= children  # nothing left running
 
 
 def test_figures_are_the_same_bytes_with_a_fresh_font_cache_in_a_separate_process(tmp_path):
