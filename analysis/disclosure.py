@@ -39,6 +39,14 @@ threshold t = 7, base b = 5 and minimum m = 8 people:
 8. Fail-safe. A table or key result without a rule here has its statistics blanked ("no disclosure rule")
    and its file's verdict says so, so a new analysis cannot leak before someone writes its rule.
 
+Residual risks, stated rather than hidden: (a) rounding is done cell by cell, not as controlled rounding,
+so in rare configurations the rounding intervals of a factor's groups and its total meet at one value
+(four groups of 12 whose total of 48 is published as 50 can only be 12 each); the attack tests look for
+a single blank cell pinned by its total and find none, but not for every such configuration; (b) Cox and
+adjusted logistic estimates come from person-level data, and their CI widths say roughly how many events
+a group had (only for groups of 8 or more events); (c) runs with different extract dates are not
+controlled against each other.
+
 Every file's actions are written to `disclosure_log.csv` (file, column, action, cells, rule) with a verdict
 per file, for the trust's output checker. Preset `none` leaves everything as computed (synthetic data,
 internal use). The protections can be switched off one at a time (`Disclosure.protections`) so the attack
