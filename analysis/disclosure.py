@@ -11,7 +11,10 @@ threshold t = 7, base b = 5 and minimum m = 8 people:
    the CMHT table alike, so a group whose size would be hidden appears in no table, curve, model or test.
 2. Counts. Counts from 1 to t are blank (named in the row's `suppressed` column); every other count is
    rounded to the nearest multiple of b; 0 stays 0. Totals are rounded on their own, never derived, so
-   no total minus groups gives a hidden count back; no secondary suppression is needed for that reason.
+   a total minus the groups gives an interval, not a count. Rounding cell by cell is not controlled
+   rounding, though: where the groups' and the total's intervals meet at one value (groups of 38, 38 and
+   1 published as 40, 40 and blank beside a total of 77 published as 75), the outcome tables blank the
+   smallest shown group too, marked "(secondary)", until nothing is pinned.
 3. Statistics from published counts. Rates, percentages and their Wilson CIs, CMHT shares, representation
    ratios with Katz CIs, chi-squared and exact tests, and the unadjusted odds ratios and likelihood-ratio
    tests (the saturated logistic model of one factor is a function of its 2 x k table) are computed from
@@ -39,10 +42,9 @@ threshold t = 7, base b = 5 and minimum m = 8 people:
 8. Fail-safe. A table or key result without a rule here has its statistics blanked ("no disclosure rule")
    and its file's verdict says so, so a new analysis cannot leak before someone writes its rule.
 
-Residual risks, stated rather than hidden: (a) rounding is done cell by cell, not as controlled rounding,
-so in rare configurations the rounding intervals of a factor's groups and its total meet at one value
-(four groups of 12 whose total of 48 is published as 50 can only be 12 each); the attack tests look for
-a single blank cell pinned by its total and find none, but not for every such configuration; (b) Cox and
+Residual risks, stated rather than hidden: (a) the pinning check of rule 2 covers the outcome tables
+(groups against their 'all' row); the group sizes of the survival and access tables are checked by the
+attack tests only as far as they are totals of the same people elsewhere; (b) Cox and
 adjusted logistic estimates come from person-level data, and their CI widths say roughly how many events
 a group had (only for groups of 8 or more events); (c) runs with different extract dates are not
 controlled against each other.
@@ -70,8 +72,8 @@ from .results import MONTH_DAYS
 
 COUNT_COLUMNS = {"n", "n_risk", "n_event", "n_censor", "n_competing", "events", "positive", "ips_n", "cmht_n",
                  "referrals", "jobs", "n_at_risk", "n_ips", "n_cmht", "rows"}
-ALL_PROTECTIONS = frozenset({"merge_small_groups", "published_counts", "curves", "model_precision", "whole_weeks",
-                             "no_identifying_metadata", "month_windows"})
+ALL_PROTECTIONS = frozenset({"merge_small_groups", "published_counts", "secondary_for_totals", "curves",
+                             "model_precision", "whole_weeks", "no_identifying_metadata", "month_windows"})
 PRECISION = {"ratio": 2, "p": 3, "chi2": 2}
 MODEL_HIDDEN_COLUMNS = ("coef", "se", "z", "log_odds_ratio")
 HIDDEN_NOTE = "statistics"
@@ -443,13 +445,74 @@ def _outcome_step(step: Step) -> None:
         _outcome_tables(prefix, step)
 
 
+def _intervals(values: np.ndarray, secondary: np.ndarray, total_high: float, rule: Disclosure) -> np.ndarray:
+    """What a reader knows of each count from its published form: 0 exactly; 1..t when blank; within half a
+    base of a rounded value; anything up to the total when blanked by secondary suppression."""
+    half = rule.base // 2
+    shown = rounded(values, rule)
+    low = np.where(values == 0, 0, np.where(small(values, rule), 1, shown - half))
+    high = np.where(values == 0, 0, np.where(small(values, rule), rule.threshold, shown + half))
+    return np.column_stack([np.where(secondary, 0, low), np.where(secondary, total_high, high)]).astype(float)
+
+
+def pinned_by_total(values: np.ndarray, total: float, secondary: np.ndarray, rule: Disclosure) -> np.ndarray:
+    """Cells whose value a reader can deduce exactly from the groups' and the total's rounding intervals
+    (e.g. groups of 38, 38 and 1 published as 40, 40 and blank beside a total of 77 published as 75)."""
+    half = rule.base // 2
+    total_low, total_high = (total, total) if total == 0 else (rounded(total, rule) - half, rounded(total, rule) + half)
+    if small(total, rule):
+        total_low, total_high = 1, rule.threshold
+    bounds = _intervals(values, secondary, total_high, rule)
+    for _ in range(len(values) + 1):  # tighten until nothing moves
+        low_sum, high_sum = bounds[:, 0].sum(), bounds[:, 1].sum()
+        new_low = np.maximum(bounds[:, 0], total_low - (high_sum - bounds[:, 1]))
+        new_high = np.minimum(bounds[:, 1], total_high - (low_sum - bounds[:, 0]))
+        if np.array_equal(new_low, bounds[:, 0]) and np.array_equal(new_high, bounds[:, 1]):
+            break
+        bounds = np.column_stack([new_low, new_high])
+    return (bounds[:, 0] == bounds[:, 1]) & (values > 0)
+
+
+def _secondary_for_totals(exact: pd.DataFrame, ok: np.ndarray, rule: Disclosure) -> np.ndarray:
+    """Rounding cell by cell is not controlled rounding: where a factor's groups and the total pin a cell,
+    the smallest group whose statistics are shown is blanked as well (secondary suppression), until
+    nothing is pinned."""
+    secondary = np.zeros(len(exact), dtype=bool)
+    total = exact[exact["factor"] == "all"]
+    if not len(total):
+        return secondary
+    for _, rows in exact[exact["factor"] != "all"].groupby("factor", sort=False):
+        index = rows.index.to_numpy()
+        position = np.flatnonzero(np.isin(exact.index.to_numpy(), index))
+        while any(pinned_by_total(rows[c].to_numpy(float), float(total[c].iloc[0]), secondary[position], rule).any()
+                  for c in ("n", "positive")):
+            candidates = [i for i in np.argsort(rows["n"].to_numpy(), kind="stable")
+                          if ok[position[i]] and not secondary[position[i]]]
+            if not candidates:
+                secondary[position] = True
+                break
+            secondary[position[candidates[0]]] = True
+    return secondary
+
+
 def _outcome_tables(prefix: str, step: Step) -> None:
     rule, raw = step.rule, step.raw
     exact = raw[f"{prefix}_rates"]
     ok = _group_ok(exact["n"], exact["positive"], rule, binary=True)
+    secondary = (_secondary_for_totals(exact, ok, rule) if rule.has("secondary_for_totals")
+                 else np.zeros(len(exact), dtype=bool))
+    ok &= ~secondary
     for f, lvl, good in zip(exact["factor"], exact["level"], ok):
         step.visible[(prefix, f, lvl)] = bool(good)
     rates = _counts_only(f"{prefix}_rates", exact, step)
+    if secondary.any():
+        rates[["n", "positive"]] = rates[["n", "positive"]].astype("Float64")
+        rates.loc[secondary, ["n", "positive"]] = np.nan
+        rates.loc[secondary, "suppressed"] = [("; ".join(filter(None, [note, "n (secondary); positive (secondary)"])))
+                                              for note in rates.loc[secondary, "suppressed"]]
+        rates[["n", "positive"]] = rates[["n", "positive"]].round().astype("Int64")
+        step.note(f"{prefix}_rates", "n; positive", "suppressed (secondary)", secondary.sum(),
+                  "the groups' and the total's rounding would pin a count (rounding is not controlled)")
     from_counts = rule.has("published_counts")
     if from_counts:
         positive, n = rates["positive"].to_numpy(dtype=float), rates["n"].to_numpy(dtype=float)
