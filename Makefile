@@ -22,7 +22,9 @@ ENTRY_FROM ?=
 ENTRY_TO ?=
 # Disclosure control: none for the synthetic data; nhs (small counts suppressed, rounding to 5) for a trust.
 DISCLOSURE ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),none,nhs)
-SERVICE_NAME ?= Synthetic IPS service calibrated to Rinaldi et al. (2024)
+# The service named in the reports: the synthetic one for the synthetic data; a trust names its own
+# (SERVICE_NAME="..."), else the run records "IPS service (its file)".
+SERVICE_NAME ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),Synthetic IPS service calibrated to Rinaldi et al. (2024))
 # The Making IPS Work site table for the synthetic run; a trust leaves SITES empty to compare its own sites.
 SITES ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/making_ips_work_sites.csv)
 
@@ -53,7 +55,7 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py |
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
 $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
-	$(BIN)/ips-analysis run $(DATA) --service-name "$(SERVICE_NAME)" --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
+	$(BIN)/ips-analysis run $(DATA) $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)") --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
 	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
 # --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --
@@ -61,7 +63,7 @@ REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/styles.c
 reports: $(REPORTS)/index.html
 $(REPORTS)/index.html: $(RESULTS)/key_results.csv $(wildcard $(RESULTS)/benchmark.csv) $(REPORT_SOURCES) analysis/reporting.py analysis/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
-	    --service-name "$(SERVICE_NAME)"
+	    $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)")
 
 # --- checks ----------------------------------------------------------------------------------------------
 # The browser tests need Chromium: installed from Debian's archive when missing (CI runs as root).
