@@ -73,15 +73,13 @@ def _report(args) -> None:
     if not (results / "key_results.csv").exists():
         raise InputError([Problem(str(results), None, None, "no key_results.csv",
                                   "a folder written by `ips-analysis run`")])
-    import pandas as pd
-
     from .pipeline import SYNTHETIC_SERVICE
+    from .reporting import Results
 
-    info = pd.read_csv(results / "run_info.csv").set_index("item")["value"] if (results / "run_info.csv").exists() \
-        else pd.Series(dtype=str)
-    params = {"results_dir": str(results),  # the run's own service name and end of follow-up unless given
-              "service_name": args.service_name or info.get("service_name", SYNTHETIC_SERVICE),
-              "extract_date": args.extract_date or info.get("extract_date", "2024-02-27")}
+    run = Results(results)  # the run's own service name and end of follow-up unless given
+    params = {"results_dir": str(results),
+              "service_name": args.service_name or run.info("service_name", SYNTHETIC_SERVICE),
+              "extract_date": args.extract_date or run.info("extract_date", "2024-02-27")}
     renderer, written = render(Path(args.out), params, progress=lambda m: print(m, file=sys.stderr))
     print(f"rendered {len(written)} files with the {renderer} renderer into {Path(args.out).resolve()}")
 

@@ -61,14 +61,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import access, sites
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import aalen_johansen, at_risk_on_curve, kaplan_meier, km_median, restricted_mean, step_at
 from .modelling import WEIGHT
 from .proportions import homogeneity_tests, wilson
-from .results import MONTH_DAYS
+from .results import MONTH_DAYS, Z95
 
 COUNT_COLUMNS = {"n", "n_risk", "n_event", "n_censor", "n_competing", "events", "positive", "ips_n", "cmht_n",
                  "referrals", "jobs", "n_at_risk", "n_ips", "n_cmht", "rows"}
@@ -133,10 +132,6 @@ def small(values, rule: Disclosure) -> np.ndarray:
 def published_counts(values, rule: Disclosure) -> np.ndarray:
     """Counts as published: 1..threshold blank (NaN), others rounded."""
     return np.where(small(values, rule), np.nan, rounded(values, rule))
-
-
-def round_counts(values: pd.Series, rule: Disclosure) -> np.ndarray:  # kept for callers of the old name
-    return published_counts(values, rule)
 
 
 # --- the small-group merge (before any analysis) -------------------------------------------------------------
@@ -278,20 +273,23 @@ def _counts_only(name: str, table: pd.DataFrame, step: Step) -> pd.DataFrame:
     return out
 
 
-def _hide(table: pd.DataFrame, mask, columns: list[str], name: str, step: Step, why: str) -> pd.DataFrame:
+def _hide(table: pd.DataFrame, mask, columns: list[str], name: str, step: Step, why: str,
+          note: str = HIDDEN_NOTE, action: str = "suppressed") -> pd.DataFrame:
+    """Blank `columns` on the rows of `mask`, add `note` to their `suppressed` cell and log it."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return table
     table = table.copy()
     for c in columns:
         if c in table:
-            if pd.api.types.is_integer_dtype(table[c]) or str(table[c].dtype) == "Int64":
-                table[c] = table[c].astype("Float64")
+            whole = pd.api.types.is_integer_dtype(table[c])
+            table[c] = table[c].astype("Float64") if whole else table[c]
             table.loc[mask, c] = np.nan
+            table[c] = table[c].round().astype("Int64") if whole else table[c]  # counts stay whole numbers
     notes = table["suppressed"].fillna("").astype(str).to_numpy() if "suppressed" in table else np.full(len(table), "")
-    table["suppressed"] = [("; ".join(filter(None, [n, HIDDEN_NOTE])) if m and HIDDEN_NOTE not in n else n)
+    table["suppressed"] = [("; ".join(filter(None, [n, note])) if m and note not in n else n)
                            for n, m in zip(notes, mask)]
-    step.note(name, "; ".join(c for c in columns if c in table), "suppressed", mask.sum(), why)
+    step.note(name, "; ".join(c for c in columns if c in table), action, mask.sum(), why)
     return table
 
 
@@ -504,15 +502,9 @@ def _outcome_tables(prefix: str, step: Step) -> None:
     ok &= ~secondary
     for f, lvl, good in zip(exact["factor"], exact["level"], ok):
         step.visible[(prefix, f, lvl)] = bool(good)
-    rates = _counts_only(f"{prefix}_rates", exact, step)
-    if secondary.any():
-        rates[["n", "positive"]] = rates[["n", "positive"]].astype("Float64")
-        rates.loc[secondary, ["n", "positive"]] = np.nan
-        rates.loc[secondary, "suppressed"] = [("; ".join(filter(None, [note, "n (secondary); positive (secondary)"])))
-                                              for note in rates.loc[secondary, "suppressed"]]
-        rates[["n", "positive"]] = rates[["n", "positive"]].round().astype("Int64")
-        step.note(f"{prefix}_rates", "n; positive", "suppressed (secondary)", secondary.sum(),
-                  "the groups' and the total's rounding would pin a count (rounding is not controlled)")
+    rates = _hide(_counts_only(f"{prefix}_rates", exact, step), secondary, ["n", "positive"], f"{prefix}_rates", step,
+                  "the groups' and the total's rounding would pin a count (rounding is not controlled)",
+                  note="n (secondary); positive (secondary)", action="suppressed (secondary)")
     from_counts = rule.has("published_counts")
     if from_counts:
         positive, n = rates["positive"].to_numpy(dtype=float), rates["n"].to_numpy(dtype=float)
@@ -783,8 +775,7 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
             return _from_row(key, None, "value")
         tau = 12 * MONTH_DAYS
         area, se = restricted_mean(km, tau)
-        z = stats.norm.ppf(0.975)
-        return {**key, "value": tau - area, "conf_low": tau - area - z * se, "conf_high": tau - area + z * se,
+        return {**key, "value": tau - area, "conf_low": tau - area - Z95 * se, "conf_high": tau - area + Z95 * se,
                 "n": km["n_risk"].iloc[0], "method": key["method"] + "; from the published monthly curve",
                 "suppressed": ""}
     match = re.match(r"^(employment|in_work)_logrank_(p|chi2)$", m)
@@ -838,7 +829,7 @@ def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dic
         elif replaced is not None and key["measure"].startswith(("access_", "representation_ratio", "reach_", "site_")):
             out.append({**key, "value": np.nan, "conf_low": np.nan, "conf_high": np.nan, "suppressed": HIDDEN_NOTE})
         elif key["measure"].startswith(("access_", "representation_ratio", "reach_", "site_")):
-            out.append(_model_key(key, step, rule))
+            out.append(_precision_only(key))
         else:
             out.append(_key_row(key, step, rule))
     for row in out:
@@ -847,7 +838,7 @@ def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dic
     return out
 
 
-def _model_key(key: dict, step: Step, rule: Disclosure) -> dict:
+def _precision_only(key: dict) -> dict:
     """Access and site key rows when published-count recomputation is switched off: precision only."""
     out = dict(key)
     for c in ("value", "conf_low", "conf_high"):

@@ -141,7 +141,8 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
     problems += _cell_problems(file, ids == "", "person_id", ids, "a pseudonymous identifier")
     dup = ids.duplicated(keep="first") & (ids != "")
     if dup.any():  # name the earlier row, so the trust can see which two episodes clash
-        first_row = dict(zip(ids[~ids.duplicated(keep="first")], _line_numbers(ids.index[~ids.duplicated(keep="first")])))
+        first = ~ids.duplicated(keep="first")
+        first_row = dict(zip(ids[first], _line_numbers(ids.index[first.to_numpy()])))
         for line, value in zip(_line_numbers(ids.index[dup.to_numpy()]), ids[dup.to_numpy()]):
             problems.append(Problem(file, int(line), "person_id", repr(value),
                                     f"a person_id not used on an earlier row (row {first_row[value]} has it)"))
@@ -215,17 +216,17 @@ def _date_order_problems(file: str, raw: pd.DataFrame, typed: pd.DataFrame,
     return problems
 
 
-def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None,
-                 drop_lines: set[int] | None = None) -> pd.DataFrame:
+def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None) -> pd.DataFrame:
     """Read, map (if a mapping is given) and validate an extract; return typed data with an age_band column.
 
-    Problems name the file's own column where the mapping renamed it. `drop_lines`: lines of the file
-    (the header is line 1) left out before validation, by `load_extract_excluding_invalid`.
+    Problems name the file's own column where the mapping renamed it.
     """
+    return _validated(read_table(path), path, extract_date, mapping)
+
+
+def _validated(raw: pd.DataFrame, path: Path, extract_date, mapping) -> pd.DataFrame:
+    """Map and validate a table as read from `path` (its index is the row's place in the file)."""
     extract_date = pd.Timestamp(extract_date) if extract_date is not None else None
-    raw = read_table(path)
-    if drop_lines:  # the index is kept, so the rows left are still named by their line in the file
-        raw = raw.drop(index=[line - 2 for line in drop_lines])
     if mapping is None:
         return validate_extract(raw, str(path), extract_date)
     # ignore_columns does not excuse an identifier: listing an NHS number there would smuggle it into a run.
@@ -255,8 +256,9 @@ def load_extract_excluding_invalid(path: Path, extract_date=None, mapping=None) 
     """As load_extract, but rows that break a row-level rule (a bad date or code, a duplicate id, dates out of
     order) are left out and counted by reason, instead of stopping the run. Problems with the file itself
     (columns, identifiers, encoding) still stop it. Returns (data, exclusion flow rows)."""
+    raw = read_table(path)  # read once; validated twice when rows have to be left out
     try:
-        data = load_extract(path, extract_date, mapping)
+        data = _validated(raw, path, extract_date, mapping)
         return data, pd.DataFrame([("read", "rows in the extract", len(data))], columns=list(EXCLUSION_COLUMNS))
     except InputError as err:
         if any(p.row is None or p.row < 2 for p in err.problems):
@@ -265,7 +267,8 @@ def load_extract_excluding_invalid(path: Path, extract_date=None, mapping=None) 
         for problem in err.problems:  # a row with several problems is counted once, under its first
             expected = re.sub(r" \(row \d+ has it\)", "", problem.expected)
             reason_of_line.setdefault(problem.row, f"invalid {problem.column}: expected {expected}")
-    data = load_extract(path, extract_date, mapping, drop_lines=set(reason_of_line))
+    # The index is kept, so the rows left are still named by their line in the file.
+    data = _validated(raw.drop(index=[line - 2 for line in reason_of_line]), path, extract_date, mapping)
     reasons = pd.Series(list(reason_of_line.values())).value_counts(sort=False)
     flow = pd.DataFrame([("read", "rows in the extract", len(data) + len(reason_of_line))]
                         + [("excluded", reason, int(n)) for reason, n in reasons.items()],
@@ -320,11 +323,9 @@ def load_reference(path: Path, mapping=None) -> pd.DataFrame:
         problems += _cell_problems(file, dup, "category", raw["category"], "each characteristic,category once")
     if problems:
         raise InputError(problems)
-    out = raw[list(C.REFERENCE_COLUMNS)].copy()
-    out["count"] = count.astype("int64")
-    if mapping is not None:
-        out = out.groupby(["characteristic", "category"], sort=False, as_index=False)["count"].sum()
-    return out.reset_index(drop=True)
+    out = raw[list(C.REFERENCE_COLUMNS)].assign(count=count.astype("int64"))
+    return (out if mapping is None
+            else out.groupby(["characteristic", "category"], sort=False, as_index=False)["count"].sum()).reset_index(drop=True)
 
 
 SITE_COLUMNS = ("site", "referrals", "jobs")

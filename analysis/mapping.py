@@ -231,6 +231,11 @@ GUESSES = {"person_id": ("clientid", "patientid", "personid", "id", "pseudoid", 
 MAX_CODES_LISTED = 40
 
 
+def _yaml_scalar(text: str) -> str:
+    """A column name or code written so that YAML reads it back as the same string ('99', 'Team: A')."""
+    return yaml.safe_dump(text).strip().removesuffix("\n...")
+
+
 def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str:
     """A starting mapping for an extract: every column (guessed target or ignored), and for columns with few
     distinct values every code found, with the contract's allowed values beside it. Identifier columns are
@@ -252,15 +257,15 @@ def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str
         if column in identifiers:
             lines.append(f"  # {column!r}: a direct identifier - remove this column from the file before any run")
         elif column in guessed:
-            lines.append(f"  {yaml.safe_dump(column).strip().removesuffix(chr(10) + '...')}: {guessed[column]}")
+            lines.append(f"  {_yaml_scalar(column)}: {guessed[column]}")
         else:
             free = [c for c in C.COLUMN_NAMES if c not in guessed.values()]
-            lines.append(f"  # {yaml.safe_dump(column).strip().removesuffix(chr(10) + '...')}: ?   "
+            lines.append(f"  # {_yaml_scalar(column)}: ?   "
                          + (f"(one of: {', '.join(free)}; or leave it under ignore_columns)" if free
                             else "(not a contract column: leave it under ignore_columns)"))
     unmapped = [c for c in raw.columns if c not in guessed and c not in identifiers]
     lines += ["ignore_columns:     # columns that are not analysed: keep here only those you mean to leave out"]
-    lines += [f"  - {yaml.safe_dump(c).strip().removesuffix(chr(10) + '...')}" for c in unmapped] or ["  []"]
+    lines += [f"  - {_yaml_scalar(c)}" for c in unmapped] or ["  []"]
     lines += ['null_values: ["NULL", "N/A", "-"]   # cells to read as blank', 'date_format: "%Y-%m-%d"   # e.g. "%d/%m/%Y"',
               "values:"]
     for column, target in guessed.items():
@@ -277,6 +282,6 @@ def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str
             continue
         for code, count in found.items():
             mapped = code if code in allowed else "?"
-            lines.append(f"    {yaml.safe_dump(str(code)).strip().removesuffix(chr(10) + '...') or chr(34) * 2}: {mapped}"
+            lines.append(f"    {_yaml_scalar(str(code))}: {mapped}"
                          f"   # {count} row(s)")
     return "\n".join(lines) + "\n"

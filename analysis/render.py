@@ -139,14 +139,18 @@ def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str)
     return filled, outputs
 
 
+def _title(meta: dict, params: dict, default: str) -> str:
+    """A title may name the service ("IPS outcomes: {service_name}"), filled from the report's parameters."""
+    return str(meta.get("title", default)).format(**{k: v for k, v in params.items() if isinstance(v, str)})
+
+
 def _fallback(qmd: Path, out_dir: Path, params: dict, formats: tuple[str, ...]) -> list[Path]:
     import pypandoc
     import typst
 
     meta, chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
     chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
-    # A title may name the service ("IPS outcomes: {service_name}"), filled from the report's parameters.
-    title = str(meta.get("title", qmd.stem)).format(**{k: v for k, v in params.items() if isinstance(v, str)})
+    title = _title(meta, params, qmd.stem)
     written = []
     common = ["--metadata", f"title={title}", "--resource-path", str(qmd.parent)]
     if meta.get("subtitle"):
@@ -198,12 +202,10 @@ def render(out_dir: Path, params: dict, reports_dir: Path = REPORTS_DIR, formats
         for qmd in documents(reports_dir):
             progress(f"rendering {qmd.name} with {renderer.split(' ')[0]} ...")
             if renderer == "quarto":
+                title = _title(parse_qmd(qmd.read_text(encoding="utf-8"))[0], params, qmd.stem)  # as the fallback's
                 for fmt in formats:
                     args = ["quarto", "render", str(qmd), "--to", "html" if fmt == "html" else "typst",
-                            "--output-dir", str(folder)]
-                    title = str(parse_qmd(qmd.read_text(encoding="utf-8"))[0].get("title", ""))
-                    if "{" in title:  # the same title the fallback writes
-                        args += ["--metadata", f"title:{title.format(**params)}"]
+                            "--output-dir", str(folder), "--metadata", f"title:{title}"]
                     for key, value in params.items():
                         args += ["-P", f"{key}:{value}"]
                     if subprocess.run(args).returncode != 0:
