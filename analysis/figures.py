@@ -31,7 +31,7 @@ TICK_MONTHS = np.arange(0, 25, 3)
 WIDTH = 6.5  # inches, every figure
 RISK_ROW = 0.16  # inches between the lines of a numbers-at-risk table
 RISK_TOP = 0.6  # inches from the bottom of the axes to the heading of the numbers-at-risk table
-RISK_GAP = 0.15  # inches between the left edge of the axes and the row labels
+RISK_GAP = 0.16  # inches (a whole number of pixels, as every distance here) between the left edge of the axes and the row labels
 DPI = 150
 _MEASURE = RendererAgg(1, 1, DPI)  # measures text as it will be drawn, without drawing anything
 
@@ -48,9 +48,14 @@ def figure(height: float, left: float, bottom: float = 0.5, top: float = 0.15, r
     The margins are worked out from the labels, rather than by bbox_inches="tight", which lays the whole figure
     out twice and made drawing the figures the slowest step of a small run.
     """
-    fig = Figure(figsize=(WIDTH, height), dpi=DPI)
+    # Every edge on a whole pixel: an edge at a half pixel (0.15 in at 150 dpi is 22.5 px) is snapped one way
+    # or the other by the last bit of the transform's arithmetic, which differs between CPUs.
+    pixels = lambda inches: round(inches * DPI)  # noqa: E731
+    width, height_px = pixels(WIDTH), pixels(height)
+    fig = Figure(figsize=(width / DPI, height_px / DPI), dpi=DPI)
     ax = fig.subplots()
-    fig.subplots_adjust(left=left / WIDTH, right=1 - right / WIDTH, bottom=bottom / height, top=1 - top / height)
+    fig.subplots_adjust(left=pixels(left) / width, right=1 - pixels(right) / width,
+                        bottom=pixels(bottom) / height_px, top=1 - pixels(top) / height_px)
     return fig, ax
 
 
@@ -179,6 +184,14 @@ def support_curve(km: pd.DataFrame, folder: Path) -> list[Path]:
     return save(fig, folder, "in_work_support")
 
 
+def error_bars(centre, low, high) -> list[np.ndarray]:
+    """Lengths below and above each point, never negative (a limit equal to its estimate can differ from it in
+    the last bit, and matplotlib refuses a negative bar); a limit that could not be estimated has no bar."""
+    centre, low, high = (np.asarray(v, dtype=float) for v in (centre, low, high))
+    with np.errstate(invalid="ignore"):
+        return [np.fmax(centre - low, 0), np.fmax(high - centre, 0)]
+
+
 def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
     """Outcome rate by group with Wilson CIs, one block per factor, the overall rate as a reference line."""
     overall = rates[rates["factor"] == "all"].iloc[0]
@@ -187,11 +200,7 @@ def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
               zip(groups["factor"], groups["level"], groups["n"])]
     fig, ax = figure(0.22 * len(groups) + 1.05, left=text_width(labels) + 0.15, bottom=0.65)
     y = np.arange(len(groups))[::-1]
-    # Clipped at 0: a limit equal to the rate can differ from it in the last bit, and matplotlib refuses a
-    # negative error bar.
-    below = np.maximum(groups["rate_pct"] - groups["conf_low"], 0)
-    above = np.maximum(groups["conf_high"] - groups["rate_pct"], 0)
-    ax.errorbar(groups["rate_pct"], y, xerr=[below, above],
+    ax.errorbar(groups["rate_pct"], y, xerr=error_bars(groups["rate_pct"], groups["conf_low"], groups["conf_high"]),
                 fmt="o", color="#1b6ca8", ecolor="#1b6ca8", markersize=4, capsize=2)
     ax.axvline(overall["rate_pct"], color="grey", linestyle="--", linewidth=1,
                label=f"All: {overall['rate_pct']:.1f}%")
@@ -213,9 +222,7 @@ def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     y = np.arange(len(known))[::-1]
     ratio = known["representation_ratio"].to_numpy(dtype=float)
     low, high = known["ratio_conf_low"].to_numpy(dtype=float), known["ratio_conf_high"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):  # an interval that could not be estimated has no bar
-        below, above = np.fmax(ratio - low, 0), np.fmax(high - ratio, 0)
-    ax.errorbar(ratio, y, xerr=[below, above], fmt="s", color="#c0392b", markersize=4, capsize=2)
+    ax.errorbar(ratio, y, xerr=error_bars(ratio, low, high), fmt="s", color="#c0392b", markersize=4, capsize=2)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if np.nanmin(low) / 1.5 <= t <= np.nanmax(high) * 1.5]

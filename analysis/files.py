@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import numpy as np
 import pandas as pd
 
 T = TypeVar("T")
@@ -26,9 +27,27 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+FLOAT_FORMAT = "%.10g"  # ten significant digits: far finer than any reported figure, far coarser than rounding noise
+
+
 def csv_text(frame: pd.DataFrame) -> str:
-    """CSV with fixed line endings, dates as YYYY-MM-DD and floats at full precision."""
-    return frame.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d", float_format="%.10g")
+    """CSV with fixed line endings, dates as YYYY-MM-DD and floats at ten significant digits."""
+    return frame.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d", float_format=FLOAT_FORMAT)
+
+
+def as_published(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with its floats as the CSV holds them (ten significant digits).
+
+    Figures are drawn from these values, not the computed ones: numpy's vectorised log and exp differ in the
+    last bit between CPUs (AVX-512 or not), and a last-bit difference can move an anti-aliased edge, so the
+    same results would give different PNG bytes on another machine."""
+    floats = frame.select_dtypes(include=[np.floating]).columns
+    if not len(floats):
+        return frame
+    out = frame.copy()
+    for column in floats:
+        out[column] = [float(FLOAT_FORMAT % x) for x in out[column].to_numpy()]
+    return out
 
 
 def write_csv_atomic(path: Path, frame: pd.DataFrame) -> None:

@@ -7,6 +7,7 @@ good run is not damaged.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 import shutil
 import time
 from importlib.metadata import version
@@ -19,7 +20,7 @@ from .contract import FACTORS, IN_WORK_OUTCOMES
 from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step, merge_small_groups,
                          month_window_problem, verdicts)
 from .errors import InputError, Problem
-from .files import write_csv_atomic, write_folder_atomically
+from .files import as_published, write_csv_atomic, write_folder_atomically
 from .load import apply_entry_window, load_extract, load_extract_excluding_invalid, load_reference, load_sites
 from .mapping import load_mapping
 from .results import key_table, row
@@ -110,7 +111,8 @@ class FigureDrawer:
     def add(self, tables: dict[str, pd.DataFrame]) -> None:
         from . import figures
 
-        for function, args in figure_jobs(tables, self.folder):
+        for function, args in figure_jobs({name: as_published(table) for name, table in tables.items()},
+                                          self.folder):
             try:
                 getattr(figures, function)(*args)
             except Exception as error:  # one figure lost, not the run: the run names it
@@ -190,7 +192,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         tables.update(step_tables)
         started = time.perf_counter()
     digest = sha256(Path(extract))
-    synthetic = digest == SYNTHETIC_SHA256()
+    synthetic = digest == synthetic_sha256()
     default_name = SYNTHETIC_SERVICE if synthetic else f"IPS service ({Path(extract).name})"
     run_info = [("service_name", service_name or default_name),
                 ("data", "synthetic" if synthetic else "a trust's extract"),
@@ -244,9 +246,11 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
             write_csv_atomic(folder / f"{name}.csv", table)
 
 
-def SYNTHETIC_SHA256() -> str:  # noqa: N802  (a constant worked out when first asked for)
-    """The fingerprint of the package's own synthetic extract: a run of it is a reproduction, any other a
-    trust's own analysis (its reports compare with the published study instead of claiming matches)."""
+@lru_cache(maxsize=1)
+def synthetic_sha256() -> str:
+    """The fingerprint of the package's own synthetic extract (read once per process): a run of it is a
+    reproduction, any other a trust's own analysis (its reports compare with the published study instead
+    of claiming matches)."""
     shipped = Path(__file__).resolve().parent.parent / "data_synthetic" / "ips_extract.csv"
     return sha256(shipped) if shipped.exists() else ""
 
