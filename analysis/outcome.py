@@ -1,17 +1,21 @@
 """Equity of outcome: gained or retained employment, or education, by group."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
-from scipy import stats
 
 from .modelling import WEIGHT, collapse, counts_by, design, model_levels, not_estimable, usable_rows
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, Z95, row
 
-LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS) on counts per covariate pattern; odds ratios with Wald "
+LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS; statsmodels GLM) on counts per covariate pattern; odds ratios with Wald "
                 "95% CIs; likelihood-ratio test per factor; 'Not known' and non-estimable groups excluded")
 SENSITIVITY_MONTHS = 6
 UNSTABLE_SE = 5.0
@@ -36,35 +40,24 @@ def rates(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def logistic(successes, trials, x, max_iter: int = 100, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray, float]:
-    """Binomial GLM with the logit link on grouped counts, by IRLS: (coefficients, covariance, deviance).
+def logistic(successes, trials, x, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray, float]:
+    """Binomial GLM with the logit link on grouped counts (successes, failures), by statsmodels' GLM (IRLS):
+    (coefficients, covariance, deviance); an intercept is added in front of x.
 
-    The same algorithm as R's glm and statsmodels' GLM; an intercept is added in front of x.
-    """
+    statsmodels computes the covariance from the weights of the step before the last; one more IRLS step
+    from the converged fit gives it at the estimates themselves (as the person-level information matrix)."""
     y, m = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
     design_matrix = np.column_stack([np.ones(len(y)), np.asarray(x, dtype=float).reshape(len(y), -1)])
     if np.linalg.matrix_rank(design_matrix) < design_matrix.shape[1]:
         raise np.linalg.LinAlgError("the design matrix is rank-deficient")
-    beta = np.zeros(design_matrix.shape[1])
-    deviance = np.inf
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        for _ in range(max_iter):
-            eta = design_matrix @ beta
-            mu = 1 / (1 + np.exp(-eta))
-            weight = m * mu * (1 - mu)
-            z = eta + (y - m * mu) / np.where(weight > 0, weight, np.inf)
-            xtw = design_matrix.T * weight
-            beta = np.linalg.solve(xtw @ design_matrix, xtw @ z)
-            mu = 1 / (1 + np.exp(-(design_matrix @ beta)))
-            new_deviance = 2 * (np.where(y > 0, y * np.log(y / (m * mu)), 0)
-                                + np.where(m - y > 0, (m - y) * np.log((m - y) / (m * (1 - mu))), 0)).sum()
-            if abs(new_deviance - deviance) <= tol * (abs(new_deviance) + 0.1):
-                deviance = new_deviance
-                break
-            deviance = new_deviance
-        weight = m * mu * (1 - mu)
-        cov = np.linalg.inv((design_matrix.T * weight) @ design_matrix)
-    return beta, cov, float(deviance)
+    model = sm.GLM(np.column_stack([y, m - y]), design_matrix, family=sm.families.Binomial())
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # Separation shows as a huge standard error, which the odds-ratio table flags as unstable.
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        converged = model.fit(tol=tol, maxiter=100)
+        fit = model.fit(start_params=converged.params, maxiter=1)
+    return np.asarray(converged.params), np.asarray(fit.cov_params()), float(converged.deviance)
 
 
 def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
 
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import Z95, row
 
-RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird on the logit scale (within-site variance "
+RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird (statsmodels combine_effects) on the logit scale (within-site variance "
              "1/(n p (1-p)); 0.5 added to both cells of a site with 0% or 100%), back-transformed; 95% CI Wald "
              "on the logit scale; I^2 from Cochran's Q")
 FUNNEL_METHOD = ("Funnel plot control limits around the pooled rate p0: p0 +/- z sqrt(p0 (1-p0) / n), "
@@ -18,24 +18,18 @@ Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.9
 
 
 def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
+    """Random-effects pooled job rate by statsmodels' combine_effects (method_re="dl") on the logit scale."""
     # A site with no jobs or nothing but jobs has no finite logit: add 0.5 to both of its cells.
     extreme = (jobs == 0) | (jobs == referrals)
     jobs, referrals = np.where(extreme, jobs + 0.5, jobs), np.where(extreme, referrals + 1.0, referrals)
     p = jobs / referrals
-    y = np.log(p / (1 - p))
-    v = 1 / (referrals * p * (1 - p))
-    w = 1 / v
-    fixed = (w * y).sum() / w.sum()
-    q = float((w * (y - fixed) ** 2).sum())
-    df = len(y) - 1
-    tau2 = max(0.0, (q - df) / (w.sum() - (w ** 2).sum() / w.sum()))
-    w_re = 1 / (v + tau2)
-    pooled = (w_re * y).sum() / w_re.sum()
-    se = np.sqrt(1 / w_re.sum())
+    pooled = combine_effects(np.log(p / (1 - p)), 1 / (referrals * p * (1 - p)), method_re="dl", use_t=False)
+    centre, se = pooled.mean_effect_re, pooled.sd_eff_w_re
     expit = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    return {"rate": float(expit(pooled)), "conf_low": float(expit(pooled - Z95 * se)),
-            "conf_high": float(expit(pooled + Z95 * se)), "tau2": tau2, "q": q, "q_df": df,
-            "q_p": float(stats.chi2.sf(q, df)), "i2": max(0.0, (q - df) / q) if q > 0 else 0.0}
+    df = len(p) - 1
+    return {"rate": float(expit(centre)), "conf_low": float(expit(centre - Z95 * se)),
+            "conf_high": float(expit(centre + Z95 * se)), "tau2": float(pooled.tau2), "q": float(pooled.q),
+            "q_df": df, "q_p": float(stats.chi2.sf(pooled.q, df)), "i2": float(pooled.i2)}
 
 
 def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:

@@ -43,6 +43,21 @@ def test_logrank_matches_r_survdiff(lung):
     assert round(logrank(lung["time"], lung["status"], lung["sex"])["chi2"], 1) == 10.3
 
 
+def test_logrank_counts_degrees_of_freedom_as_r_survdiff_when_a_group_leaves_before_any_event(lung):
+    """R's survdiff counts the rank of the variance matrix; lifelines alone would count k - 1 = 2 here."""
+    early = pd.DataFrame({"time": [1.0, 2.0], "status": [0, 0], "sex": [3, 3]})  # censored before the first death
+    with_early = pd.concat([lung[["time", "status", "sex"]], early], ignore_index=True)
+    assert lung["time"][lung["status"] == 1].min() > 2
+    test = logrank(with_early["time"], with_early["status"], with_early["sex"])
+    assert test["df"] == 1
+    assert test["chi2"] == pytest.approx(logrank(lung["time"], lung["status"], lung["sex"])["chi2"], rel=1e-12)
+
+
+def test_logrank_has_no_test_when_everyone_at_risk_has_the_event_at_once():
+    test = logrank([5, 5, 5], [1, 1, 1], ["a", "b", "b"])
+    assert test["df"] == 0 and np.isnan(test["chi2"])
+
+
 def test_cox_efron_matches_r_coxph(lung):
     fit = cox_efron((lung["sex"] == 2).to_numpy(float)[:, None], lung["time"], lung["status"])
     assert round(fit.coef[0], 4) == -0.5310
