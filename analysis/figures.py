@@ -31,7 +31,7 @@ TICK_MONTHS = np.arange(0, 25, 3)
 WIDTH = 6.5  # inches, every figure
 RISK_ROW = 0.16  # inches between the lines of a numbers-at-risk table
 RISK_TOP = 0.6  # inches from the bottom of the axes to the heading of the numbers-at-risk table
-RISK_GAP = 0.16  # inches (a whole number of pixels, as every distance here) between the left edge of the axes and the row labels
+RISK_GAP = 0.16  # inches between the left edge of the axes and the row labels (24 px: whole pixels, see figure())
 DPI = 150
 _MEASURE = RendererAgg(1, 1, DPI)  # measures text as it will be drawn, without drawing anything
 

@@ -15,8 +15,8 @@ from .modelling import WEIGHT, collapse, counts_by, design, model_levels, not_es
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, Z95, row
 
-LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS; statsmodels GLM) on counts per covariate pattern; odds ratios with Wald "
-                "95% CIs; likelihood-ratio test per factor; 'Not known' and non-estimable groups excluded")
+LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS; statsmodels GLM) on counts per covariate pattern; "
+                "odds ratios with Wald 95% CIs; likelihood-ratio test per factor; 'Not known' and non-estimable groups excluded")
 SENSITIVITY_MONTHS = 6
 UNSTABLE_SE = 5.0
 
@@ -44,8 +44,8 @@ def logistic(successes, trials, x, tol: float = 1e-12) -> tuple[np.ndarray, np.n
     """Binomial GLM with the logit link on grouped counts (successes, failures), by statsmodels' GLM (IRLS):
     (coefficients, covariance, deviance); an intercept is added in front of x.
 
-    statsmodels computes the covariance from the weights of the step before the last; one more IRLS step
-    from the converged fit gives it at the estimates themselves (as the person-level information matrix)."""
+    statsmodels' own covariance comes from the weights of the step before the last; it is taken here as the
+    inverse of the model's information matrix at the estimates themselves, as R's vcov of a converged fit."""
     y, m = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
     design_matrix = np.column_stack([np.ones(len(y)), np.asarray(x, dtype=float).reshape(len(y), -1)])
     if np.linalg.matrix_rank(design_matrix) < design_matrix.shape[1]:
@@ -55,9 +55,9 @@ def logistic(successes, trials, x, tol: float = 1e-12) -> tuple[np.ndarray, np.n
         # Separation shows as a huge standard error, which the odds-ratio table flags as unstable.
         warnings.simplefilter("ignore", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        converged = model.fit(tol=tol, maxiter=100)
-        fit = model.fit(start_params=converged.params, maxiter=1)
-    return np.asarray(converged.params), np.asarray(fit.cov_params()), float(converged.deviance)
+        fit = model.fit(tol=tol, maxiter=100)
+        cov = np.linalg.inv(-model.hessian(fit.params, observed=False))
+    return np.asarray(fit.params), cov, float(fit.deviance)
 
 
 def logit_models(frame: pd.DataFrame, factors: list[str], model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -7,9 +7,9 @@ good run is not damaged.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 import shutil
 import time
+from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 

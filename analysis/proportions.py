@@ -14,8 +14,8 @@ EXACT_SEED = 20240227
 EXACT_RESAMPLES = 20_000
 MAX_ENUMERATED_TABLES = 200_000
 EXACT_METHOD = {
-    "kx2": ("Fisher-Freeman-Halton exact test (Fisher's exact test for 2 x 2, by scipy.stats.fisher_exact): all tables with the observed "
-            "margins enumerated, p = total probability of tables no more likely than the observed; 'Not known' excluded"),
+    "kx2": ("Fisher-Freeman-Halton exact test (Fisher's exact test for 2 x 2, by scipy.stats.fisher_exact): "
+            "all tables with the observed margins enumerated, p = total probability of tables no more likely than the observed; 'Not known' excluded"),
     "monte carlo": (f"Fisher-Freeman-Halton test with the p-value by Monte Carlo: {EXACT_RESAMPLES:,} random tables "
                     f"with the observed margins (scipy.stats.fisher_exact, MonteCarloMethod, seed {EXACT_SEED}); "
                     "'Not known' excluded"),

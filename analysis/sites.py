@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import expit
 from statsmodels.stats.meta_analysis import combine_effects
 
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import Z95, row
 
-RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird (statsmodels combine_effects) on the logit scale (within-site variance "
-             "1/(n p (1-p)); 0.5 added to both cells of a site with 0% or 100%), back-transformed; 95% CI Wald "
+RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird (statsmodels combine_effects) on the logit scale "
+             "(within-site variance 1/(n p (1-p)); 0.5 added to both cells of a site with 0% or 100%), back-transformed; 95% CI Wald "
              "on the logit scale; I^2 from Cochran's Q")
 FUNNEL_METHOD = ("Funnel plot control limits around the pooled rate p0: p0 +/- z sqrt(p0 (1-p0) / n), "
                  "z = 1.96 (95%) and 3.09 (99.8%), normal approximation (Spiegelhalter 2005)")
@@ -25,11 +26,10 @@ def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
     p = jobs / referrals
     pooled = combine_effects(np.log(p / (1 - p)), 1 / (referrals * p * (1 - p)), method_re="dl", use_t=False)
     centre, se = pooled.mean_effect_re, pooled.sd_eff_w_re
-    expit = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    df = len(p) - 1
+    q = pooled.test_homogeneity()  # Cochran's Q with its chi-squared p
     return {"rate": float(expit(centre)), "conf_low": float(expit(centre - Z95 * se)),
-            "conf_high": float(expit(centre + Z95 * se)), "tau2": float(pooled.tau2), "q": float(pooled.q),
-            "q_df": df, "q_p": float(stats.chi2.sf(pooled.q, df)), "i2": float(pooled.i2)}
+            "conf_high": float(expit(centre + Z95 * se)), "tau2": float(pooled.tau2), "q": float(q.statistic),
+            "q_df": int(q.df), "q_p": float(q.pvalue), "i2": float(pooled.i2)}
 
 
 def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:
