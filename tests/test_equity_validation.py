@@ -82,3 +82,20 @@ def test_enumerated_exact_test_equals_fisher_on_a_2x2_and_monte_carlo_on_a_3x2()
     exact = _enumerated_k_by_2(table.sum(axis=1), table[:, 0])
     method = stats.MonteCarloMethod(n_resamples=100_000, rng=np.random.default_rng(1))
     assert exact == pytest.approx(stats.fisher_exact(table, method=method).pvalue, abs=0.01)
+
+
+def test_monte_carlo_exact_test_on_a_service_of_a_hundred_thousand_people():
+    """scipy 1.17's fisher_exact raises on this table (its total exceeds draws x cells); ours draws the same
+    tables as fisher_exact wherever fisher_exact works."""
+    from scipy import stats
+
+    from analysis.proportions import EXACT_RESAMPLES, EXACT_SEED, _monte_carlo
+
+    large = pd.DataFrame([[5009, 57514], [4861, 56030], [56, 371]])
+    p, method = exact_test(large)
+    assert "Monte Carlo" in method and 0 < p < 0.01
+    assert p == pytest.approx(chi2_homogeneity(large)["p"], abs=0.002)
+    small = np.array([[12, 30], [20, 25], [9, 31], [14, 14]])
+    scipy_p = stats.fisher_exact(small, method=stats.MonteCarloMethod(
+        n_resamples=EXACT_RESAMPLES, rng=np.random.default_rng(EXACT_SEED))).pvalue
+    assert _monte_carlo(small) == scipy_p
