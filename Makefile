@@ -58,10 +58,12 @@ $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $
 	$(BIN)/ips-analysis run $(DATA) $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)") --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
 	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
-# --- reports: the Quarto documents rendered to HTML and PDF (with quarto if installed, else the fallback) --
-REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/styles.css reports/pdf-header.typ
+# --- reports: the Quarto book, one HTML page per chapter and one PDF (quarto if installed, else the fallback) --
+REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/references.bib reports/styles.css \
+                  reports/pdf-header.typ $(wildcard reports/_fallback/*)
 reports: $(REPORTS)/index.html
-$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(wildcard $(RESULTS)/benchmark.csv) $(REPORT_SOURCES) analysis/reporting.py analysis/render.py | $(ENV_STAMP)
+$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(REPORT_SOURCES) analysis/reporting.py analysis/labels.py \
+                       analysis/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
 	    $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)")
 

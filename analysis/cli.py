@@ -80,7 +80,8 @@ def _report(args) -> None:
     params = {"results_dir": str(results),
               "service_name": args.service_name or run.info("service_name", SYNTHETIC_SERVICE),
               "extract_date": args.extract_date or run.info("extract_date", "2024-02-27")}
-    renderer, written = render(Path(args.out), params, progress=lambda m: print(m, file=sys.stderr))
+    renderer, written = render(Path(args.out), params, profile="synthetic" if run.synthetic else "trust",
+                               progress=lambda m: print(m, file=sys.stderr))
     print(f"rendered {len(written)} files with the {renderer} renderer into {Path(args.out).resolve()}")
 
 

@@ -57,7 +57,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     km = kaplan_meier(cells["days"], cells["employed"], cells[WEIGHT])
     median, low, high = km_median(km)
     keys.append(row("km_median_days_to_employment", median,
-                    KM_MEDIAN_METHOD + "; discharge without a job and the extract date censor; NaN = not reached",
+                    KM_MEDIAN_METHOD + "; discharge without a job and the extract date censor; a blank value or limit = not reached",
                     conf_low=low, conf_high=high, n=len(times)))
 
     cif = aalen_johansen(cells["days"], cells["cause"], of=EMPLOYED, weight=cells[WEIGHT])

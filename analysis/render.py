@@ -1,22 +1,26 @@
-"""Rendering the Quarto reports: with Quarto when `quarto` is on the PATH, else with a small fallback.
+"""Rendering the Quarto book: `quarto render` when `quarto` is on the PATH, else a thin fallback.
 
-The fallback renders the same .qmd files through well-kept libraries:
-1. the .qmd is split into Markdown and ```{python} cells (Quarto's own syntax; `#|` lines are cell options);
-2. the cells run in a Jupyter kernel (nbformat + nbclient + ipykernel), with the report parameters
-   injected after the cell tagged `parameters`, as Quarto and papermill do;
-3. each cell's printed output is Markdown (`#| output: asis`), so the executed document is plain Markdown;
-4. pandoc (pypandoc-binary) writes self-contained HTML (images, styles inside; no network) and Typst
-   source, which the `typst` package compiles to PDF.
-Code is folded in the HTML (a <details> block above each cell's output) and left out of the PDF, as
-`code-fold: true` and `echo: false` do for Quarto. Any cell that raises stops the render with its error.
+The fallback renders the same .qmd files, in the order of reports/_quarto.yml, and leaves the work to
+pandoc:
+1. each chapter is split into Markdown and ```{python} cells (Quarto's syntax; `#|` lines are options);
+2. the cells run in a Jupyter kernel per chapter (nbclient), with the parameters injected after the cell
+   tagged `parameters`, as Quarto does; then the inline expressions `{python} expr` are evaluated;
+3. a cell's displayed Markdown (a table) and images become Markdown; a cell labelled `fig-...`/`tbl-...`
+   becomes a figure or table with its caption (`fig-cap`/`tbl-cap`), as Quarto makes it;
+4. pandoc (pypandoc-binary) turns the whole book into one HTML page per chapter (its chunked HTML writer,
+   with the template in reports/_fallback/: the chapter list beside every page, images inside the page)
+   and into Typst, which the `typst` package compiles to one PDF; the Lua filter in reports/_fallback/
+   does what Quarto would (profiles, numbered figures and tables, cross-references), and citeproc the
+   references.
+Code is folded in the HTML and left out of the PDF, as `code-fold: true` and `echo: false` do for Quarto.
+Any cell that raises stops the render with its error.
 """
 from __future__ import annotations
 
 import html
-import itertools
 import re
-from datetime import datetime, timezone
 import shutil
+from datetime import datetime, timezone
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -43,9 +47,8 @@ class Chunk:
 
 
 def documents(reports_dir: Path = REPORTS_DIR) -> list[Path]:
-    """The .qmd files in the order _quarto.yml lists them."""
-    config = yaml.safe_load((reports_dir / "_quarto.yml").read_text())
-    return [reports_dir / name for name in config["project"]["render"]]
+    """The book's .qmd files in the order _quarto.yml lists them (chapters, then appendices)."""
+    return Book.read(reports_dir).chapters
 
 
 def parse_qmd(text: str) -> tuple[dict, list[Chunk]]:
@@ -64,8 +67,16 @@ def parse_qmd(text: str) -> tuple[dict, list[Chunk]]:
     return meta, chunks
 
 
-def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[str]:
-    """Run the code chunks in a fresh kernel; return each chunk's printed output."""
+@dataclass
+class Output:
+    kind: str  # "markdown" (a Markdown display or asis print), "text" (other printed text) or "png"
+    data: str | bytes
+
+
+def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[list[Output]]:
+    """Run the code chunks in a fresh kernel, as Quarto does per chapter; return each chunk's outputs."""
+    import base64
+
     import nbformat
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
@@ -91,32 +102,52 @@ def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[st
     for chunk in code:
         cell = notebook.cells[index]
         index += 2 if "parameters" in (chunk.options.get("tags") or []) else 1
-        texts = []
+        found = []
         for out in cell.outputs:
             if out.output_type == "stream" and out.name == "stdout":
-                texts.append(out.text)
+                found.append(Output("markdown" if chunk.options.get("output") == "asis" else "text", out.text))
             elif out.output_type == "stream":
                 raise RenderError(f"{name}: a cell wrote to stderr (warnings are not allowed in reports):\n{out.text}")
-            elif out.output_type == "execute_result":
-                texts.append(out.data.get("text/plain", ""))
-        outputs.append("".join(texts))
+            elif out.output_type in ("display_data", "execute_result"):
+                if "image/png" in out.data:
+                    found.append(Output("png", base64.b64decode(out.data["image/png"])))
+                elif "text/markdown" in out.data:
+                    found.append(Output("markdown", out.data["text/markdown"]))
+                elif "text/plain" in out.data:
+                    found.append(Output("text", out.data["text/plain"]))
+        outputs.append(found)
     return outputs
 
 
-def _markdown(chunks: list[Chunk], outputs: list[str], with_code: bool) -> str:
+def _cell_markdown(chunk: Chunk, outputs: list[Output], image) -> str:
+    """A cell's outputs as Markdown; a cell labelled fig-... or tbl-... becomes a numbered figure or table
+    with its caption (fig-cap, tbl-cap), as Quarto makes it. `image(png_bytes)` gives an image's address."""
+    label = str(chunk.options.get("label", ""))
+    texts = [o.data if o.kind == "markdown" else f"```\n{o.data}\n```" for o in outputs if o.kind != "png"]
+    images = [image(o.data) for o in outputs if o.kind == "png"]
+    body = "\n\n".join(t.strip("\n") for t in texts)
+    if label.startswith("fig-"):
+        caption = chunk.options.get("fig-cap", "")
+        if images:
+            return f"\n![{caption}]({images[0]}){{#{label}}}\n"
+        return f"\n::: {{#{label}}}\n{body}\n\n{caption}\n:::\n"  # not drawn: the reason, still numbered
+    if label.startswith("tbl-"):
+        return f"\n{body}\n\n: {chunk.options.get('tbl-cap', '')} {{#{label}}}\n"
+    return "\n" + "\n\n".join([body] + [f"![]({src})" for src in images]) + "\n"
+
+
+def _markdown(chunks: list[Chunk], outputs: list[list[Output]], with_code: bool, image) -> str:
     parts, outputs = [], iter(outputs)
     for chunk in chunks:
         if chunk.kind == "markdown":
             parts.append(chunk.text)
             continue
-        printed = next(outputs)
+        found = next(outputs)
         if with_code and chunk.options.get("echo", True) and "parameters" not in (chunk.options.get("tags") or []):
             parts.append("\n```{=html}\n<details class=\"code-fold\"><summary>Code</summary><pre><code>"
                          + html.escape(chunk.text) + "</code></pre></details>\n```\n")
-        if chunk.options.get("output") == "asis":
-            parts.append("\n" + printed + "\n")
-        elif printed.strip():
-            parts.append("\n```\n" + printed + "\n```\n")
+        if found:
+            parts.append(_cell_markdown(chunk, found, image))
     return "".join(parts)
 
 
@@ -124,7 +155,7 @@ INLINE = re.compile(r"`\{python\}\s+([^`]+)`")
 INLINE_SEPARATOR = "\x1e"
 
 
-def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> tuple[list[Chunk], list[str]]:
+def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> tuple[list[Chunk], list]:
     """Run the cells and then Quarto's inline expressions (`{python} expr`), in the same kernel after every
     cell as Quarto does, and put each value's str() into the Markdown."""
     expressions = [e.strip() for c in chunks if c.kind == "markdown" for e in INLINE.findall(c.text)]
@@ -133,91 +164,163 @@ def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str)
     values_cell = Chunk("code", "print(" + repr(INLINE_SEPARATOR) + ".join(str(eval(e)) for e in "
                         + repr(expressions) + "), end='')", {"echo": False, "output": "asis"})
     outputs = _execute(chunks + [values_cell], params, cwd, name)
-    values = iter(outputs.pop().split(INLINE_SEPARATOR))
+    values = iter(outputs.pop()[0].data.split(INLINE_SEPARATOR))
     filled = [Chunk(c.kind, INLINE.sub(lambda _: next(values), c.text), c.options) if c.kind == "markdown" else c
               for c in chunks]
     return filled, outputs
 
 
-def _title(meta: dict, params: dict, default: str) -> str:
-    """A title may name the service ("IPS outcomes: {service_name}"), filled from the report's parameters."""
-    return str(meta.get("title", default)).format(**{k: v for k, v in params.items() if isinstance(v, str)})
+FALLBACK_DIR = REPORTS_DIR / "_fallback"
 
 
-def _fallback(qmd: Path, out_dir: Path, params: dict, formats: tuple[str, ...]) -> list[Path]:
+@dataclass
+class Book:
+    """The book as _quarto.yml describes it: title, output file, chapters then appendices, bibliography."""
+    title: str
+    output_file: str
+    chapters: list[Path]
+    first_appendix: Path | None
+    bibliography: Path | None
+
+    @classmethod
+    def read(cls, reports_dir: Path = REPORTS_DIR) -> "Book":
+        config = yaml.safe_load((reports_dir / "_quarto.yml").read_text())
+        book = config["book"]
+        appendices = [reports_dir / name for name in book.get("appendices", [])]
+        chapters = [reports_dir / name for name in book["chapters"]] + appendices
+        bibliography = config.get("bibliography")
+        return cls(book["title"], book.get("output-file", "book"), chapters, appendices[0] if appendices else None,
+                   reports_dir / bibliography if bibliography else None)
+
+
+def _pandoc(markdown: str, to: str, output: Path, book: Book, metadata: dict, extra: list[str]) -> None:
+    """pandoc with the Quarto-subset filter and citeproc: the one conversion both outputs go through."""
     import pypandoc
+
+    args = [pypandoc.get_pandoc_path(), "--from", "markdown", "--to", to, "--output", str(output),
+            "--lua-filter", str(FALLBACK_DIR / "quarto-subset.lua"), "--number-sections", "--toc"]
+    if book.bibliography:
+        args += ["--citeproc", "--bibliography", str(book.bibliography), "--metadata", "link-citations=true"]
+    for key, value in metadata.items():
+        args += ["--metadata", f"{key}={value}"]
+    done = subprocess.run(args + extra, input=markdown.encode("utf-8"), capture_output=True)
+    if done.returncode != 0:
+        raise RenderError(f"pandoc could not write the book as {to}:\n{done.stderr.decode()[-2000:]}")
+
+
+def _html_book(markdown: str, out_dir: Path, book: Book, metadata: dict, reports_dir: Path) -> list[str]:
+    """One self-contained page per chapter (pandoc's chunked HTML), each with the chapter list beside it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        style = Path(tmp) / "style.html"
+        style.write_text("<style>\n" + (reports_dir / "styles.css").read_text(encoding="utf-8") + "</style>\n",
+                         encoding="utf-8")
+        site = Path(tmp) / "site"
+        _pandoc(markdown, "chunkedhtml", site, book, metadata,
+                ["--template", str(FALLBACK_DIR / "book.html"), "--split-level=1", "--toc-depth=1",
+                 "--chunk-template=%i.html", "--include-in-header", str(style),
+                 "--variable", f"book-title={metadata['title']}", "--variable", f"book-subtitle={metadata['subtitle']}",
+                 "--variable", f"book-pdf={book.output_file}.pdf"])
+        # pandoc's top page (a bare contents list) gives way to the first chapter, as in a Quarto book.
+        (site / "index.html").unlink()
+        (site / "overview.html").rename(site / "index.html")
+        names = []
+        for page in sorted(site.glob("*.html")):
+            text = page.read_text(encoding="utf-8").replace('href="overview.html', 'href="index.html')
+            if page.name == "index.html":  # the first page has nothing before it
+                text = re.sub(r'<a class="previous"[^>]*>.*?</a>', "", text, flags=re.S)
+            (out_dir / page.name).write_text(text, encoding="utf-8")
+            names.append(page.name)
+        return names
+
+
+def _pdf_book(markdown: str, out_dir: Path, book: Book, metadata: dict, images: dict[str, bytes],
+              reports_dir: Path, extract_date: str) -> str:
     import typst
 
-    meta, chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
-    chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
-    title = _title(meta, params, qmd.stem)
-    written = []
-    common = ["--metadata", f"title={title}", "--resource-path", str(qmd.parent)]
-    if meta.get("subtitle"):
-        common += ["--metadata", f"subtitle={meta['subtitle']}"]
-    if "html" in formats:
-        target = out_dir / f"{qmd.stem}.html"
-        pypandoc.convert_text(
-            _markdown(chunks, outputs, with_code=True), "html5", format="markdown",
-            outputfile=str(target),
-            extra_args=common + ["--standalone", "--embed-resources", "--toc", "--mathml",
-                                 "--css", str(qmd.parent / "styles.css")])
-        written.append(target)
-    if "pdf" in formats:
-        with tempfile.TemporaryDirectory() as tmp:
-            text = _markdown(chunks, outputs, with_code=False)
-            # Typst may only read files under its root: copy each image beside the .typ file.
-            numbers = itertools.count()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in images.items():  # typst may only read files under its root
+            (Path(tmp) / name).write_bytes(data)
+        typ = Path(tmp) / "book.typ"
+        _pandoc(markdown, "typst", typ, book, metadata,
+                ["--standalone", "--toc-depth=2", "--include-in-header", str(reports_dir / "pdf-header.typ"),
+                 "--include-in-header", str(FALLBACK_DIR / "book-header.typ")])
+        # Dated by the end of follow-up and with typst's own fonts only, so the same results give the same
+        # PDF bytes on any machine.
+        stamp = int(datetime.fromisoformat(extract_date).replace(tzinfo=timezone.utc).timestamp())
+        name = f"{book.output_file}.pdf"
+        (out_dir / name).write_bytes(typst.compile(str(typ), root=tmp, timestamp=stamp, ignore_system_fonts=True))
+        return name
 
-            def local(match):
-                source = (qmd.parent / match.group(2)).resolve()
-                copy = Path(tmp) / f"img{next(numbers)}{source.suffix}"
-                shutil.copyfile(source, copy)
-                return f"![{match.group(1)}]({copy.name})"
-            text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", local, text)
-            typ = Path(tmp) / f"{qmd.stem}.typ"
-            pypandoc.convert_text(text, "typst", format="markdown", outputfile=str(typ),
-                                  extra_args=common + ["--standalone", "--toc",
-                                                       "--include-in-header", str(qmd.parent / "pdf-header.typ")])
-            target = out_dir / f"{qmd.stem}.pdf"
-            # Dated by the end of follow-up and with typst's own fonts only, so the same results give the
-            # same PDF bytes on any machine.
-            stamp = int(datetime.fromisoformat(str(params.get("extract_date", "2024-02-27"))).replace(tzinfo=timezone.utc).timestamp())
-            target.write_bytes(typst.compile(str(typ), root=tmp, timestamp=stamp, ignore_system_fonts=True))
-            written.append(target)
+
+def _fallback(out_dir: Path, params: dict, profile: str, formats: tuple[str, ...], reports_dir: Path,
+              progress) -> list[str]:
+    import base64
+
+    book = Book.read(reports_dir)
+    html_parts, pdf_parts, pdf_images = [], [], {}
+
+    def data_uri(png: bytes) -> str:
+        return "data:image/png;base64," + base64.b64encode(png).decode()
+
+    def image_file(png: bytes) -> str:
+        name = f"figure{len(pdf_images) + 1}.png"
+        pdf_images[name] = png
+        return name
+
+    for qmd in book.chapters:
+        if qmd == book.first_appendix:  # the Lua filter letters the chapters after this marker
+            html_parts.append("::: {.appendices}\n:::\n")
+            pdf_parts.append("::: {.appendices}\n:::\n")
+        progress(f"running {qmd.name} ...")
+        _, chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
+        chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
+        html_parts.append(_markdown(chunks, outputs, with_code=True, image=data_uri))
+        pdf_parts.append(_markdown(chunks, outputs, with_code=False, image=image_file))
+    metadata = {"title": _title(book.title, params), "subtitle": f"Follow-up to {params.get('extract_date', '')}",
+                "profile": profile}
+    written = []
+    if "html" in formats:
+        progress("writing the HTML book (pandoc) ...")
+        written += _html_book("\n\n".join(html_parts), out_dir, book, metadata, reports_dir)
+    if "pdf" in formats:
+        progress("writing the PDF book (pandoc + typst) ...")
+        written.append(_pdf_book("\n\n".join(pdf_parts), out_dir, book, metadata, pdf_images, reports_dir,
+                                 str(params.get("extract_date", "2024-02-27"))))
     return written
+
+
+def _title(title: str, params: dict) -> str:
+    """The book's title names the service ("IPS outcomes: {service_name}")."""
+    service = params.get("service_name")
+    return f"{title}: {service}" if service else title
 
 
 def quarto_available() -> bool:
     return shutil.which("quarto") is not None
 
 
-def render(out_dir: Path, params: dict, reports_dir: Path = REPORTS_DIR, formats: tuple[str, ...] = ("html", "pdf"),
-           progress=print) -> tuple[str, list[Path]]:
-    """Render every report into out_dir; return (renderer used, files written)."""
+def render(out_dir: Path, params: dict, profile: str = "synthetic", reports_dir: Path = REPORTS_DIR,
+           formats: tuple[str, ...] = ("html", "pdf"), progress=print) -> tuple[str, list[Path]]:
+    """Render the book into out_dir: one HTML page per chapter and one PDF of the whole analysis. `profile` is
+    "synthetic" (the package's reproduction) or "trust" (a trust's own extract): Quarto's --profile, which
+    selects the `.content-visible when-profile=...` passages. Returns (renderer used, files written)."""
     renderer = "quarto" if quarto_available() else "fallback (nbclient + pandoc + typst; quarto is not on the PATH)"
 
     def fill(folder: Path) -> list[str]:
-        names = []
-        for qmd in documents(reports_dir):
-            progress(f"rendering {qmd.name} with {renderer.split(' ')[0]} ...")
-            if renderer == "quarto":
-                title = _title(parse_qmd(qmd.read_text(encoding="utf-8"))[0], params, qmd.stem)  # as the fallback's
-                for fmt in formats:
-                    args = ["quarto", "render", str(qmd), "--to", "html" if fmt == "html" else "typst",
-                            "--output-dir", str(folder), "--metadata", f"title:{title}"]
-                    for key, value in params.items():
-                        args += ["-P", f"{key}:{value}"]
-                    if subprocess.run(args).returncode != 0:
-                        raise RenderError(f"quarto could not render {qmd.name} to {fmt}")
-                    names.append(f"{qmd.stem}.{fmt}")
-            else:
-                try:
-                    names.extend(p.name for p in _fallback(qmd, folder, params, formats))
-                except RuntimeError as error:  # pandoc or typst refused the document
-                    if isinstance(error, RenderError):
-                        raise
-                    raise RenderError(f"{qmd.name}: {str(error).splitlines()[0]}") from None
-        return names
+        if renderer != "quarto":
+            try:
+                return _fallback(folder, params, profile, formats, reports_dir, progress)
+            except RuntimeError as error:  # pandoc or typst refused the document
+                if isinstance(error, RenderError):
+                    raise
+                raise RenderError(f"the book: {str(error).splitlines()[0]}") from None
+        progress("rendering the book with quarto ...")
+        args = ["quarto", "render", str(reports_dir), "--output-dir", str(folder), "--profile", profile]
+        for key, value in params.items():
+            args += ["-P", f"{key}:{value}"]
+        for fmt in formats:
+            if subprocess.run(args + ["--to", "html" if fmt == "html" else "typst"]).returncode != 0:
+                raise RenderError(f"quarto could not render the book to {fmt}")
+        return sorted(p.name for p in folder.iterdir())
 
     return renderer, [Path(out_dir) / name for name in write_folder_atomically(Path(out_dir), fill)]

@@ -1,17 +1,21 @@
-"""What the Quarto reports call: read the results folder and format numbers and tables as Markdown.
+"""What the Quarto book calls: read the results folder, format numbers, and give tables as Markdown.
 
-Reports never fit a model: every number they print comes from results/ through these helpers, so prose
-and tables cannot drift from the analysis. Output is plain Markdown (cells use `#| output: asis`), which
-Quarto and the fallback renderer turn into the same HTML and PDF.
+Chapters never fit a model: every number comes from results/ through these helpers, so prose and tables
+cannot drift from the analysis. Numbers go inline in the chapters' Markdown (`{python} R.num(...)`);
+tables and figures are a cell's displayed output (IPython's Markdown and Image), which Quarto and the
+fallback renderer number and caption alike. Labels come from analysis/labels.py, p-values from one rule.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from . import labels
 from .calibration import published_decimals, round_half_up
 
 
@@ -60,11 +64,34 @@ class Results:
             return SUPPRESSED
         return f"{fmt(r['conf_low'], digits)} to {fmt(r['conf_high'], digits)}"
 
-    def figure(self, name: str, caption: str) -> str:
+    def figure(self, name: str):
+        """A figure drawn by the run, for a cell labelled fig-...: the image, or why there is none."""
+        from IPython.display import Image, Markdown
+
         path = self.folder / "figures" / (name + ".png")
         if not path.exists():  # too few people to publish its curve, nothing to draw, or drawing failed
-            return f"*Figure not drawn for this run ({caption.split(':')[0].rstrip('.')}): see the tables.*"
-        return f"![{caption}]({path.as_posix()})"
+            return Markdown("*Not drawn for this run (too few people to publish the curve, or nothing to "
+                            "draw): see the tables.*")
+        return Image(filename=str(path))
+
+    def key_table(self) -> pd.DataFrame:
+        """key_results.csv for the appendix: each row's anchor, label, group, value, CI, n and method number."""
+        key = self.key.copy()
+        methods = list(dict.fromkeys(key["method"].fillna("")))
+        key["anchor"] = [anchor(m, f, lv) for m, f, lv in zip(key["measure"], key["factor"], key["level"])]
+        key["label"] = key["measure"].map(labels.measure)
+        key["group"] = [labels.factor(f) if f == "all" else f"{labels.factor(f)}: {lv}"
+                        for f, lv in zip(key["factor"], key["level"])]
+        key["method_no"] = [f"M{methods.index(m) + 1}" for m in key["method"].fillna("")]
+        for column in ("value", "conf_low", "conf_high"):  # 4 significant digits: a p of 1.6e-07 stays visible
+            key[column + "_text"] = key[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+        key["n_text"] = key["n"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
+        return key
+
+    def methods_table(self) -> pd.DataFrame:
+        methods = list(dict.fromkeys(self.key["method"].fillna("")))
+        return pd.DataFrame({"number": [f"M{i + 1}" for i in range(len(methods))],
+                             "method": [code_names(m) for m in methods]})
 
     def fingerprint(self) -> str:
         """sha256 over every results table, so a reader can tell which run a report shows."""
@@ -91,11 +118,22 @@ def fmt_n(value) -> str:
     return "a suppressed number of" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
-def method_of(table: pd.DataFrame, column: str = "method", last: bool = False) -> str:
-    """The method named in a table (the first row's, or the last's), or why there is none."""
+IDENTIFIER = re.compile(r"(?<![`\w])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)(?![`\w])")
+
+
+def code_names(text: str) -> str:
+    """Text with the names in it set as code: library functions in a method (`proportion_confint`), codes
+    and columns of the data contract (`gained_employment`), so a reader sees which are names to look up."""
+    return IDENTIFIER.sub(r"`\1`", str(text))
+
+
+def method_of(table: pd.DataFrame | pd.Series, column: str = "method", last: bool = False) -> str:
+    """The method named in a table (the first row's, or the last's) or in one row, or why there is none."""
+    if isinstance(table, pd.Series):
+        return code_names(table[column])
     if column not in table or not len(table):
         return "no model could be fitted on these data"
-    return str(table[column].iloc[-1 if last else 0])
+    return code_names(table[column].iloc[-1 if last else 0])
 
 
 def fmt(value, digits: int = 1) -> str:
@@ -109,18 +147,42 @@ def fmt(value, digits: int = 1) -> str:
 
 
 def fmt_p(p) -> str:
+    """A p-value in a table cell: 3 decimals, "< 0.001" below that, "not tested" when missing."""
     if pd.isna(p):
         return "not tested"
     return "< 0.001" if p < 0.001 else f"{round_half_up(p, 3):.3f}"
 
 
+def p_text(p) -> str:
+    """A p-value in a sentence, by the same rule: "p < 0.001", "p = 0.042", "not tested"."""
+    shown = fmt_p(p)
+    return shown if shown == "not tested" else ("p " + shown if shown.startswith("<") else f"p = {shown}")
+
+
+def anchor(measure: str, factor: str = "all", level: str = "all") -> str:
+    """The id of a key_results row in the appendix, which a headline number links to:
+    kr-<measure> for the whole cohort, else kr-<measure>-<factor>-<level>."""
+    parts = [measure] if factor == "all" else [measure, factor, str(level)]
+    return "kr-" + re.sub(r"[^A-Za-z0-9_]+", "-", "-".join(parts)).strip("-")
+
+
+def _visible(cell: str) -> str:
+    """A cell's text as a reader sees it: without link targets, anchors and emphasis marks."""
+    return re.sub(r"\]\([^)]*\)|\]\{[^}]*\}|[\[*`]", "", cell)
+
+
+HUMAN_COLUMNS = ("factor", "characteristic", "model", "term")  # cells holding identifiers, shown in words
+
+
 def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int] | None = None,
-             p_columns: tuple[str, ...] = ()) -> str:
-    """A pipe table with the given column headers; numbers rounded half up to the given digits."""
+             p_columns: tuple[str, ...] = ()):
+    """A pipe table with the given column headers, numbers rounded half up to the given digits, identifiers
+    in words (analysis/labels.py), yes/no for flags; as Markdown, for a cell's output (Quarto and the
+    fallback give it the cell's tbl-cap). Column widths follow the longest cell, so a wide table fits a page."""
+    from IPython.display import Markdown
+
     digits = digits or {}
-    header = "| " + " | ".join(columns.values()) + " |"
-    align = "|" + "|".join("---:" if c in digits or c in p_columns else ":---" for c in columns) + "|"
-    lines = [header, align]
+    rows = []
     for i in range(len(frame)):
         cells = []
         for c in columns:
@@ -131,10 +193,20 @@ def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int
                 cells.append(fmt_p(v))
             elif c in digits:
                 cells.append(fmt(v, digits[c]))
+            elif isinstance(v, (bool, np.bool_)):
+                cells.append("yes" if v else "no")
+            elif pd.isna(v):
+                cells.append("")
             else:
-                cells.append("" if pd.isna(v) else str(v).replace("|", "/"))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+                cells.append((labels.human(v) if c in HUMAN_COLUMNS else str(v)).replace("|", "/"))
+        rows.append(cells)
+    if not rows:
+        rows = [["(none in this run)"] + [""] * (len(columns) - 1)]
+    widths = [min(40, max([len(h)] + [len(_visible(r[j])) for r in rows])) for j, h in enumerate(columns.values())]
+    align = "|" + "|".join("-" * max(3, w) + (":" if c in digits or c in p_columns else "-")
+                           for c, w in zip(columns, widths)) + "|"
+    lines = ["| " + " | ".join(columns.values()) + " |", align] + ["| " + " | ".join(r) + " |" for r in rows]
+    return Markdown("\n".join(lines) + "\n")
 
 
 def published_comparison(calibration: pd.DataFrame, results: Results) -> pd.DataFrame:
@@ -153,17 +225,18 @@ def published_comparison(calibration: pd.DataFrame, results: Results) -> pd.Data
                     continue
                 p = results.row(measure, f)["value"]
                 ok = p < 0.05 if quantity == "access_p_below" else p >= 0.05
-                rows.append({"id": c["id"], "figure": f"{measure} ({f})",
-                             "published": ("p < 0.05" if quantity == "access_p_below" else "p >= 0.05"),
-                             "reproduced": "p " + (fmt_p(p) if fmt_p(p).startswith("<") else f"= {fmt_p(p)}"), "matches": "yes" if ok else "no",
-                             "source": c["source_or_reason"]})
+                rows.append({"id": c["id"], "figure": f"{labels.measure(measure)} ({labels.factor(f)})",
+                             "published": ("p < 0.05" if quantity == "access_p_below" else "p ≥ 0.05"),
+                             "reproduced": p_text(p), "matches": "yes" if ok else "no",
+                             "source": c["source_or_reason"], "anchor": anchor(measure, f, "all")})
             continue
         if not results.has(quantity, factor, level):
             continue
         decimals = published_decimals(text)
         value = results.row(quantity, factor, level)["value"]
         shown = fmt(value, decimals).replace(",", "")
-        rows.append({"id": c["id"], "figure": quantity + ("" if factor == "all" else f" ({factor}: {level})"),
+        group = "" if factor == "all" else f" ({labels.factor(factor)}: {level})"
+        rows.append({"id": c["id"], "figure": labels.measure(quantity) + group,
                      "published": text, "reproduced": shown, "matches": "yes" if shown == text else "no",
-                     "source": c["source_or_reason"]})
+                     "source": c["source_or_reason"], "anchor": anchor(quantity, factor, level)})
     return pd.DataFrame(rows)

@@ -70,7 +70,7 @@ def test_the_messy_export_renders_to_reports_that_speak_to_the_trust(tmp_path):
                  "--service-name", "Example Trust IPS", "--out", str(tmp_path / "results")]) == 0
     # The service name and the end of follow-up come from the run.
     assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "reports")]) == 0
-    assert (tmp_path / "reports" / "index.pdf").exists()
+    assert (tmp_path / "reports" / "ips-outcomes.pdf").exists()
     def text(page: str) -> str:
         html = re.sub(r"<(details|script|style)\b.*?</\1>", " ", (tmp_path / "reports" / page).read_text(), flags=re.S)
         return " ".join(re.sub(r"<[^>]+>", " ", html).split())
@@ -78,7 +78,8 @@ def test_the_messy_export_renders_to_reports_that_speak_to_the_trust(tmp_path):
     index = text("index.html")
     assert "Example Trust IPS" in index and "This service beside the published study" in index
     assert "Matches" not in index and "published figures match" not in index
-    assert "Assumptions (choices where nothing was published)" not in text("data-methods.html")
+    assert "The synthetic extract and its calibration" not in text("data-methods.html")
+    assert "computed on a synthetic extract" not in index
     assert "2024-02-27" in index
 
 

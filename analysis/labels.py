@@ -1,0 +1,93 @@
+"""Human labels for what the results tables name with identifiers: one place, used by every report table.
+
+A reader of the reports should never meet `age_band` or `outcome_rate_pct`; a reviewer who wants the
+identifier finds it in results/key_results.csv, which the appendix "Key results" lists row by row.
+"""
+from __future__ import annotations
+
+import re
+
+FACTORS = {
+    "all": "All",
+    "ethnicity": "Ethnicity",
+    "gender": "Gender",
+    "age_band": "Age band",
+    "diagnosis": "Diagnosis",
+    "months": "Months since first contact",
+    "site": "Site",
+}
+
+MEASURES = {
+    "cohort_n": "People analysed",
+    "median_days_to_employment": "Median days from first contact to job start, among those employed",
+    "median_months_to_employment": "Median months from first contact to job start, among those employed",
+    "pct_employed_within_6m_of_employed": "Job started within 6 months, among those employed (%)",
+    "km_median_days_to_employment": "Kaplan-Meier median days to job start (discharge censors)",
+    "cif_employment_pct": "Cumulative incidence of employment (%)",
+    "cif_discharge_without_job_pct": "Cumulative incidence of discharge without a job (%)",
+    "rmst_days_to_employment_12m": "Days of the first 12 months after a job start (12 months minus the "
+                                   "restricted mean time without a job)",
+    "employment_logrank_p": "Time to employment: log-rank p",
+    "employment_logrank_chi2": "Time to employment: log-rank chi-squared",
+    "employment_cox_hr_unadjusted": "Time to employment: hazard ratio, Cox unadjusted",
+    "employment_cox_hr_adjusted": "Time to employment: hazard ratio, Cox adjusted",
+    "median_days_in_work_support": "Median days of in-work support, among those discharged",
+    "median_months_in_work_support": "Median months of in-work support, among those discharged",
+    "pct_in_work_support_over_12m": "In-work support beyond 12 months (%)",
+    "pct_not_requiring_time_unlimited_support": "In work and discharged by the end of follow-up (%)",
+    "pct_discharged_within_6m_of_discharged": "Discharged within 6 months of the job start, among those "
+                                              "discharged (%)",
+    "km_median_days_in_work_support": "Kaplan-Meier median days of in-work support",
+    "km_pct_still_supported": "Still supported (Kaplan-Meier, %)",
+    "in_work_logrank_p": "In-work support: log-rank p",
+    "in_work_logrank_chi2": "In-work support: log-rank chi-squared",
+    "in_work_cox_hr_unadjusted": "In-work support: hazard ratio of discharge, Cox unadjusted",
+    "in_work_cox_hr_adjusted": "In-work support: hazard ratio of discharge, Cox adjusted",
+    "reach_pct": "Reach: share of the CMHT case-load in IPS (%)",
+    "access_chi2": "Access: chi-squared, IPS against CMHT",
+    "access_p": "Access: p, IPS against CMHT",
+    "representation_ratio": "Access: representation ratio (IPS share / CMHT share)",
+    "outcome_rate_pct": "Positive outcome (%)",
+    "outcome_chi2": "Outcome: chi-squared across groups",
+    "outcome_p": "Outcome: chi-squared p across groups",
+    "outcome_exact_p": "Outcome: exact-test p across groups",
+    "logit_lr_p_unadjusted": "Outcome: logistic unadjusted, likelihood-ratio p",
+    "logit_lr_p_adjusted": "Outcome: logistic adjusted, likelihood-ratio p",
+    "logit_or_unadjusted": "Outcome: odds ratio, logistic unadjusted",
+    "logit_or_adjusted": "Outcome: odds ratio, logistic adjusted",
+    "site_job_rate_pct": "Site job rate (%)",
+    "site_jobs_total": "Jobs over all sites",
+    "site_pooled_rate_pct": "Pooled job rate over sites (%)",
+    "site_random_effects_rate_pct": "Random-effects pooled job rate (%)",
+    "site_i2_pct": "I-squared between sites (%)",
+    "site_chi2": "Chi-squared across sites",
+    "site_p": "Chi-squared p across sites",
+}
+SENSITIVITY_SUFFIX = "_6m_followup"
+
+COLUMNS = {  # identifiers that appear inside table cells (terms, model names)
+    **{k: v for k, v in FACTORS.items() if k != "all"},
+    "unadjusted": "Unadjusted",
+    "adjusted": "Adjusted",
+}
+_WORD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, COLUMNS), key=len, reverse=True)) + r")\b")
+
+
+def measure(name: str) -> str:
+    """The label of a key_results measure; the 6-month-follow-up sensitivity copies say so."""
+    if name.endswith(SENSITIVITY_SUFFIX):
+        return MEASURES[name[: -len(SENSITIVITY_SUFFIX)]] + " (people followed 6 months or more)"
+    return MEASURES[name]
+
+
+def factor(name: str) -> str:
+    return FACTORS.get(name, name)
+
+
+ALL_FOUR = "ethnicity + gender + age_band + diagnosis"
+
+
+def human(text: str) -> str:
+    """A cell with identifiers in it ("unadjusted: age_band", "age_band: 25-34 vs 18-24") in words."""
+    text = str(text).replace(ALL_FOUR, "all four factors")
+    return _WORD.sub(lambda m: COLUMNS[m.group(1)], text)
