@@ -9,24 +9,73 @@ from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import Z95, row
 
 RATIO_METHOD = ("Representation ratio = IPS share / CMHT share of those with a known value; 95% CI on the log "
-                "scale, Var = 1/a - 1/A + 1/c - 1/C (Katz), treating the two case-loads as independent samples")
+                "scale by the delta method for a case-load inside the other (c = a + b, the rest b of B = C - A): "
+                "Var = 1/a - 1/A + (a(1-a/A) + b(1-b/B))/c^2 - 2(1-a/A)/c; per group, IPS "
+                "against the rest of the CMHT case-load: Pearson chi-squared (1 df, scipy chi2_contingency), "
+                "Holm-adjusted across the groups of the characteristic (statsmodels multipletests)")
+INDEPENDENT_METHOD = ("; a CMHT count is below the IPS count for a group, so the case-loads are compared as "
+                      "independent samples (Katz: Var = 1/a - 1/A + 1/c - 1/C; IPS against CMHT)")
+TEST_SCOPE = "IPS against the rest of the CMHT case-load (CMHT minus IPS), as the IPS case-load is part of it"
 REACH_METHOD = "IPS people / CMHT case-load (the characteristic's table total)"
+
+
+def ratio_se(a, big_a, c, big_c, nested: bool):
+    """SE of log(representation ratio) = log((a/A) / (c/C)), by the delta method.
+
+    Independent samples: Katz's 1/a - 1/A + 1/c - 1/C. When the IPS case-load (a of A) is part of the CMHT
+    case-load (c of C), c = a + b with b of B = C - A the rest of the case-load, so the CMHT share is a mix
+    of two binomials and moves with the IPS share: Var = 1/a - 1/A + (a(1 - a/A) + b(1 - b/B)) / c^2
+    - 2 (1 - a/A) / c. Checked against 200,000 simulated case-loads (tests/test_equity_validation.py)."""
+    if not nested:
+        return np.sqrt(1 / a - 1 / big_a + 1 / c - 1 / big_c)
+    b, big_b = c - a, big_c - big_a
+    q_a = 1 - a / big_a
+    q_b = np.where(big_b > 0, 1 - b / np.where(big_b > 0, big_b, 1), 0)
+    variance = 1 / a - 1 / big_a + (a * q_a + b * q_b) / c ** 2 - 2 * q_a / c
+    return np.sqrt(np.maximum(variance, 0))
+
+
+def group_tests(ips: pd.Series, rest: pd.Series) -> pd.DataFrame:
+    """Each group against all others: IPS against the rest of the case-load (2 x 2 Pearson chi-squared),
+    with Holm's adjustment across the groups."""
+    from scipy.stats import chi2_contingency
+    from statsmodels.stats.multitest import multipletests
+
+    p = []
+    for group in ips.index:
+        table = np.array([[ips[group], ips.sum() - ips[group]], [rest[group], rest.sum() - rest[group]]], float)
+        usable = (table.sum(axis=0) > 0).all() and (table.sum(axis=1) > 0).all()
+        p.append(float(chi2_contingency(table, correction=False).pvalue) if usable else np.nan)
+    p = np.array(p)
+    holm = np.full(len(p), np.nan)
+    if np.isfinite(p).any():
+        holm[np.isfinite(p)] = multipletests(p[np.isfinite(p)], method="holm")[1]
+    return pd.DataFrame({"ratio_p": p, "ratio_p_holm": holm}, index=ips.index)
 
 
 def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "") -> tuple[pd.DataFrame, dict, list[dict]]:
     """One characteristic: IPS counts against CMHT counts by category (both Series indexed by category).
 
+    The IPS case-load is part of the CMHT case-load, so the test compares IPS with the rest of the case-load
+    (CMHT minus IPS) and the ratio's CI allows for the overlap; if a CMHT count is below its IPS count the
+    tables cannot be nested and the two are compared as independent samples (said in the method).
     Returns the composition rows, the test row and the key-result rows. Works on counts only, so disclosure
     control can run it again on the published (rounded) counts."""
     categories = [c for c in FACTORS[factor] if ips.get(c, 0) > 0 or cmht.get(c, 0) > 0]
     table = pd.DataFrame({"ips": [int(ips.get(c, 0)) for c in categories],
                           "cmht": [int(cmht.get(c, 0)) for c in categories]}, index=categories)
+    nested = bool((table["cmht"] >= table["ips"]).all())
+    table["rest"] = table["cmht"] - table["ips"] if nested else table["cmht"]
+    method = RATIO_METHOD if nested else RATIO_METHOD + INDEPENDENT_METHOD
     known = table.drop(index=NOT_KNOWN, errors="ignore")
     a, c = known["ips"], known["cmht"]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (a / a.sum()) / (c / c.sum())
-        se = np.sqrt(1 / a - 1 / a.sum() + 1 / c - 1 / c.sum())
+        se = ratio_se(a, a.sum(), c, c.sum(), nested)
         low, high = wilson(table["ips"], table["cmht"])
+        per_group = group_tests(a, known["rest"])
+        evidence = np.where(ratio * np.exp(-Z95 * se) > 1, "over-represented",
+                            np.where(ratio * np.exp(Z95 * se) < 1, "under-represented", "no clear difference"))
         comp = pd.DataFrame({
             "characteristic": factor, "category": categories,
             "ips_n": table["ips"].to_numpy(), "ips_pct": 100 * table["ips"].to_numpy() / table["ips"].sum(),
@@ -36,19 +85,24 @@ def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "") -> tup
             "representation_ratio": ratio.reindex(categories).to_numpy(),
             "ratio_conf_low": (ratio * np.exp(-Z95 * se)).reindex(categories).to_numpy(),
             "ratio_conf_high": (ratio * np.exp(Z95 * se)).reindex(categories).to_numpy(),
-            "method": f"Shares of all (incl. 'Not known'); group access: {WILSON_METHOD} (IPS n / CMHT n); {RATIO_METHOD}{note}",
+            "ratio_p": per_group["ratio_p"].reindex(categories).to_numpy(),
+            "ratio_p_holm": per_group["ratio_p_holm"].reindex(categories).to_numpy(),
+            "ratio_evidence": pd.Series(evidence, index=known.index).reindex(categories).to_numpy(),
+            "method": f"Shares of all (incl. 'Not known'); group access: {WILSON_METHOD} (IPS n / CMHT n); {method}{note}",
         })
-    test = homogeneity_tests(table.T)
-    n_tested = int(known["ips"].sum() + known["cmht"].sum())
-    keys = [row("access_chi2", test["chi2"], test["chi2_method"] + f"; 2 x k table, {test['df']} df{note}",
+    test = homogeneity_tests(table[["ips", "rest"]].T)
+    scope = TEST_SCOPE if nested else "IPS against the CMHT case-load"
+    n_tested = int(known["ips"].sum() + known["rest"].sum())
+    keys = [row("access_chi2", test["chi2"], test["chi2_method"] + f"; {scope}; 2 x k table, {test['df']} df{note}",
                 factor=factor, n=n_tested),
-            row("access_p", test["p"], test["chi2_method"] + note, factor=factor, n=n_tested)]
+            row("access_p", test["p"], test["chi2_method"] + f"; {scope}{note}", factor=factor, n=n_tested)]
     for _, r in comp.iterrows():
         if r["category"] != NOT_KNOWN:
-            keys.append(row("representation_ratio", r["representation_ratio"], RATIO_METHOD + note, factor=factor,
+            keys.append(row("representation_ratio", r["representation_ratio"], method + note, factor=factor,
                             level=r["category"], conf_low=r["ratio_conf_low"], conf_high=r["ratio_conf_high"],
                             n=int(r["ips_n"])))
-    test_row = {"characteristic": factor, **test, "n_ips": int(known["ips"].sum()), "n_cmht": int(known["cmht"].sum())}
+    test_row = {"characteristic": factor, **test, "compared_with": "rest of the CMHT case-load" if nested else "CMHT",
+                "n_ips": int(known["ips"].sum()), "n_cmht": int(known["cmht"].sum())}
     return comp, test_row, keys
 
 

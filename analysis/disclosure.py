@@ -62,10 +62,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from . import access, sites
+from . import access, outcome, sites
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import aalen_johansen, at_risk_on_curve, kaplan_meier, km_median, restricted_mean, step_at
-from .modelling import WEIGHT
+from .modelling import MIN_COMPARED, WEIGHT
 from .proportions import homogeneity_tests, wilson
 from .results import MONTH_DAYS, Z95
 
@@ -439,7 +439,7 @@ def _exclusions(name: str, table: pd.DataFrame, family: str, step: Step) -> pd.D
 
 def _outcome_step(step: Step) -> None:
     for name in [n for n in step.raw if n.endswith("_rates") and n.startswith("outcome")]:
-        prefix = name[: -len("_rates")]  # outcome or outcome_6m_followup
+        prefix = name[: -len("_rates")]  # outcome or outcome_12m_window
         _outcome_tables(prefix, step)
 
 
@@ -519,6 +519,13 @@ def _outcome_tables(prefix: str, step: Step) -> None:
                                         _why(rule))
     published = step.out[f"{prefix}_rates"]
     shown = published[(published["factor"] != "all") & ok]
+    if f"{prefix}_precision" in raw:  # statistics of the published counts of the groups shown
+        name = f"{prefix}_precision"
+        step.out[name] = (outcome.precision(shown).reindex(columns=raw[name].columns) if from_counts
+                          else _model_table(name, raw[name], prefix, step))
+        if from_counts:
+            step.note(name, "(statistics)", "recomputed from published counts", len(step.out[name]),
+                      "differences, detectable rates and equivalence tests of the rounded counts")
     if from_counts and f"{prefix}_tests" in raw:
         step.out[f"{prefix}_tests"] = _tests_from_counts(f"{prefix}_tests", raw[f"{prefix}_tests"], shown, step)
     elif f"{prefix}_tests" in raw:
@@ -551,6 +558,7 @@ def _tests_from_counts(name: str, exact: pd.DataFrame, shown: pd.DataFrame, step
     rows = []
     for _, t in exact.iterrows():
         table = _two_by_k(shown, t["factor"])
+        table = table[table.sum(axis=1) >= MIN_COMPARED]  # as the analysis: small groups are not compared
         test = homogeneity_tests(table)
         n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
         rows.append({**t.to_dict(), **{k: test[k] for k in test if k in exact.columns}, "n": n,
@@ -775,7 +783,7 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
             return _from_row(key, None, "value")
         tau = 12 * MONTH_DAYS
         area, se = restricted_mean(km, tau)
-        return {**key, "value": tau - area, "conf_low": tau - area - Z95 * se, "conf_high": tau - area + Z95 * se,
+        return {**key, "value": area, "conf_low": area - Z95 * se, "conf_high": area + Z95 * se,
                 "n": km["n_risk"].iloc[0], "method": key["method"] + "; from the published monthly curve",
                 "suppressed": ""}
     match = re.match(r"^(employment|in_work)_logrank_(p|chi2)$", m)
@@ -788,7 +796,7 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
         if table is not None and len(table):
             source = _lookup(table[table["model"].str.startswith(match.group(2) + ":")], factor=factor, level=level)
         return _from_row(key, source, "hazard_ratio", "conf_low", "conf_high", "n")
-    match = re.match(r"^outcome_(rate_pct|chi2|p|exact_p)(_6m_followup)?$", m)
+    match = re.match(r"^outcome_(rate_pct|chi2|p|exact_p)(_12m_window)?$", m)
     if match:
         name = f"outcome{match.group(2) or ''}"
         if match.group(1) == "rate_pct":
@@ -796,7 +804,7 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
                              "conf_low", "conf_high", "n")
         column = {"chi2": "chi2", "p": "p", "exact_p": "exact_p"}[match.group(1)]
         return _from_row(key, _lookup(tables.get(f"{name}_tests"), factor=factor), column, n="n")
-    match = re.match(r"^logit_(or|lr_p)_(unadjusted|adjusted)(_6m_followup)?$", m)
+    match = re.match(r"^logit_(or|lr_p)_(unadjusted|adjusted)(_12m_window)?$", m)
     if match:
         name = f"outcome{match.group(3) or ''}_{'logit' if match.group(1) == 'or' else 'logit_lr'}"
         table = tables.get(name)

@@ -73,10 +73,10 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
 
     tau = 12 * MONTH_DAYS
     rmst, se = restricted_mean(km, tau)
-    keys.append(row("rmst_days_to_employment_12m", tau - rmst,
-                    "Restricted mean time without employment up to 12 months (365.25 days), 12 months minus the "
-                    "area under the Kaplan-Meier curve of remaining without a job; " + RMST_METHOD,
-                    conf_low=tau - rmst - Z95 * se, conf_high=tau - rmst + Z95 * se, n=len(times)))
+    keys.append(row("rmst_days_to_employment_12m", rmst,
+                    "Restricted mean time without employment over the first 12 months (365.25 days): the area under "
+                    "the Kaplan-Meier curve of remaining without a job (discharge censors); " + RMST_METHOD,
+                    conf_low=rmst - Z95 * se, conf_high=rmst + Z95 * se, n=len(times)))
 
     risk = pd.DataFrame({"months": RISK_TABLE_MONTHS,
                          "days": [m * MONTH_DAYS for m in RISK_TABLE_MONTHS]})

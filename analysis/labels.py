@@ -25,8 +25,7 @@ MEASURES = {
     "km_median_days_to_employment": "Kaplan-Meier median days to job start (discharge censors)",
     "cif_employment_pct": "Cumulative incidence of employment (%)",
     "cif_discharge_without_job_pct": "Cumulative incidence of discharge without a job (%)",
-    "rmst_days_to_employment_12m": "Days of the first 12 months after a job start (12 months minus the "
-                                   "restricted mean time without a job)",
+    "rmst_days_to_employment_12m": "Restricted mean days without a job over the first 12 months",
     "employment_logrank_p": "Time to employment: log-rank p",
     "employment_logrank_chi2": "Time to employment: log-rank chi-squared",
     "employment_cox_hr_unadjusted": "Time to employment: hazard ratio, Cox unadjusted",
@@ -60,10 +59,11 @@ MEASURES = {
     "site_pooled_rate_pct": "Pooled job rate over sites (%)",
     "site_random_effects_rate_pct": "Random-effects pooled job rate (%)",
     "site_i2_pct": "I-squared between sites (%)",
+    "site_prediction_interval_pct": "Random-effects job rate with the 95% prediction interval for a new site (%)",
     "site_chi2": "Chi-squared across sites",
     "site_p": "Chi-squared p across sites",
 }
-SENSITIVITY_SUFFIX = "_6m_followup"
+SENSITIVITY_SUFFIX = "_12m_window"
 
 COLUMNS = {  # identifiers that appear inside table cells (terms, model names)
     **{k: v for k, v in FACTORS.items() if k != "all"},
@@ -76,7 +76,7 @@ _WORD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, COLUMNS), key=len, re
 def measure(name: str) -> str:
     """The label of a key_results measure; the 6-month-follow-up sensitivity copies say so."""
     if name.endswith(SENSITIVITY_SUFFIX):
-        return MEASURES[name[: -len(SENSITIVITY_SUFFIX)]] + " (people followed 6 months or more)"
+        return MEASURES[name[: -len(SENSITIVITY_SUFFIX)]] + " (within 12 months of first contact, people followed 12 months or more)"
     return MEASURES[name]
 
 

@@ -12,6 +12,10 @@ import pandas as pd
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import cox_efron
 
+# Groups this small are described (counts, rates, curves) but left out of every test and model that compares
+# groups: with 2 or 3 people a group's rate or hazard turns on one person and can flip a test's direction.
+MIN_COMPARED = 10
+TOO_FEW = f"fewer than {MIN_COMPARED} people: described, not compared"
 WEIGHT = "count"  # collapsed frames: one row per cell (time, event, factors) with the number of people in it
 
 
@@ -39,7 +43,9 @@ def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bo
     sizes.pop(NOT_KNOWN, None)
     reasons = {}
     for level, size in sizes.items():
-        if events[level] == 0:
+        if size < MIN_COMPARED:
+            reasons[level] = TOO_FEW
+        elif events[level] == 0:
             reasons[level] = "not estimable: no events in this group"
         elif both_outcomes and events[level] == size:
             reasons[level] = "not estimable: everyone in this group had the outcome (separation)"

@@ -11,13 +11,15 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
 
-from .modelling import WEIGHT, collapse, counts_by, design, model_levels, not_estimable, usable_rows
+from .modelling import (MIN_COMPARED, WEIGHT, collapse, counts_by, design, model_levels, not_estimable,
+                        usable_rows)
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .results import MONTH_DAYS, Z95, row
 
 LOGIT_METHOD = ("Logistic regression (binomial GLM, IRLS; statsmodels GLM) on counts per covariate pattern; "
                 "odds ratios with Wald 95% CIs; likelihood-ratio test per factor; 'Not known' and non-estimable groups excluded")
-SENSITIVITY_MONTHS = 6
+SMALL_GROUPS = f"; groups of fewer than {MIN_COMPARED} people excluded"
+WINDOW_MONTHS = 12  # the sensitivity analysis: the outcome within a fixed window, among those followed that long
 UNSTABLE_SE = 5.0
 
 
@@ -38,6 +40,57 @@ def rates(frame: pd.DataFrame) -> pd.DataFrame:
     table["conf_low"], table["conf_high"] = 100 * low, 100 * high
     table["method"] = "Share with a positive outcome; " + WILSON_METHOD
     return table
+
+
+EQUIVALENCE_MARGIN_PP = 10.0  # percentage points: a difference smaller than this is taken as no real difference
+POWER, ALPHA = 0.8, 0.05
+PRECISION_METHOD = (
+    "Each group against the largest group of its factor: difference in rates with Newcombe's hybrid score 95% CI "
+    "(statsmodels confint_proportions_2indep); the rates a group would have needed to be detected with 80% power "
+    "by a two-sided 5% test (Cohen's h, statsmodels NormalIndPower, at the groups' sizes and the reference rate); "
+    f"equivalence by two one-sided tests against a margin of +/- {EQUIVALENCE_MARGIN_PP:g} percentage points "
+    "(statsmodels tost_proportions_2indep, Wald); 'Not known' and groups of fewer than 10 excluded")
+
+
+def precision(rate_table: pd.DataFrame) -> pd.DataFrame:
+    """What the outcome comparison could and could not have detected, from a table of rates (factor, level,
+    positive, n): for each group against the largest group of its factor, the difference with its CI, the
+    smallest and largest rates that 80% power would have caught, and a TOST of equivalence within the margin.
+    Counts only, so disclosure control recomputes it from the published (rounded) counts."""
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import confint_proportions_2indep, tost_proportions_2indep
+
+    rows = []
+    groups = rate_table[(rate_table["factor"] != "all") & (rate_table["level"] != NOT_KNOWN)].dropna(subset=["n", "positive"])
+    groups = groups[groups["n"] >= MIN_COMPARED]
+    for factor, g in groups.groupby("factor", sort=False):
+        if len(g) < 2:
+            continue
+        ref = g.loc[g["n"].idxmax()]
+        p_ref = ref["positive"] / ref["n"]
+        for _, r in g.iterrows():
+            if r["level"] == ref["level"] or r["n"] == 0:
+                continue
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                low, high = confint_proportions_2indep(r["positive"], r["n"], ref["positive"], ref["n"],
+                                                       method="newcomb", compare="diff")
+                h = NormalIndPower().solve_power(effect_size=None, nobs1=r["n"], alpha=ALPHA, power=POWER,
+                                                 ratio=ref["n"] / r["n"], alternative="two-sided")
+                tost = tost_proportions_2indep(r["positive"], r["n"], ref["positive"], ref["n"],
+                                               -EQUIVALENCE_MARGIN_PP / 100, EQUIVALENCE_MARGIN_PP / 100,
+                                               method="wald", compare="diff")
+            angle = np.arcsin(np.sqrt(p_ref))
+            below = np.sin(max(angle - h / 2, 0)) ** 2
+            above = np.sin(min(angle + h / 2, np.pi / 2)) ** 2
+            rows.append({"factor": factor, "level": r["level"], "reference": ref["level"], "n": int(r["n"]),
+                         "n_reference": int(ref["n"]), "rate_pct": 100 * r["positive"] / r["n"],
+                         "reference_rate_pct": 100 * p_ref,
+                         "difference_pp": 100 * (r["positive"] / r["n"] - p_ref),
+                         "difference_conf_low": 100 * low, "difference_conf_high": 100 * high,
+                         "detectable_below_pct": 100 * below, "detectable_above_pct": 100 * above,
+                         "equivalence_p": float(tost.pvalue), "method": PRECISION_METHOD})
+    return pd.DataFrame(rows)
 
 
 def logistic(successes, trials, x, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray, float]:
@@ -117,13 +170,15 @@ def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[s
     tests = []
     for factor in FACTORS:
         table = frame.groupby([factor, "positive"], observed=True)[WEIGHT].sum().unstack(fill_value=0)
+        table = table[table.sum(axis=1) >= MIN_COMPARED]  # small groups are described, not compared
         test = homogeneity_tests(table)
         n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
-        tests.append({"factor": factor, **test, "n": n})
-        keys.append(row("outcome_chi2" + suffix, test["chi2"], test["chi2_method"] + f"; k x 2 table, {test['df']} df",
+        tests.append({"factor": factor, **test, "chi2_method": test["chi2_method"] + SMALL_GROUPS, "n": n})
+        keys.append(row("outcome_chi2" + suffix, test["chi2"], test["chi2_method"] + SMALL_GROUPS
+                        + f"; k x 2 table, {test['df']} df",
                         factor=factor, n=n))
-        keys.append(row("outcome_p" + suffix, test["p"], test["chi2_method"], factor=factor, n=n))
-        keys.append(row("outcome_exact_p" + suffix, test["exact_p"], test["exact_method"]
+        keys.append(row("outcome_p" + suffix, test["p"], test["chi2_method"] + SMALL_GROUPS, factor=factor, n=n))
+        keys.append(row("outcome_exact_p" + suffix, test["exact_p"], test["exact_method"] + SMALL_GROUPS
                         + ("; Cochran's rule broken, prefer this p" if test["sparse"] else ""), factor=factor, n=n))
     ors, lrs, excluded = [], [], []
     for factor in FACTORS:
@@ -140,18 +195,24 @@ def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[s
                         f"{LOGIT_METHOD}; {r['model']}; vs {r['reference']}", factor=r["factor"], level=r["level"],
                         conf_low=r["conf_low"], conf_high=r["conf_high"], n=int(r["n"])))
     name = "outcome" + suffix
-    return keys, {f"{name}_rates": rate_table, f"{name}_tests": pd.DataFrame(tests), f"{name}_logit": ors,
+    return keys, {f"{name}_rates": rate_table, f"{name}_precision": precision(rate_table),
+                  f"{name}_tests": pd.DataFrame(tests), f"{name}_logit": ors,
                   f"{name}_logit_lr": lrs, f"{name}_model_exclusions": excluded}
 
 
 def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict], dict[str, pd.DataFrame]]:
     """Every model and test here is exact on counts, so people are first collapsed to one row per
     (factors, outcome, follow-up) with the number of people in it."""
-    followed = (extract_date - data["first_contact_date"]).dt.days >= SENSITIVITY_MONTHS * MONTH_DAYS
+    window = WINDOW_MONTHS * MONTH_DAYS
+    followed = (extract_date - data["first_contact_date"]).dt.days >= window
+    in_window = (data["outcome_date"] - data["first_contact_date"]).dt.days <= window
     frame = pd.DataFrame({factor: data[factor] for factor in FACTORS})
     frame["positive"], frame["followed"] = positive(data).to_numpy(), followed.to_numpy()
-    cells = collapse(frame, ["positive", "followed"])
+    frame["in_window"] = (positive(data).astype(bool) & in_window.fillna(False)).astype(int).to_numpy()
+    cells = collapse(frame, ["positive", "followed", "in_window"])
     keys, tables = _analyse_frame(cells, "")
-    # Sensitivity: only people who had at least 6 months between first contact and the extract date.
-    more_keys, more_tables = _analyse_frame(cells[cells["followed"]], "_6m_followup")
+    # Sensitivity: a fixed window for everyone, so that people with short follow-up cannot lower the rate:
+    # a positive outcome within 12 months of first contact, among those followed for 12 months or more.
+    window_cells = cells[cells["followed"]].drop(columns="positive").rename(columns={"in_window": "positive"})
+    more_keys, more_tables = _analyse_frame(window_cells, "_12m_window")
     return keys + more_keys, {**tables, **more_tables}

@@ -91,7 +91,9 @@ def exact_test(table: pd.DataFrame) -> tuple[float, str]:
         return float(stats.fisher_exact(tested).pvalue), EXACT_METHOD["kx2"]
     k_by_2 = tested if tested.shape[1] == 2 else tested.T
     sizes, first = k_by_2.sum(axis=1), k_by_2[:, 0]
-    if np.prod(np.minimum(sizes, first.sum()) + 1.0) <= MAX_ENUMERATED_TABLES:
+    with np.errstate(over="ignore"):  # hundreds of groups: the count of tables overflows to inf, too many
+        tables = np.prod(np.minimum(sizes, first.sum()) + 1.0)
+    if tables <= MAX_ENUMERATED_TABLES:
         return _enumerated_k_by_2(sizes, first), EXACT_METHOD["kx2"]
     return _monte_carlo(k_by_2), EXACT_METHOD["monte carlo"]
 

@@ -175,9 +175,10 @@ HUMAN_COLUMNS = ("factor", "characteristic", "model", "term")  # cells holding i
 
 
 def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int] | None = None,
-             p_columns: tuple[str, ...] = ()):
+             p_columns: tuple[str, ...] = (), missing: dict[str, str] | None = None):
     """A pipe table with the given column headers, numbers rounded half up to the given digits, identifiers
-    in words (analysis/labels.py), yes/no for flags; as Markdown, for a cell's output (Quarto and the
+    in words (analysis/labels.py), yes/no for flags, a dash for a missing number (or what `missing` says
+    for that column, e.g. "not reached" for a median); as Markdown, for a cell's output (Quarto and the
     fallback give it the cell's tbl-cap). Column widths follow the longest cell, so a wide table fits a page."""
     from IPython.display import Markdown
 
@@ -192,7 +193,7 @@ def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int
             elif c in p_columns:
                 cells.append(fmt_p(v))
             elif c in digits:
-                cells.append(fmt(v, digits[c]))
+                cells.append((missing or {}).get(c, "–") if pd.isna(v) else fmt(v, digits[c]))
             elif isinstance(v, (bool, np.bool_)):
                 cells.append("yes" if v else "no")
             elif pd.isna(v):

@@ -6,7 +6,7 @@ import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
-from .modelling import WEIGHT, cox_by_factors
+from .modelling import MIN_COMPARED, WEIGHT, cox_by_factors
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
@@ -42,9 +42,12 @@ def logrank_by_factor(frame: pd.DataFrame, time: str, event: str) -> pd.DataFram
     rows = []
     for factor in FACTOR_NAMES:
         known = frame[frame[factor].astype(str) != NOT_KNOWN]
+        sizes = known.groupby(known[factor].astype(str))[WEIGHT].sum()
+        known = known[known[factor].astype(str).isin(sizes.index[sizes >= MIN_COMPARED])]
         test = logrank(known[time], known[event], known[factor].astype(str), known[WEIGHT])
         rows.append({"factor": factor, "chi2": test["chi2"], "df": test["df"], "p": test["p"],
-                     "n": int(known[WEIGHT].sum()), "method": test["method"] + "; 'Not known' excluded"})
+                     "n": int(known[WEIGHT].sum()),
+                     "method": test["method"] + f"; 'Not known' and groups of fewer than {MIN_COMPARED} excluded"})
     return pd.DataFrame(rows)
 
 

@@ -70,7 +70,7 @@ def truth_of(extract: Path, reference: Path, rule) -> tuple[dict, dict, dict]:
     def count(key, value):
         truth[key], intended[key] = value, published(value)
 
-    for suffix in ("", "_6m_followup"):
+    for suffix in ("", "_12m_window"):
         rates = tables.get(f"outcome{suffix}_rates")
         if rates is None:
             continue
@@ -131,7 +131,7 @@ def attack_rates(folder: Path) -> dict:
     """Class 3: a rate beside a rounded n has one (numerator, n) with n within the rounding."""
     claims = {}
     for name, positive, total, rate in (("outcome_rates", "positive", "n", "rate_pct"),
-                                        ("outcome_6m_followup_rates", "positive", "n", "rate_pct"),
+                                        ("outcome_12m_window_rates", "positive", "n", "rate_pct"),
                                         ("sites_rates", "jobs", "referrals", "rate_pct")):
         table = read(folder, name)
         for r in table.to_dict("records"):
@@ -161,7 +161,7 @@ def attack_models(folder: Path, cmht: pd.DataFrame) -> dict:
     """Class 1: closed forms of the odds ratio (with the reference group's cells) and of the
     representation ratio (with the CMHT table) for a group's hidden counts."""
     claims = {}
-    for suffix in ("", "_6m_followup"):
+    for suffix in ("", "_12m_window"):
         logit, rates = read(folder, f"outcome{suffix}_logit"), read(folder, f"outcome{suffix}_rates")
         if not len(logit) or not len(rates):
             continue
@@ -260,7 +260,7 @@ def attack_differencing(folder: Path) -> dict:
     interval (0 exactly; 1-7 when blank; +/-2 when rounded; anything when blanked as 'secondary'), and the
     groups must add up to the total. Wherever the intervals leave one value, it is claimed."""
     claims = {}
-    for suffix in ("", "_6m_followup"):
+    for suffix in ("", "_12m_window"):
         rates = read(folder, f"outcome{suffix}_rates")
         if not len(rates):
             continue

@@ -27,7 +27,7 @@ def key_rows(folder: Path, measure: str) -> pd.DataFrame:
 
 
 def check_release(folder: Path) -> None:
-    for suffix in ("", "_6m_followup"):
+    for suffix in ("", "_12m_window"):
         rates = read(folder, f"outcome{suffix}_rates")
         if not len(rates):
             continue

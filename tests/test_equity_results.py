@@ -61,7 +61,7 @@ def test_making_ips_work_totals_and_outliers(analysed):
 
 
 def test_sensitivity_analysis_is_reported(analysed):
-    assert key(analysed, "outcome_rate_pct_6m_followup")["n"] <= 539
+    assert key(analysed, "outcome_rate_pct_12m_window")["n"] <= 539
 
 
 def test_equity_key_results_regression(analysed, dataframe_regression):

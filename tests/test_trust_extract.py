@@ -140,7 +140,7 @@ def assert_key_results_hide_what_the_tables_hide(folder: Path) -> None:
     other way round: otherwise rate x n in one gives back a count the other withheld."""
     key = pd.read_csv(folder / "key_results.csv", keep_default_na=False, na_values=[""])
     assert (folder / "outcome_rates.csv").exists()
-    for suffix in ("", "_6m_followup"):
+    for suffix in ("", "_12m_window"):
         if not (folder / f"outcome_rates{suffix}.csv").exists():  # no one followed up 6 months: no such table
             continue
         table = pd.read_csv(folder / f"outcome_rates{suffix}.csv", keep_default_na=False, na_values=[""])
