@@ -3,7 +3,7 @@
 # regression baselines on purpose. A trust runs its own extract with
 #   make DATA=my_extract.csv REFERENCE=my_cmht.csv EXTRACT_DATE=2025-03-31 RESULTS=my_results
 .DELETE_ON_ERROR:
-.PHONY: all env data results reports browser test regen bench clean
+.PHONY: all env data results robustness reports browser test regen bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -58,11 +58,18 @@ $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $
 	$(BIN)/ips-analysis run $(DATA) $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)") --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
 	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
+# --- robustness: how often each published conclusion holds across seeds and assumptions (synthetic only) --
+ROBUSTNESS := $(if $(and $(filter data_synthetic/ips_extract.csv,$(DATA)),$(filter results,$(RESULTS))),results/robustness.csv)
+robustness: results/robustness.csv
+results/robustness.csv: data_synthetic/calibration.csv analysis/synthetic.py analysis/robustness.py \
+                        analysis/access.py analysis/in_work.py | $(ENV_STAMP)
+	$(BIN)/ips-analysis robustness --out $@
+
 # --- reports: the Quarto book, one HTML page per chapter and one PDF (quarto if installed, else the fallback) --
 REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/references.bib reports/styles.css \
                   reports/pdf-header.typ $(wildcard reports/_fallback/*)
 reports: $(REPORTS)/index.html
-$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(REPORT_SOURCES) analysis/reporting.py analysis/labels.py \
+$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(ROBUSTNESS) $(REPORT_SOURCES) analysis/reporting.py analysis/labels.py \
                        analysis/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
 	    $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)")

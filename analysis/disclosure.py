@@ -605,6 +605,23 @@ def _unadjusted_from_counts(name: str, kind: str, exact: pd.DataFrame, shown: pd
     return _hide(out, missing, statistic, name, step, _why(step.rule))
 
 
+# --- competing risks by group ---------------------------------------------------------------------------------
+
+COMPETING_WHY = ("per-group cumulative incidence is not released: at 6 and 12 months in a small group it gives back "
+                 "the group's counts; Gray's test is released")
+
+
+def _competing_step(step: Step) -> None:
+    """Gray's tests as a test fitted on person-level data (reduced precision, like the log-rank tests); the
+    per-group incidences themselves are not released (counts rounded, every statistic blank)."""
+    raw = step.raw
+    step.out["competing_gray"] = _model_table("competing_gray", raw["competing_gray"], "employment", step)
+    table = _counts_only("competing_by_group", raw["competing_by_group"], step)
+    statistics = [c for c in ("cif_pct", "conf_low", "conf_high") if c in table]
+    step.out["competing_by_group"] = _hide(table, np.ones(len(table), dtype=bool), statistics, "competing_by_group",
+                                           step, COMPETING_WHY)
+
+
 # --- access and sites ---------------------------------------------------------------------------------------------
 
 def _access_step(step: Step, keys: list[dict]) -> list[dict]:
@@ -786,6 +803,10 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
         return {**key, "value": area, "conf_low": area - Z95 * se, "conf_high": area + Z95 * se,
                 "n": km["n_risk"].iloc[0], "method": key["method"] + "; from the published monthly curve",
                 "suppressed": ""}
+    if m == "employment_gray_p":
+        gray = tables.get("competing_gray")
+        jobs = gray[gray["cause"] == "job"] if gray is not None and len(gray) else gray
+        return _from_row(key, _lookup(jobs, factor=factor), "p", n="n")
     match = re.match(r"^(employment|in_work)_logrank_(p|chi2)$", m)
     if match:
         return _from_row(key, _lookup(tables.get(f"{match.group(1)}_logrank"), factor=factor), match.group(2), n="n")
@@ -870,6 +891,8 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
             _survival_step(prefix, step)
     if any(name.startswith("outcome") for name in tables):
         _outcome_step(step)
+    if "competing_gray" in tables:
+        _competing_step(step)
     if "access_composition" in tables:
         replaced = _access_step(step, keys) if rule.has("published_counts") else None
     if "sites_rates" in tables:

@@ -27,6 +27,7 @@ MEASURES = {
     "cif_discharge_without_job_pct": "Cumulative incidence of discharge without a job (%)",
     "rmst_days_to_employment_12m": "Restricted mean days without a job over the first 12 months",
     "employment_logrank_p": "Time to employment: log-rank p",
+    "employment_gray_p": "Incidence of a job (education and discharge competing): Gray's test p",
     "employment_logrank_chi2": "Time to employment: log-rank chi-squared",
     "employment_cox_hr_unadjusted": "Time to employment: hazard ratio, Cox unadjusted",
     "employment_cox_hr_adjusted": "Time to employment: hazard ratio, Cox adjusted",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import access, employment, in_work, outcome, sites
+from . import access, competing, employment, in_work, outcome, sites
 from .contract import FACTORS, IN_WORK_OUTCOMES
 from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step, merge_small_groups,
                          month_window_problem, verdicts)
@@ -47,6 +47,7 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     yield "cohort", [row("cohort_n", len(data), "People analysed: rows of the extract that passed validation and "
                          "fall in the entry window", n=len(data))], {}
     yield "time to employment", *employment.analyse(data, extract_date)
+    yield "competing risks by group", *competing.analyse(data, extract_date)
     yield "in-work support", *in_work.analyse(data, extract_date)
     yield "equity of access", *access.analyse(data, reference)
     yield "equity of outcome", *outcome.analyse(data, extract_date)
@@ -120,7 +121,8 @@ class FigureDrawer:
 
 
 
-KEPT_FILES = ("benchmark.csv",)  # written into results/ by `make bench`, not by a run: a run keeps it
+# Written into results/ by `make bench` and `make robustness`, not by a run: a run keeps them.
+KEPT_FILES = ("benchmark.csv", "robustness.csv")
 
 
 def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,

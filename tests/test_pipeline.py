@@ -12,8 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def files_under(folder: Path) -> list[str]:
-    """Files a run writes (results/benchmark.csv comes from `make bench`)."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != "benchmark.csv")
+    """Files a run writes (results/benchmark.csv and robustness.csv come from `make bench` and `make robustness`)."""
+    from analysis.pipeline import KEPT_FILES
+
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name not in KEPT_FILES)
 
 
 @pytest.fixture(scope="module")
