@@ -48,6 +48,8 @@ MEASURES = {
     "access_p": "Access: p, IPS against CMHT",
     "representation_ratio": "Access: representation ratio (IPS share / CMHT share)",
     "outcome_rate_pct": "Positive outcome (%)",
+    "pct_job_of_all": "Gained a job, of everyone analysed (%)",
+    "pct_in_work_of_all": "Gained or kept a job, of everyone analysed (%)",
     "outcome_chi2": "Outcome: chi-squared across groups",
     "outcome_p": "Outcome: chi-squared p across groups",
     "outcome_exact_p": "Outcome: exact-test p across groups",

@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-from .contract import FACTORS, NOT_KNOWN, POSITIVE_OUTCOMES
+from .contract import FACTORS, IN_WORK_OUTCOMES as C_IN_WORK, NOT_KNOWN, POSITIVE_OUTCOMES
 
 from .modelling import (MIN_COMPARED, WEIGHT, collapse, counts_by, design, model_levels, not_estimable,
                         usable_rows)
@@ -211,6 +211,13 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     frame["in_window"] = (positive(data).astype(bool) & in_window.fillna(False)).astype(int).to_numpy()
     cells = collapse(frame, ["positive", "followed", "in_window"])
     keys, tables = _analyse_frame(cells, "")
+    # Like with like for benchmarks that count jobs only (IPS Grow): the share of everyone who gained a job,
+    # and who gained or kept one, beside the positive outcome that also counts education.
+    n = len(data)
+    for measure, kinds, what in (("pct_job_of_all", ("gained_employment",), "gained employment"),
+                                 ("pct_in_work_of_all", C_IN_WORK, "gained or retained employment")):
+        count = int(data["outcome"].isin(kinds).sum())
+        keys.append(row(measure, 100 * count / n if n else np.nan, f"Share of everyone analysed who {what}", n=n))
     # Sensitivity: a fixed window for everyone, so that people with short follow-up cannot lower the rate:
     # a positive outcome within 12 months of first contact, among those followed for 12 months or more.
     window_cells = cells[cells["followed"]].drop(columns="positive").rename(columns={"in_window": "positive"})
