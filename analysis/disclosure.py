@@ -617,7 +617,9 @@ def _competing_step(step: Step) -> None:
     raw = step.raw
     step.out["competing_gray"] = _model_table("competing_gray", raw["competing_gray"], "employment", step)
     table = _counts_only("competing_by_group", raw["competing_by_group"], step)
-    statistics = [c for c in ("cif_pct", "conf_low", "conf_high") if c in table]
+    # n too: rounded here from the group's own size, it would be a second rounding of a size that the
+    # employment tables publish from the rounded curve, and the two together narrow it (seen: 245 and 240).
+    statistics = [c for c in ("cif_pct", "conf_low", "conf_high", "n") if c in table]
     step.out["competing_by_group"] = _hide(table, np.ones(len(table), dtype=bool), statistics, "competing_by_group",
                                            step, COMPETING_WHY)
 

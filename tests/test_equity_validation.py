@@ -176,3 +176,18 @@ def test_overdispersed_funnel_limits_and_prediction_interval_cover_sites_drawn_f
     new_sites = 100 * logistic_curve(rng.normal(mu, tau, 100_000))
     inside = ((new_sites > summary["prediction_low"]) & (new_sites < summary["prediction_high"])).mean()
     assert 0.90 < inside < 0.96
+
+
+def test_random_effects_with_less_variation_than_chance_are_fixed_effects():
+    """Six sites at 34% to 37%: Cochran's Q is below its df, statsmodels' DerSimonian-Laird tau^2 is negative
+    (-0.0197); truncated at 0, tau^2 and I^2 are 0 and the pooled rate is the fixed-effect one."""
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    jobs, referrals = np.array([70, 72, 68, 74, 71, 69.0]), np.full(6, 200.0)
+    p = jobs / referrals
+    raw = combine_effects(np.log(p / (1 - p)), 1 / (referrals * p * (1 - p)), method_re="dl")
+    assert raw.tau2 < 0  # what is being corrected
+    mine = dersimonian_laird(jobs, referrals)
+    assert mine["tau2"] == 0 and mine["i2"] == 0
+    assert mine["rate"] == pytest.approx(1 / (1 + np.exp(-raw.mean_effect_fe)), rel=1e-12)
+    assert mine["pi_low"] < mine["conf_low"] < mine["rate"] < mine["conf_high"] < mine["pi_high"]
