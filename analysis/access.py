@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2_contingency
+from statsmodels.stats.multitest import multipletests
 
 from .contract import FACTORS, NOT_KNOWN
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
@@ -38,9 +40,6 @@ def ratio_se(a, big_a, c, big_c, nested: bool):
 def group_tests(ips: pd.Series, rest: pd.Series) -> pd.DataFrame:
     """Each group against all others: IPS against the rest of the case-load (2 x 2 Pearson chi-squared),
     with Holm's adjustment across the groups."""
-    from scipy.stats import chi2_contingency
-    from statsmodels.stats.multitest import multipletests
-
     p = []
     for group in ips.index:
         table = np.array([[ips[group], ips.sum() - ips[group]], [rest[group], rest.sum() - rest[group]]], float)

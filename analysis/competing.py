@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .contract import FACTORS, NOT_KNOWN
+from .contract import FACTORS
+from .employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times  # noqa: F401 (CENSORED)
 from .estimators import aalen_johansen, step_at
-from .modelling import MIN_COMPARED, WEIGHT, collapse
+from .modelling import MIN_COMPARED, WEIGHT, collapse, compared_groups
 from .results import MONTH_DAYS, row
 
-CENSORED, EMPLOYED, DISCHARGED, EDUCATION = 0, 1, 2, 3
 CAUSES = {EMPLOYED: "job", EDUCATION: "education", DISCHARGED: "discharged with neither"}
 AT_MONTHS = (6, 12)
 GRAY_METHOD = ("Gray's (1988) K-sample test of cumulative incidence (rho = 0), chi-squared on k-1 df; causes: "
@@ -28,19 +28,7 @@ GRAY_METHOD = ("Gray's (1988) K-sample test of cumulative incidence (rho = 0), c
 
 def first_event_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataFrame:
     """One row per person seeking work: days from first contact to the first event, and its cause."""
-    seeking = data[data["outcome"] != "retained_employment"]
-    outcome = seeking["outcome"].to_numpy()
-    has_date = seeking["outcome_date"].notna().to_numpy()
-    job, education = (outcome == "gained_employment") & has_date, (outcome == "education") & has_date
-    discharged = seeking["discharge_date"].notna().to_numpy()
-    end = np.where(job | education, seeking["outcome_date"],
-                   np.where(discharged, seeking["discharge_date"], np.datetime64(extract_date)))
-    days = (pd.to_datetime(end) - seeking["first_contact_date"].to_numpy()).days.to_numpy()
-    cause = np.where(job, EMPLOYED, np.where(education, EDUCATION, np.where(discharged, DISCHARGED, CENSORED)))
-    out = pd.DataFrame({"days": days, "cause": cause})
-    for factor in FACTORS:
-        out[factor] = seeking[factor].array
-    return out
+    return employment_times(data, extract_date, education_as_cause=True)
 
 
 def gray_test(time, cause, group, weight=None, of: int = 1) -> dict:
@@ -117,9 +105,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     cells = collapse(first_event_times(data, extract_date), ["days", "cause"])
     curves, tests, keys = [], [], []
     for factor in FACTORS:
-        known = cells[cells[factor] != NOT_KNOWN]
-        sizes = known.groupby(factor)[WEIGHT].sum()
-        compared = known[known[factor].isin(sizes.index[sizes >= MIN_COMPARED])]
+        compared = compared_groups(cells, factor)
         for level, group in cells.groupby(factor, sort=False):
             for cause, label in CAUSES.items():
                 cif = aalen_johansen(group["days"], group["cause"], of=cause, weight=group[WEIGHT])

@@ -16,21 +16,26 @@ from .results import MONTH_DAYS, Z95, row
 from .modelling import WEIGHT, collapse
 from .survival_common import compare_groups
 
-CENSORED, EMPLOYED, DISCHARGED = 0, 1, 2
+CENSORED, EMPLOYED, DISCHARGED, EDUCATION = 0, 1, 2, 3
 CIF_MONTHS = (3, 6, 12, 18)
 RISK_TABLE_MONTHS = (0, 3, 6, 9, 12, 15, 18)
 DESCRIPTIVE_METHOD = "Sample median and quartiles (linear interpolation, R type 7) among those who gained employment"
 
 
-def employment_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataFrame:
-    """One row per person at risk of gaining a job: days, cause (0 censored, 1 job, 2 discharged) and factors."""
+def employment_times(data: pd.DataFrame, extract_date: pd.Timestamp, education_as_cause: bool = False) -> pd.DataFrame:
+    """One row per person at risk of gaining a job: days, cause (0 censored, 1 job, 2 discharged) and factors.
+
+    With education_as_cause (the competing-risks analysis, analysis/competing.py), the start of education
+    is an event of its own (cause 3) on its outcome date, instead of leaving the person seeking work."""
     seeking = data[data["outcome"] != "retained_employment"]
     gained = (seeking["outcome"] == "gained_employment").to_numpy()
+    education = ((seeking["outcome"] == "education").to_numpy() if education_as_cause
+                 else np.zeros(len(seeking), dtype=bool))
     discharged = seeking["discharge_date"].notna().to_numpy()
-    end = np.where(gained, seeking["outcome_date"],
+    end = np.where(gained | education, seeking["outcome_date"],
                    np.where(discharged, seeking["discharge_date"], np.datetime64(extract_date)))
     days = (pd.to_datetime(end) - seeking["first_contact_date"].to_numpy()).days.to_numpy()
-    cause = np.where(gained, EMPLOYED, np.where(discharged, DISCHARGED, CENSORED))
+    cause = np.where(gained, EMPLOYED, np.where(education, EDUCATION, np.where(discharged, DISCHARGED, CENSORED)))
     out = pd.DataFrame({"person_id": seeking["person_id"].to_numpy(), "days": days, "cause": cause,
                         "employed": (cause == EMPLOYED).astype(int)})
     for factor in FACTORS:

@@ -27,6 +27,14 @@ def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return cells
 
 
+def compared_groups(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """The rows of a collapsed frame that a comparison of `factor`'s groups uses: known value, and a group of
+    at least MIN_COMPARED people."""
+    values = frame[factor].astype(str)
+    sizes = frame[WEIGHT].groupby(values).sum()
+    return frame[(values != NOT_KNOWN) & values.isin(sizes.index[sizes >= MIN_COMPARED])]
+
+
 def counts_by(cells: pd.DataFrame, keys: list[str], event: str) -> pd.DataFrame:
     """People ("size") and events ("sum") per group of a collapsed frame."""
     return (cells.assign(size=cells[WEIGHT], sum=cells[WEIGHT] * cells[event])

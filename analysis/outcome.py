@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import confint_proportions_2indep, tost_proportions_2indep
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-from .contract import FACTORS, IN_WORK_OUTCOMES as C_IN_WORK, NOT_KNOWN, POSITIVE_OUTCOMES
+from .contract import FACTORS, IN_WORK_OUTCOMES, NOT_KNOWN, POSITIVE_OUTCOMES
 
 from .modelling import (MIN_COMPARED, WEIGHT, collapse, counts_by, design, model_levels, not_estimable,
                         usable_rows)
@@ -57,9 +59,6 @@ def precision(rate_table: pd.DataFrame) -> pd.DataFrame:
     positive, n): for each group against the largest group of its factor, the difference with its CI, the
     smallest and largest rates that 80% power would have caught, and a TOST of equivalence within the margin.
     Counts only, so disclosure control recomputes it from the published (rounded) counts."""
-    from statsmodels.stats.power import NormalIndPower
-    from statsmodels.stats.proportion import confint_proportions_2indep, tost_proportions_2indep
-
     rows = []
     groups = rate_table[(rate_table["factor"] != "all") & (rate_table["level"] != NOT_KNOWN)].dropna(subset=["n", "positive"])
     groups = groups[groups["n"] >= MIN_COMPARED]
@@ -215,7 +214,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     # and who gained or kept one, beside the positive outcome that also counts education.
     n = len(data)
     for measure, kinds, what in (("pct_job_of_all", ("gained_employment",), "gained employment"),
-                                 ("pct_in_work_of_all", C_IN_WORK, "gained or retained employment")):
+                                 ("pct_in_work_of_all", IN_WORK_OUTCOMES, "gained or retained employment")):
         count = int(data["outcome"].isin(kinds).sum())
         keys.append(row(measure, 100 * count / n if n else np.nan, f"Share of everyone analysed who {what}", n=n))
     # Sensitivity: a fixed window for everyone, so that people with short follow-up cannot lower the rate:

@@ -46,14 +46,9 @@ class Chunk:
     options: dict = field(default_factory=dict)
 
 
-def documents(reports_dir: Path = REPORTS_DIR) -> list[Path]:
-    """The book's .qmd files in the order _quarto.yml lists them (chapters, then appendices)."""
-    return Book.read(reports_dir).chapters
-
-
-def parse_qmd(text: str) -> tuple[dict, list[Chunk]]:
+def parse_qmd(text: str) -> list[Chunk]:
+    """A chapter as Markdown and code chunks (front matter, if any, left out: a chapter's title is its heading)."""
     match = FRONT_MATTER.match(text)
-    meta = yaml.safe_load(match.group(1)) if match else {}
     body = text[match.end():] if match else text
     chunks, position = [], 0
     for cell in CELL.finditer(body):
@@ -64,7 +59,7 @@ def parse_qmd(text: str) -> tuple[dict, list[Chunk]]:
         chunks.append(Chunk("code", code, yaml.safe_load("\n".join(option_lines)) or {}))
         position = cell.end()
     chunks.append(Chunk("markdown", body[position:]))
-    return meta, chunks
+    return chunks
 
 
 @dataclass
@@ -170,12 +165,11 @@ def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str)
     return filled, outputs
 
 
-FALLBACK_DIR = REPORTS_DIR / "_fallback"
-
-
 @dataclass
 class Book:
-    """The book as _quarto.yml describes it: title, output file, chapters then appendices, bibliography."""
+    """The book as _quarto.yml describes it: title, output file, chapters then appendices, bibliography;
+    `folder` holds them and the fallback's template and Lua filter (_fallback/)."""
+    folder: Path
     title: str
     output_file: str
     chapters: list[Path]
@@ -189,8 +183,12 @@ class Book:
         appendices = [reports_dir / name for name in book.get("appendices", [])]
         chapters = [reports_dir / name for name in book["chapters"]] + appendices
         bibliography = config.get("bibliography")
-        return cls(book["title"], book.get("output-file", "book"), chapters, appendices[0] if appendices else None,
-                   reports_dir / bibliography if bibliography else None)
+        return cls(reports_dir, book["title"], book.get("output-file", "book"), chapters,
+                   appendices[0] if appendices else None, reports_dir / bibliography if bibliography else None)
+
+    @property
+    def fallback(self) -> Path:
+        return self.folder / "_fallback"
 
 
 def _pandoc(markdown: str, to: str, output: Path, book: Book, metadata: dict, extra: list[str]) -> None:
@@ -198,7 +196,7 @@ def _pandoc(markdown: str, to: str, output: Path, book: Book, metadata: dict, ex
     import pypandoc
 
     args = [pypandoc.get_pandoc_path(), "--from", "markdown", "--to", to, "--output", str(output),
-            "--lua-filter", str(FALLBACK_DIR / "quarto-subset.lua"), "--number-sections", "--toc"]
+            "--lua-filter", str(book.fallback / "quarto-subset.lua"), "--number-sections", "--toc"]
     if book.bibliography:
         args += ["--citeproc", "--bibliography", str(book.bibliography), "--metadata", "link-citations=true"]
     for key, value in metadata.items():
@@ -208,15 +206,15 @@ def _pandoc(markdown: str, to: str, output: Path, book: Book, metadata: dict, ex
         raise RenderError(f"pandoc could not write the book as {to}:\n{done.stderr.decode()[-2000:]}")
 
 
-def _html_book(markdown: str, out_dir: Path, book: Book, metadata: dict, reports_dir: Path) -> list[str]:
+def _html_book(markdown: str, out_dir: Path, book: Book, metadata: dict) -> list[str]:
     """One self-contained page per chapter (pandoc's chunked HTML), each with the chapter list beside it."""
     with tempfile.TemporaryDirectory() as tmp:
         style = Path(tmp) / "style.html"
-        style.write_text("<style>\n" + (reports_dir / "styles.css").read_text(encoding="utf-8") + "</style>\n",
+        style.write_text("<style>\n" + (book.folder / "styles.css").read_text(encoding="utf-8") + "</style>\n",
                          encoding="utf-8")
         site = Path(tmp) / "site"
         _pandoc(markdown, "chunkedhtml", site, book, metadata,
-                ["--template", str(FALLBACK_DIR / "book.html"), "--split-level=1", "--toc-depth=1",
+                ["--template", str(book.fallback / "book.html"), "--split-level=1", "--toc-depth=1",
                  "--chunk-template=%i.html", "--include-in-header", str(style),
                  "--variable", f"book-title={metadata['title']}", "--variable", f"book-subtitle={metadata['subtitle']}",
                  "--variable", f"book-pdf={book.output_file}.pdf"])
@@ -234,7 +232,7 @@ def _html_book(markdown: str, out_dir: Path, book: Book, metadata: dict, reports
 
 
 def _pdf_book(markdown: str, out_dir: Path, book: Book, metadata: dict, images: dict[str, bytes],
-              reports_dir: Path, extract_date: str) -> str:
+              extract_date: str) -> str:
     import typst
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -242,8 +240,8 @@ def _pdf_book(markdown: str, out_dir: Path, book: Book, metadata: dict, images: 
             (Path(tmp) / name).write_bytes(data)
         typ = Path(tmp) / "book.typ"
         _pandoc(markdown, "typst", typ, book, metadata,
-                ["--standalone", "--toc-depth=2", "--include-in-header", str(reports_dir / "pdf-header.typ"),
-                 "--include-in-header", str(FALLBACK_DIR / "book-header.typ")])
+                ["--standalone", "--toc-depth=2", "--include-in-header", str(book.folder / "pdf-header.typ"),
+                 "--include-in-header", str(book.fallback / "book-header.typ")])
         # Dated by the end of follow-up and with typst's own fonts only, so the same results give the same
         # PDF bytes on any machine.
         stamp = int(datetime.fromisoformat(extract_date).replace(tzinfo=timezone.utc).timestamp())
@@ -272,7 +270,7 @@ def _fallback(out_dir: Path, params: dict, profile: str, formats: tuple[str, ...
             html_parts.append("::: {.appendices}\n:::\n")
             pdf_parts.append("::: {.appendices}\n:::\n")
         progress(f"running {qmd.name} ...")
-        _, chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
+        chunks = parse_qmd(qmd.read_text(encoding="utf-8"))
         chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
         html_parts.append(_markdown(chunks, outputs, with_code=True, image=data_uri))
         pdf_parts.append(_markdown(chunks, outputs, with_code=False, image=image_file))
@@ -281,10 +279,10 @@ def _fallback(out_dir: Path, params: dict, profile: str, formats: tuple[str, ...
     written = []
     if "html" in formats:
         progress("writing the HTML book (pandoc) ...")
-        written += _html_book("\n\n".join(html_parts), out_dir, book, metadata, reports_dir)
+        written += _html_book("\n\n".join(html_parts), out_dir, book, metadata)
     if "pdf" in formats:
         progress("writing the PDF book (pandoc + typst) ...")
-        written.append(_pdf_book("\n\n".join(pdf_parts), out_dir, book, metadata, pdf_images, reports_dir,
+        written.append(_pdf_book("\n\n".join(pdf_parts), out_dir, book, metadata, pdf_images,
                                  str(params.get("extract_date", "2024-02-27"))))
     return written
 

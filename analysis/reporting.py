@@ -37,6 +37,11 @@ class Results:
         """A run of the package's own synthetic extract (a reproduction), not a trust's own data."""
         return self.info("data", "synthetic") == "synthetic"
 
+    @property
+    def data_kind(self) -> str:
+        """What the numbers are computed on, for a sentence: "synthetic" or "service's own" (data)."""
+        return "synthetic" if self.synthetic else "service's own"
+
     def table(self, name: str) -> pd.DataFrame:
         path = self.folder / f"{name}.csv"
         return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
@@ -77,7 +82,7 @@ class Results:
     def key_table(self) -> pd.DataFrame:
         """key_results.csv for the appendix: each row's anchor, label, group, value, CI, n and method number."""
         key = self.key.copy()
-        methods = list(dict.fromkeys(key["method"].fillna("")))
+        methods = self._methods()
         key["anchor"] = [anchor(m, f, lv) for m, f, lv in zip(key["measure"], key["factor"], key["level"])]
         key["label"] = key["measure"].map(labels.measure)
         key["group"] = [labels.factor(f) if f == "all" else f"{labels.factor(f)}: {lv}"
@@ -88,8 +93,12 @@ class Results:
         key["n_text"] = key["n"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
         return key
 
+    def _methods(self) -> list[str]:
+        """Every distinct method of the key results, in order of first use (M1, M2, ...)."""
+        return list(dict.fromkeys(self.key["method"].fillna("")))
+
     def methods_table(self) -> pd.DataFrame:
-        methods = list(dict.fromkeys(self.key["method"].fillna("")))
+        methods = self._methods()
         return pd.DataFrame({"number": [f"M{i + 1}" for i in range(len(methods))],
                              "method": [code_names(m) for m in methods]})
 

@@ -32,7 +32,7 @@ from .calibration import Calibration
 from .files import write_csv_atomic
 from .load import load_extract
 from .proportions import chi2_homogeneity
-from .synthetic import _draw_people, generate
+from .synthetic import draw_people, generate
 
 SEEDS = range(1, 201)          # outcome draws: fast (no dates)
 KM_SEEDS = range(1, 41)        # whole cohorts with dates, for the Kaplan-Meier share
@@ -47,7 +47,7 @@ def _chance_differences(cal: Calibration) -> list[dict]:
     hits = {f: 0 for f in C.FACTORS}
     n = int(cal.number("cohort_n"))
     for seed in SEEDS:
-        people = _draw_people(np.random.default_rng(seed), cal, n, calibrating=False)
+        people = draw_people(np.random.default_rng(seed), cal, n, calibrating=False)
         positive = people["outcome"].isin(C.POSITIVE_OUTCOMES)
         found = False
         for factor in C.FACTORS:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .contract import FACTORS, NOT_KNOWN
+from .contract import FACTORS
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
-from .modelling import MIN_COMPARED, WEIGHT, cox_by_factors
+from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
@@ -41,9 +41,7 @@ def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, floa
 def logrank_by_factor(frame: pd.DataFrame, time: str, event: str) -> pd.DataFrame:
     rows = []
     for factor in FACTOR_NAMES:
-        known = frame[frame[factor].astype(str) != NOT_KNOWN]
-        sizes = known.groupby(known[factor].astype(str))[WEIGHT].sum()
-        known = known[known[factor].astype(str).isin(sizes.index[sizes >= MIN_COMPARED])]
+        known = compared_groups(frame, factor)
         test = logrank(known[time], known[event], known[factor].astype(str), known[WEIGHT])
         rows.append({"factor": factor, "chi2": test["chi2"], "df": test["df"], "p": test["p"],
                      "n": int(known[WEIGHT].sum()),

@@ -71,7 +71,7 @@ def shuffled_labels(rng: np.random.Generator, counts: dict[str, int]) -> np.ndar
     return rng.permutation(np.repeat(np.array(list(counts), dtype=object), list(counts.values())))
 
 
-def _draw_people(rng, cal: Calibration, n: int, calibrating: bool) -> pd.DataFrame:
+def draw_people(rng, cal: Calibration, n: int, calibrating: bool) -> pd.DataFrame:
     people = {}
     for factor in ("ethnicity", "gender", "age_band", "diagnosis", "site"):
         people[factor] = shuffled_labels(rng, scale_counts(cal.counts("ips_count", factor), n))
@@ -195,7 +195,7 @@ def generate(cal: Calibration, n: int | None = None, seed: int | None = None) ->
     rng = np.random.default_rng(seed)
     for _ in range(MAX_ATTEMPTS):
         try:
-            people = _draw_people(rng, cal, n, calibrating)
+            people = draw_people(rng, cal, n, calibrating)
             dates = _draw_dates(rng, cal, people)
             break
         except CalibrationError:

@@ -63,6 +63,14 @@ local function number(doc)
     labels[id] = { text = text, target = id }
     return text
   end
+  local function numbered(kind)  -- a table or figure whose id starts with its kind: caption prefixed
+    return function(el)
+      if el.identifier:match("^" .. kind .. "%-") then
+        el.caption = prefix_caption(el.caption, next_label(kind, el.identifier))
+        return el
+      end
+    end
+  end
   return doc:walk {
     traverse = "topdown",
     Header = function(h)
@@ -106,18 +114,8 @@ local function number(doc)
         return figure
       end
     end,
-    Table = function(t)
-      if t.identifier:match("^tbl%-") then
-        t.caption = prefix_caption(t.caption, next_label("tbl", t.identifier))
-        return t
-      end
-    end,
-    Figure = function(f)
-      if f.identifier:match("^fig%-") then
-        f.caption = prefix_caption(f.caption, next_label("fig", f.identifier))
-        return f
-      end
-    end,
+    Table = numbered("tbl"),
+    Figure = numbered("fig"),
   }
 end
 
