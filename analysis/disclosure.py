@@ -29,8 +29,8 @@ threshold t = 7, base b = 5 and minimum m = 8 people:
    differences of rounded cumulative counts, so no month's events and no cohort size can be solved from
    the curve. Rows with fewer than m at risk are blank; a group failing rule 3 has no curve at all.
    Medians, survival at 6/12 months and restricted means are read off these published curves.
-5. Models on person-level data (Cox, the adjusted logistic model, log-rank and proportional-hazards
-   tests): ratios and CI limits to 2 decimals, p-values to 3, chi-squared to 2; coefficients, SEs and z
+5. Models on person-level data (Cox, Fine-Gray, the adjusted logistic model; log-rank, Gray's and
+   proportional-hazards tests): ratios and CI limits to 2 decimals, p-values to 3, chi-squared to 2; coefficients, SEs and z
    are not published (the CI carries the precision); rows for groups failing rule 3 are blank.
 6. Person-level values. Sample medians and quartiles are rounded to whole weeks; no earliest or latest
    date is published (the default entry window is whole calendar months); the extract's SHA-256 is
@@ -44,7 +44,7 @@ threshold t = 7, base b = 5 and minimum m = 8 people:
 
 Residual risks, stated rather than hidden: (a) the pinning check of rule 2 covers the outcome tables
 (groups against their 'all' row); the group sizes of the survival and access tables are checked by the
-attack tests only as far as they are totals of the same people elsewhere; (b) Cox and
+attack tests only as far as they are totals of the same people elsewhere; (b) Cox, Fine-Gray and
 adjusted logistic estimates come from person-level data, and their CI widths say roughly how many events
 a group had (only for groups of 8 or more events); (c) runs with different extract dates are not
 controlled against each other.
@@ -75,6 +75,7 @@ ALL_PROTECTIONS = frozenset({"merge_small_groups", "published_counts", "secondar
                              "model_precision", "whole_weeks", "no_identifying_metadata", "month_windows"})
 PRECISION = {"ratio": 2, "p": 3, "chi2": 2}
 MODEL_HIDDEN_COLUMNS = ("coef", "se", "z", "log_odds_ratio")
+RATIO_COLUMNS = ("hazard_ratio", "subdistribution_hr", "odds_ratio")
 HIDDEN_NOTE = "statistics"
 
 
@@ -415,14 +416,14 @@ def _model_table(name: str, table: pd.DataFrame, family: str, step: Step) -> pd.
             step.note(name, column, "not published", out[column].notna().sum(), "model estimates: the CI carries the precision")
             out = out.drop(columns=column)
     for column in out.columns:
-        digits = (PRECISION["ratio"] if column in ("hazard_ratio", "odds_ratio", "conf_low", "conf_high") else
+        digits = (PRECISION["ratio"] if column in RATIO_COLUMNS + ("conf_low", "conf_high") else
                   PRECISION["p"] if column in ("p", "wald_p") else
                   PRECISION["chi2"] if column in ("chi2", "lr_chi2", "lr_chi2_model") else None)
         if digits is not None:
             out[column] = out[column].astype(float).round(digits)
             step.note(name, column, "precision reduced", out[column].notna().sum(), f"{digits} decimals (model fitted on person-level data)")
-    return _hide(out, hidden, [c for c in out.columns if c in ("hazard_ratio", "odds_ratio", "conf_low", "conf_high",
-                                                                 "p", "wald_p", "chi2", "lr_chi2", "flag")],
+    return _hide(out, hidden, [c for c in out.columns if c in RATIO_COLUMNS + ("conf_low", "conf_high", "p", "wald_p",
+                                                                                "chi2", "lr_chi2", "flag")],
                  name, step, _why(rule))
 
 
@@ -612,14 +613,25 @@ COMPETING_WHY = ("per-group cumulative incidence is not released: at 6 and 12 mo
 
 
 def _competing_step(step: Step) -> None:
-    """Gray's tests as a test fitted on person-level data (reduced precision, like the log-rank tests); the
+    """Gray's tests and the Fine-Gray models as estimates fitted on person-level data (reduced precision, no
+    SEs, blank rows for groups failing rule 3 on their jobs, as for the cause-specific Cox models); the
     per-group incidences themselves are not released (counts rounded, every statistic blank)."""
     raw = step.raw
+    groups = raw["competing_by_group"]
+    jobs = groups[groups["cause"] == "job"].drop_duplicates(["factor", "level"]) if len(groups) else groups
+    for factor, level, good in zip(jobs.get("factor", []), jobs.get("level", []),
+                                   _group_ok(jobs.get("n", []), jobs.get("events", []), step.rule)):
+        step.visible[("employment", factor, level)] = bool(good)
     step.out["competing_gray"] = _model_table("competing_gray", raw["competing_gray"], "employment", step)
-    table = _counts_only("competing_by_group", raw["competing_by_group"], step)
+    if "competing_fine_gray" in raw:
+        step.out["competing_fine_gray"] = _model_table("competing_fine_gray", raw["competing_fine_gray"],
+                                                       "employment", step)
+        step.out["competing_model_exclusions"] = _exclusions("competing_model_exclusions",
+                                                             raw["competing_model_exclusions"], "employment", step)
+    table = _counts_only("competing_by_group", groups, step)
     # n too: rounded here from the group's own size, it would be a second rounding of a size that the
     # employment tables publish from the rounded curve, and the two together narrow it (seen: 245 and 240).
-    statistics = [c for c in ("cif_pct", "conf_low", "conf_high", "n") if c in table]
+    statistics = [c for c in ("cif_pct", "conf_low", "conf_high", "n", "events") if c in table]
     step.out["competing_by_group"] = _hide(table, np.ones(len(table), dtype=bool), statistics, "competing_by_group",
                                            step, COMPETING_WHY)
 
@@ -812,13 +824,14 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     match = re.match(r"^(employment|in_work)_logrank_(p|chi2)$", m)
     if match:
         return _from_row(key, _lookup(tables.get(f"{match.group(1)}_logrank"), factor=factor), match.group(2), n="n")
-    match = re.match(r"^(employment|in_work)_cox_hr_(unadjusted|adjusted)$", m)
+    match = re.match(r"^(employment|in_work)_(cox_hr|fine_gray_shr)_(unadjusted|adjusted)$", m)
     if match:
-        table = tables.get(f"{match.group(1)}_cox")
+        cox = match.group(2) == "cox_hr"
+        table = tables.get(f"{match.group(1)}_cox" if cox else "competing_fine_gray")
         source = None
         if table is not None and len(table):
-            source = _lookup(table[table["model"].str.startswith(match.group(2) + ":")], factor=factor, level=level)
-        return _from_row(key, source, "hazard_ratio", "conf_low", "conf_high", "n")
+            source = _lookup(table[table["model"].str.startswith(match.group(3) + ":")], factor=factor, level=level)
+        return _from_row(key, source, "hazard_ratio" if cox else "subdistribution_hr", "conf_low", "conf_high", "n")
     match = re.match(r"^outcome_(rate_pct|chi2|p|exact_p)(_12m_window)?$", m)
     if match:
         name = f"outcome{match.group(2) or ''}"

@@ -31,6 +31,8 @@ MEASURES = {
     "employment_logrank_chi2": "Time to employment: log-rank chi-squared",
     "employment_cox_hr_unadjusted": "Time to employment: hazard ratio, Cox unadjusted",
     "employment_cox_hr_adjusted": "Time to employment: hazard ratio, Cox adjusted",
+    "employment_fine_gray_shr_unadjusted": "Incidence of a job: subdistribution hazard ratio, Fine-Gray unadjusted",
+    "employment_fine_gray_shr_adjusted": "Incidence of a job: subdistribution hazard ratio, Fine-Gray adjusted",
     "median_days_in_work_support": "Median days of in-work support, among those discharged",
     "median_months_in_work_support": "Median months of in-work support, among those discharged",
     "pct_in_work_support_over_12m": "In-work support beyond 12 months (%)",

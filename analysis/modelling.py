@@ -6,6 +6,8 @@ the table says so rather than printing an infinite ratio; the reference level is
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -91,11 +93,18 @@ def usable_rows(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[
     return keep
 
 
-def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: str, model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Cox (Efron) of `event` on categorical factors, fitted on counts per (time, covariate pattern).
+def model_specs(factors: list[str]) -> list[tuple[str, list[str]]]:
+    """The models fitted for every comparison: each factor alone (unadjusted), then all together (adjusted)."""
+    return [(f"unadjusted: {f}", [f]) for f in factors] + [("adjusted: " + " + ".join(factors), list(factors))]
 
-    Returns (hazard ratio table, proportional-hazards test table, excluded-levels table).
-    """
+
+def fit_by_factors(frame: pd.DataFrame, factors: list[str], event: str, model: str, fit: Callable
+                   ) -> tuple[object | None, pd.DataFrame, pd.DataFrame]:
+    """What every model by factors shares: choose each factor's levels (model_levels), keep the rows whose
+    levels all enter, fit, and label each term with its factor, level and reference.
+
+    fit(rows, factors, levels) returns (fitted, terms): an object with .summary(), .se, .n and .n_events,
+    and (factor, level, reference) per term. Returns (fitted or None, estimates table, excluded levels)."""
     levels, excluded = {}, []
     for factor in factors:
         levels[factor], dropped = model_levels(frame, factor, event)
@@ -103,25 +112,39 @@ def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: st
     excluded = pd.concat(excluded, ignore_index=True).assign(model=model)
     factors = [f for f in factors if len(levels[f]) >= 2]
     if not factors:
-        return pd.DataFrame(), pd.DataFrame(), excluded
+        return None, pd.DataFrame(), excluded
     rows = frame[usable_rows(frame, factors, levels)]
-    cells = counts_by(rows, [time] + factors, event).reset_index()
-    x, names, terms = design(cells, factors, levels)
     try:
-        fit = cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names)
-        if not np.all(np.isfinite(fit.se)):
+        fitted, terms = fit(rows, factors, levels)
+        if not np.all(np.isfinite(fitted.se)):
             raise np.linalg.LinAlgError("non-finite standard errors")
     except np.linalg.LinAlgError:
-        return pd.DataFrame(), pd.DataFrame(), pd.concat([excluded, not_estimable(model, factors, len(rows))],
-                                                         ignore_index=True)
-    table = fit.summary()
+        return None, pd.DataFrame(), pd.concat([excluded, not_estimable(model, factors, int(rows[WEIGHT].sum()))],
+                                               ignore_index=True)
+    table = fitted.summary()
     table.insert(0, "model", model)
     table.insert(1, "factor", [t[0] for t in terms])
     table.insert(2, "level", [t[1] for t in terms])
     table.insert(3, "reference", [t[2] for t in terms])
-    table["n"] = fit.n
-    table["events"] = fit.n_events
-    table["lr_chi2_model"] = fit.lr_chi2
-    ph = fit.ph_test.copy()
+    table["n"] = fitted.n
+    table["events"] = fitted.n_events
+    return fitted, table, excluded
+
+
+def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: str, model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Cox (Efron) of `event` on categorical factors, fitted on counts per (time, covariate pattern).
+
+    Returns (hazard ratio table, proportional-hazards test table, excluded-levels table).
+    """
+    def fit(rows, factors, levels):
+        cells = counts_by(rows, [time] + factors, event).reset_index()
+        x, names, terms = design(cells, factors, levels)
+        return cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names), terms
+
+    fitted, table, excluded = fit_by_factors(frame, factors, event, model, fit)
+    if fitted is None:
+        return table, pd.DataFrame(), excluded
+    table["lr_chi2_model"] = fitted.lr_chi2
+    ph = fitted.ph_test.copy()
     ph.insert(0, "model", model)
     return table, ph, excluded

@@ -6,7 +6,7 @@ import pandas as pd
 
 from .contract import FACTORS
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
-from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors
+from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors, model_specs
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
@@ -52,11 +52,9 @@ def logrank_by_factor(frame: pd.DataFrame, time: str, event: str) -> pd.DataFram
 def cox_models(frame: pd.DataFrame, time: str, event: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Unadjusted (one factor at a time) and mutually adjusted (all four) Cox models."""
     tables, ph_tests, excluded = [], [], []
-    for factor in FACTOR_NAMES:
-        t, p, e = cox_by_factors(frame, [factor], time, event, model=f"unadjusted: {factor}")
+    for model, factors in model_specs(FACTOR_NAMES):
+        t, p, e = cox_by_factors(frame, factors, time, event, model=model)
         tables.append(t), ph_tests.append(p), excluded.append(e)
-    t, p, e = cox_by_factors(frame, FACTOR_NAMES, time, event, model="adjusted: " + " + ".join(FACTOR_NAMES))
-    tables.append(t), ph_tests.append(p), excluded.append(e)
     return (pd.concat(tables, ignore_index=True), pd.concat(ph_tests, ignore_index=True),
             pd.concat(excluded, ignore_index=True))
 

@@ -1,15 +1,20 @@
-"""Competing risks by group: Gray's test against R's cmprsk, and the first-event rules with education as
+"""Competing risks by group: Gray's test and Fine-Gray against R's cmprsk, and the first-event rules with education as
 its own cause."""
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.competing import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, first_event_times, gray_test
+from analysis.competing import (CENSORED, DISCHARGED, EDUCATION, EMPLOYED, fine_gray, fine_gray_models,
+                                first_event_times, gray_test)
+from analysis.contract import FACTORS
+from analysis.estimators import cox_efron
 from analysis.load import load_extract
+from analysis.modelling import collapse
 
 HERE = Path(__file__).resolve().parent / "test_competing"
 EXTRACT = pd.Timestamp("2024-02-27")
@@ -72,3 +77,89 @@ def test_first_events_give_education_its_own_cause(tmp_path):
     times = first_event_times(load_extract(path, EXTRACT), EXTRACT)
     assert [(int(d), int(c)) for d, c in zip(times["days"], times["cause"])] == [
         (59, EMPLOYED), (90, EDUCATION), (31, DISCHARGED), (271, CENSORED)]
+
+
+# --- Fine-Gray against R's cmprsk::crr --------------------------------------------------------------------------
+
+def crr_printed(text: str) -> dict[str, tuple[float, float]]:
+    """cmprsk::crr's coefficients and standard errors as fine_gray.R prints them: term -> (coef, se)."""
+    rows = re.findall(r"^(\w+)\s+([-\d.e+]+)\s+([-\d.e+]+)\s*$", text, re.M)
+    return {term: (float(coef), float(se)) for term, coef, se in rows}
+
+
+def fine_gray_inputs(frame: pd.DataFrame):
+    """fine_gray.R's design: group B and C against A, sex M against F; causes 2 and 3 compete with cause 1."""
+    x = pd.DataFrame({"groupB": frame["group"] == "B", "groupC": frame["group"] == "C",
+                      "sexM": frame["sex"] == "M"}).astype(float)
+    status = frame["cause"].map({0: 0, 1: 1, 2: 2, 3: 2}).to_numpy()
+    return x.to_numpy(), frame["days"].to_numpy(), status, list(x.columns)
+
+
+@pytest.fixture(scope="module")
+def fine_gray_data():
+    return pd.read_csv(HERE / "fine_gray_data.csv")
+
+
+def test_fine_gray_equals_crr_printed_output(fine_gray_data):
+    """fine_gray_r_output.txt is R's print of crr's coefficients and sandwich SEs (fine_gray.R) on 400 people in
+    284 rows: weekly times full of ties, failures, competing events and censorings at the same times, and
+    censorings at time 0 (where crr reads the censoring weight after the jump, not before it)."""
+    printed = crr_printed((HERE / "fine_gray_r_output.txt").read_text())
+    x, days, status, names = fine_gray_inputs(fine_gray_data)
+    fit = fine_gray(x, days, status, fine_gray_data["weight"].to_numpy(), names=names)
+    assert sorted(printed) == sorted(names)
+    for j, term in enumerate(names):
+        assert fit.coef[j] == pytest.approx(printed[term][0], rel=1e-9, abs=1e-12)
+        assert fit.se[j] == pytest.approx(printed[term][1], rel=1e-9)
+    assert fit.n == 400 and fit.n_events == int(fine_gray_data.loc[fine_gray_data["cause"] == 1, "weight"].sum())
+
+
+def test_fine_gray_on_counts_equals_the_fit_on_people(fine_gray_data):
+    people = fine_gray_data.loc[fine_gray_data.index.repeat(fine_gray_data["weight"])].reset_index(drop=True)
+    on_counts = fine_gray(*fine_gray_inputs(fine_gray_data)[:3], fine_gray_data["weight"].to_numpy())
+    on_people = fine_gray(*fine_gray_inputs(people)[:3])
+    assert on_counts.coef == pytest.approx(on_people.coef, rel=1e-10)
+    assert on_counts.se == pytest.approx(on_people.se, rel=1e-10)
+
+
+def test_fine_gray_without_competing_events_is_cox_with_breslow_ties(fine_gray_data):
+    """With no competing event every weight is 1 and the model is Cox's; with no tied failures Breslow's
+    and Efron's handling agree, so the coefficients must equal the Cox fit's (and the sandwich variance
+    differs from the model-based one: a check that it is not the information)."""
+    untied = fine_gray_data.loc[fine_gray_data.index.repeat(fine_gray_data["weight"])].reset_index(drop=True)
+    untied["days"] = untied["days"] + np.arange(len(untied)) / len(untied)  # no two people share a time
+    untied["cause"] = untied["cause"].where(untied["cause"] <= 1, 0)
+    x, days, status, _ = fine_gray_inputs(untied)
+    fg, cox = fine_gray(x, days, status), cox_efron(x, days, status)
+    assert fg.coef == pytest.approx(cox.coef, rel=1e-8)
+    assert not np.allclose(fg.se, cox.se, rtol=1e-6)
+
+
+def test_fine_gray_committed_r_output_is_what_r_prints_today():
+    """Skips only where R or cmprsk is not installed (CI installs neither); the check above runs anyway."""
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed")
+    done = subprocess.run(["Rscript", str(HERE / "fine_gray.R"), str(HERE / "fine_gray_data.csv")],
+                          capture_output=True, text=True)
+    if "there is no package called" in done.stderr:
+        pytest.skip("R's cmprsk is not installed (Debian: r-cran-cmprsk)")
+    assert done.returncode == 0, done.stderr
+    now, committed = crr_printed(done.stdout), crr_printed((HERE / "fine_gray_r_output.txt").read_text())
+    assert now.keys() == committed.keys()
+    for term in now:
+        assert now[term] == pytest.approx(committed[term], rel=1e-12)
+
+
+def test_fine_gray_models_use_the_cox_models_levels_and_exclusions():
+    """Same references and the same 'fewer than 10' rule as the cause-specific Cox models; a group with no
+    job is not estimable and says so rather than printing a ratio of 0."""
+    data = load_extract(Path(__file__).resolve().parents[1] / "data_synthetic" / "ips_extract.csv", EXTRACT)
+    cells = collapse(first_event_times(data, EXTRACT), ["days", "cause"])
+    models, excluded = fine_gray_models(cells)
+    assert set(models["model"]) == {f"unadjusted: {f}" for f in FACTORS} | {"adjusted: " + " + ".join(FACTORS)}
+    assert (models.loc[models["factor"] == "gender", "reference"] == "Female").all()
+    assert set(excluded.loc[excluded["factor"] == "gender", "level"]) == {"Other"}
+    no_job = cells[~((cells["diagnosis"] == "Bipolar") & (cells["cause"] == EMPLOYED))]
+    models, excluded = fine_gray_models(no_job)
+    assert "Bipolar" not in set(models["level"])
+    assert "no events" in excluded.loc[excluded["level"] == "Bipolar", "reason"].iloc[0]

@@ -53,26 +53,33 @@ def check_release(folder: Path) -> None:
                     if shown(k["value"]):
                         assert r["odds_ratio"] == k["value"]
     for prefix in ("employment", "in_work"):
-        groups, curves, cox = (read(folder, f"{prefix}_by_group"), read(folder, f"{prefix}_km_by_group"),
-                               read(folder, f"{prefix}_cox"))
+        groups, curves = read(folder, f"{prefix}_by_group"), read(folder, f"{prefix}_km_by_group")
+        # The cause-specific Cox models and, for employment, the Fine-Gray models of the same job events.
+        models = [(read(folder, f"{prefix}_cox"), "hazard_ratio", f"{prefix}_cox_hr")]
+        if prefix == "employment":
+            models.append((read(folder, "competing_fine_gray"), "subdistribution_hr", "employment_fine_gray_shr"))
         with_curve = set(zip(curves["factor"], curves["level"])) if len(curves) else set()
         for g in groups.to_dict("records"):
             visible = shown(g["km_survival_6m"])
             assert ((g["factor"], g["level"]) in with_curve) == visible, (prefix, g["factor"], g["level"])
-            if not visible and len(cox):  # no hazard ratio for a group without published statistics
-                mine = cox[(cox["factor"] == g["factor"]) & ((cox["level"] == g["level"]) | (cox["reference"] == g["level"]))]
-                assert not mine["hazard_ratio"].map(shown).any(), (prefix, g["factor"], g["level"])
+            for table, ratio, _ in models:
+                if not visible and len(table):  # no ratio for a group without published statistics
+                    mine = table[(table["factor"] == g["factor"]) &
+                                 ((table["level"] == g["level"]) | (table["reference"] == g["level"]))]
+                    assert not mine[ratio].map(shown).any(), (prefix, ratio, g["factor"], g["level"])
             if visible:
                 first = curves[(curves["factor"] == g["factor"]) & (curves["level"] == g["level"])]["n_risk"].iloc[0]
                 assert first == g["n"]  # the curve and the table tell the same number of people
-        if len(cox):
+        for table, ratio, measure in models:
+            if not len(table):
+                continue
             for model in ("unadjusted", "adjusted"):
-                key_hr = key_rows(folder, f"{prefix}_cox_hr_{model}")
-                for r in cox[cox["model"].str.startswith(model)].to_dict("records"):
+                key_hr = key_rows(folder, f"{measure}_{model}")
+                for r in table[table["model"].str.startswith(model)].to_dict("records"):
                     k = key_hr.loc[(r["factor"], r["level"])]
-                    assert shown(r["hazard_ratio"]) == shown(k["value"])
+                    assert shown(r[ratio]) == shown(k["value"])
                     if shown(k["value"]):
-                        assert (r["hazard_ratio"], r["conf_low"], r["conf_high"]) == (k["value"], k["conf_low"], k["conf_high"])
+                        assert (r[ratio], r["conf_low"], r["conf_high"]) == (k["value"], k["conf_low"], k["conf_high"])
     comp = read(folder, "access_composition")
     if len(comp):
         key = key_rows(folder, "representation_ratio")

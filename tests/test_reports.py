@@ -243,14 +243,19 @@ def test_every_table_row_of_the_book_is_in_the_pdf(rendered, pdf):
 
 def test_a_contrary_extract_changes_the_sentences_that_interpret_it(tmp_path):
     """Prose follows the numbers: sites whose job rates differ by no more than chance get the sentence
-    that says so, not the published data's "differ by more than chance"; the synthetic book says the opposite."""
+    that says so, not the published data's "differ by more than chance"; and with the diagnosis 'Other'
+    folded into 'Psychosis', no Fine-Gray interval excludes 1 and the employment chapter no longer names one.
+    The synthetic book says the opposite of both."""
     from analysis.cli import main
 
     data = ROOT / "data_synthetic"
     sites = pd.read_csv(data / "making_ips_work_sites.csv")
     sites["referrals"], sites["jobs"] = 200, [70, 72, 68, 74, 71, 69]  # rates 34% to 37%: chance alone
     sites.to_csv(tmp_path / "sites.csv", index=False)
-    assert main(["run", str(data / "ips_extract.csv"), "--reference", str(data / "reference_population.csv"),
+    extract = pd.read_csv(data / "ips_extract.csv", dtype=str, keep_default_na=False)
+    extract.loc[extract["diagnosis"] == "Other", "diagnosis"] = "Psychosis"
+    extract.to_csv(tmp_path / "extract.csv", index=False)
+    assert main(["run", str(tmp_path / "extract.csv"), "--reference", str(data / "reference_population.csv"),
                  "--sites", str(tmp_path / "sites.csv"), "--extract-date", "2024-02-27", "--disclosure", "none",
                  "--no-figures", "--out", str(tmp_path / "results")]) == 0
     summary = pd.read_csv(tmp_path / "results" / "sites_summary.csv").iloc[0]
@@ -260,3 +265,10 @@ def test_a_contrary_extract_changes_the_sentences_that_interpret_it(tmp_path):
     assert "no larger than chance could give" in contrary and "more than chance" not in contrary
     published = visible_text(COMMITTED / "sites.html")
     assert "the sites differ by more than chance alone would give" in published
+    fine_gray = pd.read_csv(tmp_path / "results" / "competing_fine_gray.csv")
+    assert not ((fine_gray["conf_low"] > 1) | (fine_gray["conf_high"] < 1)).any()
+    contrary = visible_text(tmp_path / "book" / "employment.html")
+    assert "no 95% CI, subdistribution or cause-specific, excludes a hazard ratio of 1" in contrary
+    assert "CI excludes 1 for" not in contrary
+    published = visible_text(COMMITTED / "employment.html")
+    assert "CI excludes 1 for Diagnosis: Other vs Psychosis" in published  # (pandoc curls the apostrophe)
