@@ -25,7 +25,8 @@ DISCLOSURE ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),none,nhs)
 # The service named in the reports: the synthetic one for the synthetic data; a trust names its own
 # (SERVICE_NAME="..."), else the run records "IPS service (its file)".
 SERVICE_NAME ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),Synthetic IPS service calibrated to Rinaldi et al. (2024))
-# The Making IPS Work site table for the synthetic run; a trust leaves SITES empty to compare its own sites.
+# The Making IPS Work site table for the synthetic run; a trust may name one too (its own sites are then
+# analysed beside it) or leave SITES empty to compare its own sites alone.
 SITES ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/making_ips_work_sites.csv)
 
 SYNTHETIC := data_synthetic/ips_extract.csv data_synthetic/reference_population.csv \

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
     run.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
     run.add_argument("--reference", default=None, help="the CMHT case-load table (characteristic,category,count)")
-    run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs); default: the extract's sites")
+    run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs), e.g. a benchmark; the extract's own sites (its "
+                          "site column) are then analysed beside it; default: the extract's sites alone")
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
     run.add_argument("--out", required=True, help="folder for the results (replaced as a whole on success)")
     run.add_argument("--mapping", default=None, help="YAML mapping of the file's columns and codes to the contract's")

@@ -682,38 +682,41 @@ def _access_step(step: Step, keys: list[dict]) -> list[dict]:
     return published_keys
 
 
-def _sites_step(step: Step) -> list[dict]:
+def _sites_step(step: Step, prefix: str) -> list[dict]:
+    """One site analysis (prefix "sites" or "own_sites"): every statistic recomputed from the rounded counts
+    of the sites that pass rule 3, or nothing compared when fewer than two do."""
     rule, raw = step.rule, step.raw
-    exact = raw["sites_rates"]
+    rates_name, summary_name = f"{prefix}_rates", f"{prefix}_summary"
+    exact = raw[rates_name]
     ok = _group_ok(exact["referrals"], exact["jobs"], rule, binary=True)
     for site, good in zip(exact["site"], ok):
-        step.visible[("sites", "site", site)] = bool(good)
+        step.visible[(prefix, "site", site)] = bool(good)
     if rule.has("published_counts") and ok.sum() < 2:  # no comparison of sites to publish
         ok = np.zeros(len(exact), dtype=bool)
+    statistics = [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "counted", "method"}]
     if not rule.has("published_counts") or ok.sum() < 2:
-        step.out["sites_rates"] = _hide(_counts_only("sites_rates", exact, step), ~ok,
-                                        [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "method"}],
-                                        "sites_rates", step, _why(rule))
-        step.out["sites_summary"] = (_model_table("sites_summary", raw["sites_summary"], "sites", step)
-                                     if ok.sum() >= 2 else _empty_like(raw["sites_summary"]))
+        step.out[rates_name] = _hide(_counts_only(rates_name, exact, step), ~ok, statistics, rates_name, step, _why(rule))
+        step.out[summary_name] = (_model_table(summary_name, raw[summary_name], prefix, step)
+                                  if ok.sum() >= 2 else _empty_like(raw[summary_name]))
         return []
     shown = pd.DataFrame({"site": exact["site"][ok], "referrals": rounded(exact["referrals"][ok], rule).astype(int),
-                          "jobs": rounded(exact["jobs"][ok], rule).astype(int)})
-    keys, tables = sites.analyse(shown.reset_index(drop=True))
-    rates = exact[["site"]].merge(tables["sites_rates"].drop(columns=["referrals", "jobs"]), on="site", how="left")
+                          "jobs": rounded(exact["jobs"][ok], rule).astype(int), "counted": exact["counted"][ok]})
+    keys, tables = sites.analyse(shown.reset_index(drop=True), prefix)
+    rates = exact[["site"]].merge(tables[rates_name].drop(columns=["referrals", "jobs", "counted"]), on="site",
+                                  how="left")
     rates.insert(1, "referrals", exact["referrals"].to_numpy())
     rates.insert(2, "jobs", exact["jobs"].to_numpy())
+    rates.insert(3, "counted", exact["counted"].to_numpy())
     rates["method"] = rates["method"].fillna(exact["method"].iloc[0]) + "; from the published (rounded) counts"
-    rates = _counts_only("sites_rates", rates.reindex(columns=exact.columns), step)
-    step.out["sites_rates"] = _hide(rates, ~ok, [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "method"}],
-                                    "sites_rates", step, _why(rule))
-    summary = tables["sites_summary"]
+    rates = _counts_only(rates_name, rates.reindex(columns=exact.columns), step)
+    step.out[rates_name] = _hide(rates, ~ok, statistics, rates_name, step, _why(rule))
+    summary = tables[summary_name]
     summary["method"] = summary["method"] + "; from the published (rounded) counts, small sites excluded"
-    step.out["sites_summary"] = summary
-    step.note("sites_rates", "(statistics)", "recomputed from published counts", ok.sum(), "rates, CIs, limits")
-    step.note("sites_summary", "(all)", "recomputed from published counts", 1, "pooled, random-effects, tests")
+    step.out[summary_name] = summary
+    step.note(rates_name, "(statistics)", "recomputed from published counts", ok.sum(), "rates, CIs, limits")
+    step.note(summary_name, "(all)", "recomputed from published counts", 1, "pooled, random-effects, tests")
     for k in keys:
-        if k["measure"] == "site_jobs_total":
+        if k["measure"].endswith("jobs_total"):
             k["value"] = float(rounded(k["value"], rule))
     return keys
 
@@ -854,6 +857,10 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     return _from_row(key, None, "value") | {"method": key["method"] + "; no disclosure rule for this measure"}
 
 
+# Measures that the access and site steps recompute from published counts (the `replaced` rows below).
+RECOMPUTED_MEASURES = ("access_", "representation_ratio", "reach_", *sites.SOURCES.values())
+
+
 def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dict] | None = None) -> list[dict]:
     """The step's key rows as published. `replaced`: rows recomputed on published counts by the analysis
     itself (access, sites), which stand in for the rows of the same measure, factor and level."""
@@ -863,16 +870,16 @@ def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dic
         ident = (key["measure"], key["factor"], key["level"])
         if ident in index:
             new = dict(index[ident])
-            family = "sites" if key["measure"].startswith("site_") else "access"
+            family = next((p for p, m in sites.SOURCES.items() if key["measure"].startswith(m)), "access")
             visible = step.visible.get((family, key["factor"] if family == "access" else "site", key["level"]), True)
-            if not visible or (pd.isna(new["value"]) and ident[0] != "site_jobs_total"):
+            if not visible or (pd.isna(new["value"]) and not ident[0].endswith("jobs_total")):
                 new.update(value=np.nan, conf_low=np.nan, conf_high=np.nan, suppressed=HIDDEN_NOTE)
             else:
                 new["suppressed"] = ""
             out.append(new)
-        elif replaced is not None and key["measure"].startswith(("access_", "representation_ratio", "reach_", "site_")):
+        elif replaced is not None and key["measure"].startswith(RECOMPUTED_MEASURES):
             out.append({**key, "value": np.nan, "conf_low": np.nan, "conf_high": np.nan, "suppressed": HIDDEN_NOTE})
-        elif key["measure"].startswith(("access_", "representation_ratio", "reach_", "site_")):
+        elif key["measure"].startswith(RECOMPUTED_MEASURES):
             out.append(_precision_only(key))
         else:
             out.append(_key_row(key, step, rule))
@@ -910,10 +917,11 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
         _competing_step(step)
     if "access_composition" in tables:
         replaced = _access_step(step, keys) if rule.has("published_counts") else None
-    if "sites_rates" in tables:
-        site_keys = _sites_step(step)
-        if rule.has("published_counts"):  # too few sites to publish: every site row is blank
-            replaced = (replaced or []) + site_keys
+    for prefix in sites.SOURCES:
+        if f"{prefix}_rates" in tables:
+            site_keys = _sites_step(step, prefix)
+            if rule.has("published_counts"):  # too few sites to publish: every site row is blank
+                replaced = (replaced or []) + site_keys
     for name, table in tables.items():
         if name not in step.out:  # fail-safe: a table without a rule keeps only its rounded counts
             out = _counts_only(name, table, step)

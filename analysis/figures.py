@@ -234,7 +234,7 @@ def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     return save(fig, folder, "access_representation")
 
 
-def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path) -> list[Path]:
+def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path, name: str = "sites_funnel") -> list[Path]:
     fig, ax = figure(4.0, left=0.65, right=0.3)
     n = np.linspace(max(10, sites["referrals"].min() * 0.5), sites["referrals"].max() * 1.2, 200)
     p0 = pooled_pct / 100
@@ -250,4 +250,4 @@ def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path) -> list[Path]:
     ax.set_xlabel("Referrals")
     ax.set_ylabel("Job rate (%)")
     ax.legend(frameon=False, fontsize=7)
-    return save(fig, folder, "sites_funnel")
+    return save(fig, folder, name)

@@ -68,6 +68,9 @@ MEASURES = {
     "site_chi2": "Chi-squared across sites",
     "site_p": "Chi-squared p across sites",
 }
+# The extract's own sites when a site table is analysed too (analysis/sites.py): the same measures, named apart.
+MEASURES.update({"own_" + k: "The service's own sites: " + v[0].lower() + v[1:]
+                 for k, v in MEASURES.items() if k.startswith("site_")})
 SENSITIVITY_SUFFIX = "_12m_window"
 
 COLUMNS = {  # identifiers that appear inside table cells (terms, model names)

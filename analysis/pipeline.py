@@ -29,20 +29,24 @@ FIGURE_DIR = "figures"
 SYNTHETIC_SERVICE = "Synthetic IPS service calibrated to Rinaldi et al. (2024)"
 
 
+PEOPLE_IN_WORK = "people in work (a job gained or kept)"  # what an extract's site counts count
+
+
 def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
     """Referrals and jobs (gained or retained employment) per site, when the extract names two or more sites."""
     if "site" not in data.columns or data["site"].nunique() < 2:
         return None
     employed = data["outcome"].isin(IN_WORK_OUTCOMES)
     table = data.assign(job=employed).groupby("site")["job"].agg(["size", "sum"]).reset_index()
-    return table.rename(columns={"size": "referrals", "sum": "jobs"})
+    return table.rename(columns={"size": "referrals", "sum": "jobs"}).assign(counted=PEOPLE_IN_WORK)
 
 
 def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
                    site_table: pd.DataFrame | None = None):
     """Each analysis in turn, as (label, key result rows, {table name: table}).
 
-    The site analysis uses `site_table` (e.g. Making IPS Work) when given, else the extract's own sites.
+    The site analysis uses `site_table` (e.g. Making IPS Work) when given, and then the extract's own sites
+    beside it; else the extract's own sites alone.
     """
     yield "cohort", [row("cohort_n", len(data), "People analysed: rows of the extract that passed validation and "
                          "fall in the entry window", n=len(data))], {}
@@ -51,9 +55,12 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     yield "in-work support", *in_work.analyse(data, extract_date)
     yield "equity of access", *access.analyse(data, reference)
     yield "equity of outcome", *outcome.analyse(data, extract_date)
-    site_table = site_table if site_table is not None else site_counts(data)
+    own_sites = site_counts(data)
     if site_table is not None:
         yield "between-site variation", *sites.analyse(site_table)
+    if own_sites is not None:
+        yield (("the service's own sites", *sites.analyse(own_sites, "own_sites")) if site_table is not None else
+               ("between-site variation", *sites.analyse(own_sites)))
 
 
 def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
@@ -93,9 +100,10 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
         jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])) and tables["access_composition"]["representation_ratio"].notna().any():
         jobs.append(("access_comparison", (tables["access_composition"], folder)))
-    if "sites_rates" in tables and "sites_summary" in tables:
-        jobs.append(("funnel",
-                      (tables["sites_rates"], float(tables["sites_summary"]["pooled_rate_pct"].iloc[0]), folder)))
+    for prefix in sites.SOURCES:
+        if f"{prefix}_rates" in tables and f"{prefix}_summary" in tables:
+            jobs.append(("funnel", (tables[f"{prefix}_rates"], float(tables[f"{prefix}_summary"]["pooled_rate_pct"].iloc[0]),
+                                    folder, f"{prefix}_funnel")))
     return jobs
 
 
@@ -201,6 +209,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
                 ("extract", Path(extract).name), ("extract_sha256", digest),
                 ("reference", Path(reference).name if reference else "none"),
                 ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
+                ("own_sites", "from the extract, beside the site table" if "own_sites_rates" in tables else "none"),
                 ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),
                 ("disclosure", disclosure.describe()), ("package_version", version("ips-outcomes"))]
     if disclosure.has("no_identifying_metadata"):

@@ -1,4 +1,9 @@
-"""Between-site variation in job rates (the Making IPS Work table, or a trust's own sites)."""
+"""Between-site variation in job rates: a site table (Making IPS Work's, or one a trust supplies) and the
+extract's own sites.
+
+Without a site table the extract's own sites are the analysis ("sites" tables, site_* measures). With a
+site table, the table is that analysis and the extract's own sites, when it names two or more, are analysed
+beside it ("own_sites" tables, own_site_* measures), so a trust sees its teams next to the benchmark."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,14 +54,21 @@ def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
             "pi_low": float(expit(centre - half)), "pi_high": float(expit(centre + half))}
 
 
-def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:
-    """Sites table with columns site, referrals, jobs."""
+SOURCES = {"sites": "site_", "own_sites": "own_site_"}  # table prefix -> measure prefix
+
+
+def analyse(sites: pd.DataFrame, prefix: str = "sites") -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    """Sites table with columns site, referrals, jobs (and `counted`, what "jobs" counts: jobs in a site table,
+    people in work when the sites are the extract's); tables and measures named by `prefix` (SOURCES)."""
+    measure = SOURCES[prefix]
+    counted = str(sites["counted"].iloc[0]) if "counted" in sites else "jobs"
     jobs, referrals = sites["jobs"].to_numpy(float), sites["referrals"].to_numpy(float)
     low, high = wilson(jobs, referrals)
     pooled = jobs.sum() / referrals.sum()
     pooled_low, pooled_high = wilson(jobs.sum(), referrals.sum())
     table = pd.DataFrame({"site": sites["site"], "referrals": sites["referrals"], "jobs": sites["jobs"],
-                          "rate_pct": 100 * jobs / referrals, "conf_low": 100 * low, "conf_high": 100 * high})
+                          "counted": counted, "rate_pct": 100 * jobs / referrals, "conf_low": 100 * low,
+                          "conf_high": 100 * high})
     for level, z in Z_LIMITS.items():
         half = z * np.sqrt(pooled * (1 - pooled) / referrals)
         table[f"limit_{level}_low"] = 100 * (pooled - half)
@@ -72,21 +84,21 @@ def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:
         low, high = expit(centre - half), expit(centre + half)
         table[f"limit_re_{level}_low"], table[f"limit_re_{level}_high"] = 100 * low, 100 * high
         table[f"outside_re_{level}"] = np.where(rate > high, "above", np.where(rate < low, "below", ""))
-    table["method"] = f"Job rate = jobs / referrals; {WILSON_METHOD}; {FUNNEL_METHOD}"
-    keys = [row("site_job_rate_pct", r["rate_pct"], f"Jobs / referrals; {WILSON_METHOD}", factor="site",
+    table["method"] = f"Rate = {counted} / referrals; {WILSON_METHOD}; {FUNNEL_METHOD}"
+    keys = [row(f"{measure}job_rate_pct", r["rate_pct"], f"{counted.capitalize()} / referrals; {WILSON_METHOD}", factor="site",
                 level=r["site"], conf_low=r["conf_low"], conf_high=r["conf_high"], n=int(r["referrals"]))
             for _, r in table.iterrows()]
     keys += [
-        row("site_jobs_total", jobs.sum(), "Sum of jobs over sites", n=int(referrals.sum())),
-        row("site_pooled_rate_pct", 100 * pooled, f"All jobs / all referrals; {WILSON_METHOD}",
+        row(f"{measure}jobs_total", jobs.sum(), f"Sum of {counted} over sites", n=int(referrals.sum())),
+        row(f"{measure}pooled_rate_pct", 100 * pooled, f"All {counted} / all referrals; {WILSON_METHOD}",
             conf_low=100 * float(pooled_low), conf_high=100 * float(pooled_high), n=int(referrals.sum())),
-        row("site_random_effects_rate_pct", 100 * re["rate"], RE_METHOD, conf_low=100 * re["conf_low"],
+        row(f"{measure}random_effects_rate_pct", 100 * re["rate"], RE_METHOD, conf_low=100 * re["conf_low"],
             conf_high=100 * re["conf_high"], n=int(referrals.sum())),
-        row("site_prediction_interval_pct", 100 * re["rate"], PREDICTION_METHOD, conf_low=100 * re["pi_low"],
+        row(f"{measure}prediction_interval_pct", 100 * re["rate"], PREDICTION_METHOD, conf_low=100 * re["pi_low"],
             conf_high=100 * re["pi_high"], n=len(sites)),
-        row("site_i2_pct", 100 * re["i2"], RE_METHOD + f"; Cochran's Q = {re['q']:.4f} on {re['q_df']} df", n=len(sites)),
-        row("site_chi2", test["chi2"], test["chi2_method"] + f"; {test['df']} df", n=int(referrals.sum())),
-        row("site_p", test["p"], test["chi2_method"], n=int(referrals.sum())),
+        row(f"{measure}i2_pct", 100 * re["i2"], RE_METHOD + f"; Cochran's Q = {re['q']:.4f} on {re['q_df']} df", n=len(sites)),
+        row(f"{measure}chi2", test["chi2"], test["chi2_method"] + f"; {test['df']} df", n=int(referrals.sum())),
+        row(f"{measure}p", test["p"], test["chi2_method"], n=int(referrals.sum())),
     ]
     summary = pd.DataFrame([{"pooled_rate_pct": 100 * pooled, "random_effects_rate_pct": 100 * re["rate"],
                              "re_conf_low": 100 * re["conf_low"], "re_conf_high": 100 * re["conf_high"],
@@ -94,4 +106,4 @@ def analyse(sites: pd.DataFrame) -> tuple[list[dict], dict[str, pd.DataFrame]]:
                              "tau2": re["tau2"], "cochran_q": re["q"], "q_df": re["q_df"], "q_p": re["q_p"],
                              "i2_pct": 100 * re["i2"], "chi2": test["chi2"], "chi2_df": test["df"],
                              "chi2_p": test["p"], "method": RE_METHOD + "; " + PREDICTION_METHOD + "; " + test["chi2_method"]}])
-    return keys, {"sites_rates": table, "sites_summary": summary}
+    return keys, {f"{prefix}_rates": table, f"{prefix}_summary": summary}

@@ -33,12 +33,14 @@ from hypothesis import strategies as st
 
 from analysis.calibration import Calibration
 from analysis.disclosure import PRESETS, merge_small_groups
-from analysis.load import apply_entry_window, load_extract, load_reference
+from analysis.load import apply_entry_window, load_extract, load_reference, load_sites
 from analysis.pipeline import run, run_analyses, sha256, whole_month_window
 from analysis.results import MONTH_DAYS
 from analysis.synthetic import generate
 
 EXTRACT_DATE = "2024-02-27"
+SITE_FAMILIES = ("sites", "own_sites")
+MIW_SITES = Path(__file__).resolve().parent.parent / "data_synthetic" / "making_ips_work_sites.csv"
 Z = 1.959963984540054
 NHS = PRESETS["nhs"]
 
@@ -55,7 +57,7 @@ def published(value) -> float | None:
 
 # --- the truth and what the rule intends -----------------------------------------------------------------
 
-def truth_of(extract: Path, reference: Path, rule) -> tuple[dict, dict, dict]:
+def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None) -> tuple[dict, dict, dict]:
     """(truth, intended, facts) for every key the attacker can claim, from the person-level extract."""
     data = load_extract(extract, EXTRACT_DATE)
     first = data["first_contact_date"]
@@ -64,7 +66,7 @@ def truth_of(extract: Path, reference: Path, rule) -> tuple[dict, dict, dict]:
     data, _ = apply_entry_window(data, entry_from, entry_to)
     ref = load_reference(reference)
     data, ref, _ = merge_small_groups(data, ref, rule)
-    exact_keys, tables = run_analyses(data, pd.Timestamp(EXTRACT_DATE), ref)
+    exact_keys, tables = run_analyses(data, pd.Timestamp(EXTRACT_DATE), ref, load_sites(sites) if sites else None)
     truth, intended = {}, {}
 
     def count(key, value):
@@ -79,9 +81,10 @@ def truth_of(extract: Path, reference: Path, rule) -> tuple[dict, dict, dict]:
             count(("rate", f"outcome{suffix}", r.factor, r.level, "n"), r.n)
     for r in tables["access_composition"].itertuples():
         count(("access", r.characteristic, r.category, "ips_n"), r.ips_n)
-    for r in tables.get("sites_rates", pd.DataFrame()).itertuples():
-        count(("rate", "sites", "site", r.site, "positive"), r.jobs)
-        count(("rate", "sites", "site", r.site, "n"), r.referrals)
+    for family in SITE_FAMILIES:  # a site table's sites, and the extract's own (beside a table: own_sites)
+        for r in tables.get(f"{family}_rates", pd.DataFrame()).itertuples():
+            count(("rate", family, "site", r.site, "positive"), r.jobs)
+            count(("rate", family, "site", r.site, "n"), r.referrals)
     curves = {("employment_km", "all", "all"): (tables["employment_cif"], ("n_event", "n_competing", "n_censor")),
               ("employment_cif", "all", "all"): (tables["employment_cif"], ("n_event", "n_competing", "n_censor")),
               ("in_work_km", "all", "all"): (tables["in_work_km"], ("n_event", "n_censor"))}
@@ -132,7 +135,7 @@ def attack_rates(folder: Path) -> dict:
     claims = {}
     for name, positive, total, rate in (("outcome_rates", "positive", "n", "rate_pct"),
                                         ("outcome_12m_window_rates", "positive", "n", "rate_pct"),
-                                        ("sites_rates", "jobs", "referrals", "rate_pct")):
+                                        *((f"{f}_rates", "jobs", "referrals", "rate_pct") for f in SITE_FAMILIES)):
         table = read(folder, name)
         for r in table.to_dict("records"):
             if pd.isna(r.get(rate)) or pd.isna(r.get(total)):
@@ -141,8 +144,8 @@ def attack_rates(folder: Path) -> dict:
                     if near_int(r[rate] * n / 100, 1e-9)}
             found = unique(fits)
             if found:
-                family = "sites" if name == "sites_rates" else name[: -len("_rates")]
-                factor, level = ("site", r["site"]) if name == "sites_rates" else (r["factor"], r["level"])
+                family = name[: -len("_rates")]
+                factor, level = ("site", r["site"]) if family in SITE_FAMILIES else (r["factor"], r["level"])
                 claims[("rate", family, factor, level, "positive")] = found[0]
                 claims[("rate", family, factor, level, "n")] = found[1]
     key = read(folder, "key_results")
@@ -350,10 +353,11 @@ def write_extract(folder: Path, n: int, seed: int, skew: float) -> tuple[Path, P
     return folder / "extract.csv", folder / "cmht.csv"
 
 
-def attack_run(folder: Path, extract: Path, cmht: Path, rule) -> tuple[list, list, list[str], int]:
+def attack_run(folder: Path, extract: Path, cmht: Path, rule, sites: Path | None = None
+               ) -> tuple[list, list, list[str], int]:
     out = folder / f"out-{abs(hash(rule.protections)) % 10**8}"
-    run(extract, EXTRACT_DATE, out, reference=cmht, disclosure=rule, with_figures=False)
-    truth, intended, facts = truth_of(extract, cmht, rule)
+    run(extract, EXTRACT_DATE, out, reference=cmht, sites_path=sites, disclosure=rule, with_figures=False)
+    truth, intended, facts = truth_of(extract, cmht, rule, sites)
     claims, text = attack(out, pd.read_csv(cmht), facts, truth)
     recovered, wrong = score(claims, truth, intended)
     return recovered, wrong, text, len(claims)
@@ -365,9 +369,10 @@ def attack_run(folder: Path, extract: Path, cmht: Path, rule) -> tuple[list, lis
 @given(n=st.integers(min_value=40, max_value=220), seed=st.integers(min_value=0, max_value=10_000),
        skew=st.sampled_from([0.0, 0.03, 0.08]))
 def test_the_attacker_recovers_nothing_from_a_default_release(tmp_path_factory, n, seed, skew):
+    """Half the runs are also given a site table, so that the extract's own sites are published beside it."""
     folder = tmp_path_factory.mktemp("attack")
     extract, cmht = write_extract(folder, n, seed, skew)
-    recovered, wrong, text, claims = attack_run(folder, extract, cmht, NHS)
+    recovered, wrong, text, claims = attack_run(folder, extract, cmht, NHS, MIW_SITES if seed % 2 else None)
     assert recovered == [], recovered[:10]
     assert text == []
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from analysis.pipeline import run
 from analysis.disclosure import PRESETS
-from test_disclosure_attack import EXTRACT_DATE, read, write_extract
+from test_disclosure_attack import EXTRACT_DATE, MIW_SITES, read, write_extract
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,12 +90,15 @@ def check_release(folder: Path) -> None:
                 assert r["representation_ratio"] == k["value"] and r["ips_n"] == k["n"]
             if shown(r["ips_n"]) and r["ips_n"] >= 10 and shown(r["cmht_n"]):  # no over-suppression
                 assert shown(r["representation_ratio"]) and shown(r["ips_pct"]), (r["characteristic"], r["category"])
-    sites = read(folder, "sites_rates")
-    if len(sites):
-        key = key_rows(folder, "site_job_rate_pct")
-        for r in sites.to_dict("records"):
-            k = key.loc[("site", r["site"])]
-            assert shown(r["rate_pct"]) == shown(k["value"]), r["site"]
+    for family, measure in (("sites", "site_job_rate_pct"), ("own_sites", "own_site_job_rate_pct")):
+        sites = read(folder, f"{family}_rates")
+        if len(sites):
+            key = key_rows(folder, measure)
+            for r in sites.to_dict("records"):
+                k = key.loc[("site", r["site"])]
+                assert shown(r["rate_pct"]) == shown(k["value"]), (family, r["site"])
+                if shown(k["value"]):
+                    assert r["rate_pct"] == k["value"] and r["referrals"] == k["n"], (family, r["site"])
     # Curves read in key results equal the published curve at that month.
     cif, key = read(folder, "employment_cif"), key_rows(folder, "cif_employment_pct")
     for (factor, level), k in key.iterrows():
@@ -108,9 +111,11 @@ def check_release(folder: Path) -> None:
 @given(n=st.integers(min_value=25, max_value=250), seed=st.integers(min_value=0, max_value=10_000),
        skew=st.sampled_from([0.0, 0.05, 0.1]))
 def test_every_group_statistic_is_shown_or_hidden_alike_in_every_file(tmp_path_factory, n, seed, skew):
+    """Half the runs are also given a site table, so that the extract's own sites are published beside it."""
     folder = tmp_path_factory.mktemp("consistency")
     extract, cmht = write_extract(folder, n, seed, skew)
-    run(extract, EXTRACT_DATE, folder / "out", reference=cmht, disclosure=PRESETS["nhs"], with_figures=False)
+    run(extract, EXTRACT_DATE, folder / "out", reference=cmht, sites_path=MIW_SITES if seed % 2 else None,
+        disclosure=PRESETS["nhs"], with_figures=False)
     check_release(folder / "out")
 
 

@@ -2,6 +2,7 @@
 IPS Work table) read back from key_results at their published precision, and regression baselines."""
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from analysis.calibration import round_half_up
@@ -60,6 +61,27 @@ def test_making_ips_work_totals_and_outliers(analysed):
     assert rates.loc["Luton & Bedfordshire", "outside_99.8"] == ""
 
 
+def test_the_extracts_own_sites_are_analysed_beside_the_site_table(analysed, synthetic):
+    """The Making IPS Work table stays the site analysis; the synthetic extract's five boroughs are analysed
+    beside it, people in work over people referred, under measures of their own."""
+    own = analysed[1]["own_sites_rates"].set_index("site")
+    in_work = synthetic["outcome"].isin(["gained_employment", "retained_employment"])
+    assert own["referrals"].to_dict() == synthetic.groupby("site", observed=True).size().to_dict()
+    assert own["jobs"].to_dict() == in_work.groupby(synthetic["site"], observed=True).sum().to_dict()
+    assert key(analysed, "own_site_pooled_rate_pct")["n"] == 539
+    assert key(analysed, "own_site_pooled_rate_pct")["value"] == pytest.approx(100 * in_work.mean())
+    assert key(analysed, "own_site_job_rate_pct", "site", "Kingston")["n"] == own.loc["Kingston", "referrals"]
+    assert key(analysed, "site_pooled_rate_pct")["n"] == 1161  # the table's analysis is not mixed with them
+
+
+def test_without_a_site_table_the_extracts_sites_are_the_site_analysis(synthetic):
+    from analysis.pipeline import run_analyses
+
+    keys, tables = run_analyses(synthetic, pd.Timestamp("2024-02-27"))
+    assert "own_sites_rates" not in tables and set(tables["sites_rates"]["site"]) == set(synthetic["site"])
+    assert not keys["measure"].str.startswith("own_site").any()
+
+
 def test_sensitivity_analysis_is_reported(analysed):
     assert key(analysed, "outcome_rate_pct_12m_window")["n"] <= 539
 
@@ -72,7 +94,8 @@ def test_equity_key_results_regression(analysed, dataframe_regression):
 
 
 @pytest.mark.parametrize("name", ["access_composition", "access_tests", "outcome_rates", "outcome_tests",
-                                  "outcome_logit", "outcome_logit_lr", "sites_rates", "sites_summary"])
+                                  "outcome_logit", "outcome_logit_lr", "sites_rates", "sites_summary",
+                                  "own_sites_rates", "own_sites_summary"])
 def test_equity_tables_regression(analysed, dataframe_regression, name):
     dataframe_regression.check(_regression_frame(analysed[1][name]), basename=name,
                                default_tolerance=ESTIMATE_TOLERANCE)

@@ -13,7 +13,7 @@ import pytest
 from analysis.calibration import round_half_up
 
 ESTIMATE_TOLERANCE = {"rtol": 1e-9, "atol": 1e-12}
-EQUITY_PREFIXES = ("outcome", "access", "reach", "site", "logit", "representation")
+EQUITY_PREFIXES = ("outcome", "access", "reach", "site", "own_site", "logit", "representation")
 
 
 def key(analysed, measure, factor="all", level="all"):
