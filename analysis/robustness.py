@@ -8,13 +8,20 @@ conclusion still holds:
 - R11/R12 (no difference in outcome by group): the generator rejects any draw in which a group differs
   at p < 0.05, so in the synthetic data they hold by construction. What can be measured is how often a
   cohort with the assumed group rates would show a difference by chance alone: the same draws without
-  the rejection.
+  the rejection. For ethnicity the rates of three groups are published (R9) and those of White and Other
+  people are assumed (A3); the generator places each group's outcomes exactly, so the ethnicity test is
+  fixed by A3, and is recomputed across a range of White and Other rates.
 - R10 (Black, Asian, Mixed and Other people each over-represented in IPS): the IPS counts are fixed by
   the published rates; the CMHT case-load's ethnic make-up (assumption A8) is not published. It is varied
   from 0.7 to 1.3 times the assumed share of each minority group (White taking up the difference).
 - R6 (6.2% had in-work support beyond 12 months, a crude share): fixed by calibration; the
   censoring-aware Kaplan-Meier share still supported at 12 months depends on assumed support durations
-  and varies with the seed.
+  (A13: their spread, and who is still supported at the extract date) and varies with the seed; it is
+  recomputed across seeds and across a grid of A13.
+
+Not varied, and why: the IPS group sizes (A2) are the smallest at which the published rates are exact;
+larger ones would narrow every interval (strengthening R10, weakening R11) and were not tried. The other
+CMHT make-ups (A9-A11) and time scales (A12, A14) bear on no published conclusion.
 
 `ips-analysis robustness` (make robustness) writes results/robustness.csv; the book's chapter reads it.
 """
@@ -38,6 +45,12 @@ SEEDS = range(1, 201)          # outcome draws: fast (no dates)
 KM_SEEDS = range(1, 41)        # whole cohorts with dates, for the Kaplan-Meier share
 A8_SCALES = (0.7, 0.85, 1.0, 1.15, 1.3)
 R10_GROUPS = ("Black", "Asian", "Mixed", "Other")
+A3_WHITE_STEPS = 5                    # White rates from the lowest to the highest the published total allows
+A3_OTHER = (10, 15, 20)               # positive outcomes among the 33 Other people (assumed: 15)
+A13_SIGMAS = (0.5, 0.7, 0.9)          # spread of in-work support durations (assumed: 0.7)
+A13_OPEN_DAYS = (75, 150, 300)        # who is still supported at the extract date (assumed: 150)
+A13_SEEDS = range(1, 11)
+
 
 
 def _chance_differences(cal: Calibration) -> list[dict]:
@@ -91,29 +104,91 @@ def _r10_across_a8(cal: Calibration) -> list[dict]:
     return rows
 
 
-def _r6_km_across_seeds(cal: Calibration, extract_date: pd.Timestamp) -> list[dict]:
-    """The Kaplan-Meier share still supported at 12 months across whole synthetic cohorts (seeds)."""
+def _with(cal: Calibration, quantity: str, characteristic: str, category: str, value) -> Calibration:
+    """The calibration with one assumption row set to another value."""
+    table = cal.table.copy()
+    at = ((table["quantity"] == quantity) & (table["characteristic"] == characteristic)
+          & (table["category"] == category))
+    assert at.sum() == 1, (quantity, characteristic, category)
+    table.loc[at, "value"] = str(value)
+    return Calibration(table)
+
+
+def _r11_across_a3(cal: Calibration) -> list[dict]:
+    """R11 for ethnicity across the unpublished White and Other rates (A3). The generator places each ethnic
+    group's positive outcomes exactly, so the test is the same in every draw: one row per setting."""
+    all_sizes = pd.Series(cal.counts("ips_count", "ethnicity"))
+    all_positive = pd.Series(cal.counts("outcome_positive_count", "ethnicity"))
+    sizes, assumed = all_sizes.drop(C.NOT_KNOWN), all_positive.drop(C.NOT_KNOWN)
+    # The 249 positive outcomes are published: White's count can range from the one that leaves every
+    # 'Not known' person positive to the one that leaves none of them positive.
+    others = int(all_positive.sum()) - int(all_positive["White"]) - int(all_positive[C.NOT_KNOWN])
+    lowest = int(all_positive.sum()) - others - int(all_sizes[C.NOT_KNOWN])
+    highest = min(int(all_positive.sum()) - others, int(sizes["White"]))
+    whites = sorted({int(w) for w in np.linspace(lowest, highest, A3_WHITE_STEPS).round()} | {int(assumed["White"])})
+    settings = [{"White": w} for w in whites] + [{"Other": o} for o in A3_OTHER if o != assumed["Other"]]
+    rows = []
+    for change in settings:
+        positive = assumed.copy()
+        for group, count in change.items():
+            positive[group] = count
+        p = chi2_homogeneity(pd.DataFrame({"yes": positive, "no": sizes - positive}))["p"]
+        rows.append({"conclusion": "R11 (ethnicity)", "assumption": "A3: positive outcomes of White and Other people",
+                     "setting": ", ".join(f"{g} {positive[g]}/{sizes[g]}" for g in ("White", "Other")),
+                     "draws": 1, "share": float(p >= 0.05),
+                     "note": f"chi-squared p = {p:.3f}; 'Not known' takes up the rest of the 249"
+                             + (f" (White from {lowest} to {highest} is the whole range that allows)"
+                                if "White" in change else "")})
+    return rows
+
+
+def _km_still_supported_at_12m(cal: Calibration, seeds, extract_date: pd.Timestamp) -> np.ndarray:
+    """The Kaplan-Meier share still supported at 12 months in whole synthetic cohorts, one per seed."""
     shares = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in KM_SEEDS:
+        for seed in seeds:
             extract, _ = generate(cal, seed=seed)
             path = Path(tmp) / f"extract_{seed}.csv"
             extract.to_csv(path, index=False)  # read back as the pipeline reads any extract
             keys, _ = in_work.analyse(load_extract(path, extract_date), extract_date)
             at12 = [k for k in keys if k["measure"] == "km_pct_still_supported" and k["level"] == "12"]
             shares.append(at12[0]["value"])
-    shares = np.array(shares)
-    return [{"conclusion": "R6", "assumption": "seeds (whole cohorts)", "setting": "Kaplan-Meier % still supported "
-             "at 12 months", "draws": len(shares), "share": float((shares > 6.2).mean()),
-             "note": f"median {np.median(shares):.1f}%, range {shares.min():.1f}% to {shares.max():.1f}% "
-                     "(the crude published share is 6.2% in every cohort)"}]
+    return np.array(shares)
+
+
+def _r6_row(assumption: str, setting: str, shares: np.ndarray) -> dict:
+    return {"conclusion": "R6", "assumption": assumption, "setting": setting, "draws": len(shares),
+            "share": float((shares > 6.2).mean()), "median_pct": float(np.median(shares)),
+            "note": f"median {np.median(shares):.1f}%, range {shares.min():.1f}% to {shares.max():.1f}% "
+                    "(the crude published share is 6.2% in every cohort)"}
+
+
+def _r6_km_across_seeds(cal: Calibration, extract_date: pd.Timestamp) -> list[dict]:
+    """The Kaplan-Meier share still supported at 12 months across whole synthetic cohorts (seeds)."""
+    return [_r6_row("seeds (whole cohorts)", "Kaplan-Meier % still supported at 12 months",
+                    _km_still_supported_at_12m(cal, KM_SEEDS, extract_date))]
+
+
+def _r6_km_across_a13(cal: Calibration, extract_date: pd.Timestamp) -> list[dict]:
+    """The same share as the assumed support durations (A13) vary: their spread (the log-normal sigma) and
+    how strongly those still supported are the recently placed (the open weight in days)."""
+    rows = []
+    for sigma in A13_SIGMAS:
+        for days in A13_OPEN_DAYS:
+            varied = _with(_with(cal, "lognormal_sigma", "time", "days_in_work_support", sigma),
+                           "open_weight_days", "time", "days_in_work_support", days)
+            rows.append(_r6_row("A13: in-work support durations", f"sigma {sigma:g}, open weight {days:g} days",
+                                _km_still_supported_at_12m(varied, A13_SEEDS, extract_date)))
+    return rows
 
 
 def robustness(cal: Calibration | None = None, extract_date: str = "2024-02-27") -> pd.DataFrame:
     """One row per conclusion and setting: `share` is the share of draws in which the conclusion holds
     (for R6: in which the censoring-aware estimate exceeds the crude published share); `note` says what."""
     cal = cal or Calibration.read()
-    rows = _chance_differences(cal) + _r10_across_a8(cal) + _r6_km_across_seeds(cal, pd.Timestamp(extract_date))
+    date = pd.Timestamp(extract_date)
+    rows = (_chance_differences(cal) + _r11_across_a3(cal) + _r10_across_a8(cal) + _r6_km_across_seeds(cal, date)
+            + _r6_km_across_a13(cal, date))
     return pd.DataFrame(rows)
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis import robustness
 from analysis.calibration import Calibration
@@ -25,10 +26,38 @@ def test_the_generator_without_its_rejection_step_finds_chance_differences(monke
     assert rows.loc["every factor", "share"] <= rows["share"].min()
 
 
+def test_r11_for_ethnicity_spans_every_white_rate_the_published_total_allows():
+    """The 'Not known' group absorbs what White does not take of the 249: the White range ends where it
+    would have all 65 or none of its people positive; each row's verdict is its own test's p."""
+    rows = pd.DataFrame(robustness._r11_across_a3(Calibration.read()))
+    white = rows["setting"].str.extract(r"White (\d+)/290")[0].astype(int)
+    assert white.min() == 249 - (11 + 23 + 33 + 15) - 65 and white.max() == 249 - (11 + 23 + 33 + 15)
+    assert 140 in set(white)  # the assumed value is among them
+    p = rows["note"].str.extract(r"p = ([\d.]+)")[0].astype(float)
+    assert (rows["share"] == (p >= 0.05).astype(float)).all()
+    table = pd.DataFrame({"yes": [140, 11, 23, 33, 15], "no": [150, 12, 29, 43, 18]})
+    assert f"p = {stats.chi2_contingency(table, correction=False)[1]:.3f}" in rows.loc[white.eq(140).idxmax(), "note"]
+
+
+def test_r6_across_the_support_assumptions_regenerates_with_them(monkeypatch):
+    """A varied assumption reaches the generator: who is still supported at the extract date (A13) changes
+    the cohorts, and so the Kaplan-Meier share, on the same seeds."""
+    monkeypatch.setattr(robustness, "A13_SEEDS", range(1, 3))
+    monkeypatch.setattr(robustness, "A13_SIGMAS", (0.7,))
+    monkeypatch.setattr(robustness, "A13_OPEN_DAYS", (75, 300))
+    rows = pd.DataFrame(robustness._r6_km_across_a13(Calibration.read(), pd.Timestamp("2024-02-27")))
+    assert rows["setting"].tolist() == ["sigma 0.7, open weight 75 days", "sigma 0.7, open weight 300 days"]
+    assert rows["draws"].tolist() == [2, 2] and rows["note"].nunique() == 2
+    with pytest.raises(AssertionError):
+        robustness._with(Calibration.read(), "lognormal_sigma", "time", "no such row", 1.0)
+
+
 def test_the_committed_robustness_table_is_current():
     committed = pd.read_csv(ROOT / "results" / "robustness.csv")
-    assert list(committed["conclusion"].unique()) == ["R11/R12", "R10", "R6"]
-    fresh = pd.DataFrame(robustness._r10_across_a8(Calibration.read()))
-    mine = committed[committed["conclusion"] == "R10"].reset_index(drop=True)
-    assert mine["note"].tolist() == fresh["note"].tolist()
-    assert mine["share"].tolist() == pytest.approx(fresh["share"].tolist())
+    assert list(committed["conclusion"].unique()) == ["R11/R12", "R11 (ethnicity)", "R10", "R6"]
+    for conclusion, fresh in (("R10", robustness._r10_across_a8(Calibration.read())),
+                              ("R11 (ethnicity)", robustness._r11_across_a3(Calibration.read()))):
+        fresh = pd.DataFrame(fresh)
+        mine = committed[committed["conclusion"] == conclusion].reset_index(drop=True)
+        assert mine["note"].tolist() == fresh["note"].tolist()
+        assert mine["share"].tolist() == pytest.approx(fresh["share"].tolist())
