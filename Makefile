@@ -18,6 +18,8 @@ EXTRACT_DATE ?= 2024-02-27
 RESULTS ?= results
 REPORTS ?= reports/_output
 MAPPING ?=
+# Optional: the people in the case-load who want work (characteristic,category,count), a need-based denominator.
+NEED ?=
 ENTRY_FROM ?=
 ENTRY_TO ?=
 # Disclosure control: none for the synthetic data; nhs (small counts suppressed, rounding to 5) for a trust.
@@ -55,8 +57,8 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py |
 
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
-$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
-	$(BIN)/ips-analysis run $(DATA) $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)") --reference $(REFERENCE) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
+$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(NEED) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
+	$(BIN)/ips-analysis run $(DATA) $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)") --reference $(REFERENCE) $(if $(NEED),--need $(NEED)) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
 	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
 # --- robustness: how often each published conclusion holds across seeds and assumptions (synthetic only) --

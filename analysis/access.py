@@ -1,4 +1,9 @@
-"""Equity of access: the IPS case-load against the CMHT case-load it serves."""
+"""Equity of access: the IPS case-load against the CMHT case-load it serves, and, when a trust has one,
+against a need-based denominator (the people in the case-load who want work).
+
+A case-load is a snapshot of who is under a team, not of who needs or wants work. With a need table (same
+format as the CMHT table: characteristic,category,count of people in the case-load who want work), the
+same comparison is made against it ("access_need" tables, need_* measures), beside the case-load one."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,6 +24,9 @@ INDEPENDENT_METHOD = ("; a CMHT count is below the IPS count for a group, so the
                       "independent samples (Katz: Var = 1/a - 1/A + 1/c - 1/C; IPS against CMHT)")
 TEST_SCOPE = "IPS against the rest of the CMHT case-load (CMHT minus IPS), as the IPS case-load is part of it"
 REACH_METHOD = "IPS people / CMHT case-load (the characteristic's table total)"
+# table prefix -> (measure prefix, what the denominator is)
+SOURCES = {"access": ("", "the CMHT case-load"),
+           "access_need": ("need_", "the people in the CMHT case-load who want work (need table)")}
 
 
 def ratio_se(a, big_a, c, big_c, nested: bool):
@@ -52,14 +60,17 @@ def group_tests(ips: pd.Series, rest: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"ratio_p": p, "ratio_p_holm": holm}, index=ips.index)
 
 
-def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "") -> tuple[pd.DataFrame, dict, list[dict]]:
+def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "", prefix: str = "access"
+            ) -> tuple[pd.DataFrame, dict, list[dict]]:
     """One characteristic: IPS counts against CMHT counts by category (both Series indexed by category).
 
     The IPS case-load is part of the CMHT case-load, so the test compares IPS with the rest of the case-load
     (CMHT minus IPS) and the ratio's CI allows for the overlap; if a CMHT count is below its IPS count the
     tables cannot be nested and the two are compared as independent samples (said in the method).
     Returns the composition rows, the test row and the key-result rows. Works on counts only, so disclosure
-    control can run it again on the published (rounded) counts."""
+    control can run it again on the published (rounded) counts. With prefix "access_need" the CMHT counts are
+    those of the need table and the measures are need_*."""
+    measure, denominator = SOURCES[prefix]
     categories = [c for c in FACTORS[factor] if ips.get(c, 0) > 0 or cmht.get(c, 0) > 0]
     table = pd.DataFrame({"ips": [int(ips.get(c, 0)) for c in categories],
                           "cmht": [int(cmht.get(c, 0)) for c in categories]}, index=categories)
@@ -87,17 +98,18 @@ def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "") -> tup
             "ratio_p": per_group["ratio_p"].reindex(categories).to_numpy(),
             "ratio_p_holm": per_group["ratio_p_holm"].reindex(categories).to_numpy(),
             "ratio_evidence": pd.Series(evidence, index=known.index).reindex(categories).to_numpy(),
-            "method": f"Shares of all (incl. 'Not known'); group access: {WILSON_METHOD} (IPS n / CMHT n); {method}{note}",
+            "method": f"Denominator: {denominator}; shares of all (incl. 'Not known'); group access: {WILSON_METHOD} "
+                      f"(IPS n / CMHT n); {method}{note}",
         })
     test = homogeneity_tests(table[["ips", "rest"]].T)
     scope = TEST_SCOPE if nested else "IPS against the CMHT case-load"
     n_tested = int(known["ips"].sum() + known["rest"].sum())
-    keys = [row("access_chi2", test["chi2"], test["chi2_method"] + f"; {scope}; 2 x k table, {test['df']} df{note}",
+    keys = [row(f"{measure}access_chi2", test["chi2"], test["chi2_method"] + f"; {scope}; 2 x k table, {test['df']} df{note}",
                 factor=factor, n=n_tested),
-            row("access_p", test["p"], test["chi2_method"] + f"; {scope}{note}", factor=factor, n=n_tested)]
+            row(f"{measure}access_p", test["p"], test["chi2_method"] + f"; {scope}{note}", factor=factor, n=n_tested)]
     for _, r in comp.iterrows():
         if r["category"] != NOT_KNOWN:
-            keys.append(row("representation_ratio", r["representation_ratio"], method + note, factor=factor,
+            keys.append(row(f"{measure}representation_ratio", r["representation_ratio"], method + note, factor=factor,
                             level=r["category"], conf_low=r["ratio_conf_low"], conf_high=r["ratio_conf_high"],
                             n=int(r["ips_n"])))
     test_row = {"characteristic": factor, **test, "compared_with": "rest of the CMHT case-load" if nested else "CMHT",
@@ -105,8 +117,10 @@ def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "") -> tup
     return comp, test_row, keys
 
 
-def reach(n_ips: int, cmht_total: int, factor: str, note: str = "") -> dict:
-    return row("reach_pct", 100 * n_ips / cmht_total, REACH_METHOD + f" ({factor}){note}", n=n_ips)
+def reach(n_ips: int, cmht_total: int, factor: str, note: str = "", prefix: str = "access") -> dict:
+    measure, denominator = SOURCES[prefix]
+    method = REACH_METHOD if prefix == "access" else f"IPS people / {denominator} (the characteristic's table total)"
+    return row(f"{measure}reach_pct", 100 * n_ips / cmht_total, method + f" ({factor}){note}", n=n_ips)
 
 
 def coverage_table(available: list[str], reference: pd.DataFrame | None) -> pd.DataFrame:
@@ -127,19 +141,21 @@ def coverage_table(available: list[str], reference: pd.DataFrame | None) -> pd.D
                          "cmht_n": [totals.get(f) for f in FACTORS], "note": notes})
 
 
-def analyse(data: pd.DataFrame, reference: pd.DataFrame | None) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+def analyse(data: pd.DataFrame, reference: pd.DataFrame | None, prefix: str = "access"
+            ) -> tuple[list[dict], dict[str, pd.DataFrame]]:
+    """Every characteristic the table covers: composition, tests, ratios and reach; tables named by prefix."""
     keys, compositions, tests = [], [], []
     available = [] if reference is None else [f for f in FACTORS if f in set(reference["characteristic"])]
     for factor in available:
         cmht = reference[reference["characteristic"] == factor].set_index("category")["count"]
         ips = data[factor].value_counts()  # categorical: counted without turning a million rows into text
-        comp, test, factor_keys = compare(factor, ips, cmht)
+        comp, test, factor_keys = compare(factor, ips, cmht, prefix=prefix)
         compositions.append(comp)
         tests.append(test)
         keys += factor_keys
     if available:
         first = reference[reference["characteristic"] == available[0]]["count"].sum()
-        keys.insert(0, reach(len(data), first, available[0]))
-    tables = {"access_composition": pd.concat(compositions, ignore_index=True) if compositions else pd.DataFrame(),
-              "access_tests": pd.DataFrame(tests), "access_coverage": coverage_table(available, reference)}
+        keys.insert(0, reach(len(data), first, available[0], prefix=prefix))
+    tables = {f"{prefix}_composition": pd.concat(compositions, ignore_index=True) if compositions else pd.DataFrame(),
+              f"{prefix}_tests": pd.DataFrame(tests), f"{prefix}_coverage": coverage_table(available, reference)}
     return keys, tables

@@ -61,7 +61,7 @@ def _run(args) -> None:
     started = time.perf_counter()
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
               args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr),
-              exclude_invalid=args.exclude_invalid, service_name=args.service_name)
+              exclude_invalid=args.exclude_invalid, service_name=args.service_name, need=args.need)
     print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
           f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
     run.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
     run.add_argument("--reference", default=None, help="the CMHT case-load table (characteristic,category,count)")
+    run.add_argument("--need", default=None, help="optional need-based denominator: the people in the case-load who "
+                     "want work, in the same format; access is then also compared against it")
     run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs), e.g. a benchmark; the extract's own sites (its "
                           "site column) are then analysed beside it; default: the extract's sites alone")
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")

@@ -638,12 +638,15 @@ def _competing_step(step: Step) -> None:
 
 # --- access and sites ---------------------------------------------------------------------------------------------
 
-def _access_step(step: Step, keys: list[dict]) -> list[dict]:
+def _access_step(step: Step, keys: list[dict], prefix: str = "access") -> list[dict]:
+    """Access against the CMHT case-load ("access") or the need table ("access_need"): every statistic
+    recomputed from the rounded counts, groups failing rule 3 blank and left out of the tests."""
     rule, raw = step.rule, step.raw
-    comp, tests = raw["access_composition"], raw["access_tests"]
-    step.out["access_coverage"] = _counts_only("access_coverage", raw["access_coverage"], step)
+    composition, tests_name, coverage = f"{prefix}_composition", f"{prefix}_tests", f"{prefix}_coverage"
+    comp, tests = raw[composition], raw[tests_name]
+    step.out[coverage] = _counts_only(coverage, raw[coverage], step)
     if not len(comp):
-        step.out["access_composition"], step.out["access_tests"] = comp, tests
+        step.out[composition], step.out[tests_name] = comp, tests
         return []
     ok = (comp["ips_n"].to_numpy(dtype=float) >= rule.min_people) & ~small(comp["cmht_n"], rule)
     published_keys, compositions, test_rows = [], [], []
@@ -651,12 +654,12 @@ def _access_step(step: Step, keys: list[dict]) -> list[dict]:
     for factor, rows in comp.groupby("characteristic", sort=False):
         good = ok[rows.index.to_numpy()]
         for level, g in zip(rows["category"], good):
-            step.visible[("access", factor, level)] = bool(g)
+            step.visible[(prefix, factor, level)] = bool(g)
         ips = pd.Series(published_counts(rows["ips_n"], rule), index=rows["category"].to_numpy())
         cmht = pd.Series(published_counts(rows["cmht_n"], rule), index=rows["category"].to_numpy())
         if rule.has("published_counts"):
             tested = good | (rows["category"] == NOT_KNOWN).to_numpy()
-            c, t, k = access.compare(factor, ips[tested].fillna(0), cmht[tested].fillna(0), note)
+            c, t, k = access.compare(factor, ips[tested].fillna(0), cmht[tested].fillna(0), note, prefix)
             c = rows[["characteristic", "category"]].merge(c.drop(columns=["ips_n", "cmht_n"]), how="left",
                                                            on=["characteristic", "category"])
             c.insert(2, "ips_n", rows["ips_n"].to_numpy())
@@ -668,17 +671,17 @@ def _access_step(step: Step, keys: list[dict]) -> list[dict]:
         else:
             compositions.append(rows)
     table = pd.concat(compositions, ignore_index=True).reindex(columns=comp.columns)
-    table = _counts_only("access_composition", table, step)
+    table = _counts_only(composition, table, step)
     statistics = [c for c in comp.columns if c.endswith(("_pct", "conf_low", "conf_high")) or "ratio" in c]
-    step.out["access_composition"] = _hide(table, ~ok, statistics, "access_composition", step, _why(rule))
-    step.out["access_tests"] = _counts_only("access_tests", pd.DataFrame(test_rows, columns=tests.columns)
-                                            if test_rows else tests, step)
-    reach = [k for k in keys if k["measure"] == "reach_pct"]
+    step.out[composition] = _hide(table, ~ok, statistics, composition, step, _why(rule))
+    step.out[tests_name] = _counts_only(tests_name, pd.DataFrame(test_rows, columns=tests.columns)
+                                        if test_rows else tests, step)
+    reach = [k for k in keys if k["measure"] == access.SOURCES[prefix][0] + "reach_pct"]
     if reach and rule.has("published_counts"):
         total = reach[0]["n"] / (reach[0]["value"] / 100)
         factor = reach[0]["method"].rsplit("(", 1)[-1].rstrip(")")
         published_keys.insert(0, access.reach(rounded(reach[0]["n"], rule), rounded(total, rule), factor,
-                                               "; both counts rounded"))
+                                               "; both counts rounded", prefix))
     return published_keys
 
 
@@ -858,7 +861,15 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
 
 
 # Measures that the access and site steps recompute from published counts (the `replaced` rows below).
-RECOMPUTED_MEASURES = ("access_", "representation_ratio", "reach_", *sites.SOURCES.values())
+RECOMPUTED_MEASURES = ("access_", "representation_ratio", "reach_", "need_", *sites.SOURCES.values())
+
+
+def _family(measure: str) -> str:
+    """The analysis whose visibility rule governs a recomputed measure (a key of Step.visible)."""
+    for prefix, start in sites.SOURCES.items():
+        if measure.startswith(start):
+            return prefix
+    return "access_need" if measure.startswith(access.SOURCES["access_need"][0]) else "access"
 
 
 def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dict] | None = None) -> list[dict]:
@@ -870,8 +881,9 @@ def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dic
         ident = (key["measure"], key["factor"], key["level"])
         if ident in index:
             new = dict(index[ident])
-            family = next((p for p, m in sites.SOURCES.items() if key["measure"].startswith(m)), "access")
-            visible = step.visible.get((family, key["factor"] if family == "access" else "site", key["level"]), True)
+            family = _family(key["measure"])
+            visible = step.visible.get((family, key["factor"] if family.startswith("access") else "site", key["level"]),
+                                       True)
             if not visible or (pd.isna(new["value"]) and not ident[0].endswith("jobs_total")):
                 new.update(value=np.nan, conf_low=np.nan, conf_high=np.nan, suppressed=HIDDEN_NOTE)
             else:
@@ -915,8 +927,11 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
         _outcome_step(step)
     if "competing_gray" in tables:
         _competing_step(step)
-    if "access_composition" in tables:
-        replaced = _access_step(step, keys) if rule.has("published_counts") else None
+    for prefix in access.SOURCES:
+        if f"{prefix}_composition" in tables and rule.has("published_counts"):
+            replaced = (replaced or []) + _access_step(step, keys, prefix)
+        elif f"{prefix}_composition" in tables:
+            _access_step(step, keys, prefix)
     for prefix in sites.SOURCES:
         if f"{prefix}_rates" in tables:
             site_keys = _sites_step(step, prefix)

@@ -71,6 +71,10 @@ MEASURES = {
 # The extract's own sites when a site table is analysed too (analysis/sites.py): the same measures, named apart.
 MEASURES.update({"own_" + k: "The service's own sites: " + v[0].lower() + v[1:]
                  for k, v in MEASURES.items() if k.startswith("site_")})
+# Access against a need-based denominator (analysis/access.py): the same measures against the people who want work.
+MEASURES.update({"need_" + k: MEASURES[k].replace("CMHT case-load", "people who want work").replace(
+                 "CMHT", "people who want work") for k in ("reach_pct", "access_chi2", "access_p")},
+                need_representation_ratio="Access: representation ratio (IPS share / share among people who want work)")
 SENSITIVITY_SUFFIX = "_12m_window"
 
 COLUMNS = {  # identifiers that appear inside table cells (terms, model names)

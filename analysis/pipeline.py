@@ -42,7 +42,7 @@ def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
-                   site_table: pd.DataFrame | None = None):
+                   site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None):
     """Each analysis in turn, as (label, key result rows, {table name: table}).
 
     The site analysis uses `site_table` (e.g. Making IPS Work) when given, and then the extract's own sites
@@ -54,6 +54,8 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     yield "competing risks by group", *competing.analyse(data, extract_date)
     yield "in-work support", *in_work.analyse(data, extract_date)
     yield "equity of access", *access.analyse(data, reference)
+    if need is not None:
+        yield "access against need", *access.analyse(data, need, "access_need")
     yield "equity of outcome", *outcome.analyse(data, extract_date)
     own_sites = site_counts(data)
     if site_table is not None:
@@ -64,10 +66,11 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
 
 
 def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
-                 site_table: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+                 site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Every analysis on typed data: (key results, {table name: table})."""
     keys, tables = [], {}
-    for _, k, t in analysis_steps(data, extract_date, reference, site_table):
+    for _, k, t in analysis_steps(data, extract_date, reference, site_table, need):
         keys += k
         tables.update(t)
     return key_table(keys), tables
@@ -136,7 +139,7 @@ KEPT_FILES = ("benchmark.csv", "robustness.csv")
 def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,
         mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
         disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None,
-        exclude_invalid: bool = False, service_name: str | None = None) -> pd.DataFrame:
+        exclude_invalid: bool = False, service_name: str | None = None, need: Path | None = None) -> pd.DataFrame:
     """The whole run for one extract: validate, exclude by entry window, analyse, control, write. Returns key results.
 
     Everything is written into a staging folder that replaces `out` only when the run has succeeded.
@@ -149,7 +152,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
                 shutil.copyfile(Path(out) / name, folder / name)
         drawer = FigureDrawer(folder / FIGURE_DIR) if with_figures else None
         key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                 disclosure, drawer, progress, exclude_invalid, service_name)
+                                 disclosure, drawer, progress, exclude_invalid, service_name, need)
         not_drawn = drawer.errors if drawer is not None else []
         if not_drawn:  # the results stand; the figures that failed are named, here and in a file
             for message in not_drawn:
@@ -164,7 +167,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
 
 
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
-                       drawer, progress, exclude_invalid=False, service_name=None) -> pd.DataFrame:
+                       drawer, progress, exclude_invalid=False, service_name=None, need=None) -> pd.DataFrame:
     progress(f"validating {extract} ...")
     started = time.perf_counter()
     mapping_rules = load_mapping(Path(mapping)) if mapping else None
@@ -173,6 +176,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     else:
         data, invalid = load_extract(Path(extract), date, mapping_rules), None
     reference_table = load_reference(Path(reference), mapping_rules) if reference else None
+    need_table = load_reference(Path(need), mapping_rules) if need else None
     site_table = load_sites(Path(sites_path)) if sites_path else None
     log: list[dict] = []
     if disclosure.has("month_windows"):
@@ -183,6 +187,8 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     if len(data) == 0:
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])
+    if need_table is not None:  # the same groups merged as in the extract and the CMHT table
+        _, need_table, _ = merge_small_groups(data, need_table, disclosure)
     data, reference_table, merged = merge_small_groups(data, reference_table, disclosure)
     log += [{"file": "(every file)", "column": factor, "action": "level counted with 'Not known'", "cells": 1,
              "rule": f"{factor} {level}: fewer than {disclosure.min_people} people in the cohort"}
@@ -191,7 +197,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     progress(f"analysing {len(data)} rows ({int(flow.loc[flow['step'] == 'excluded', 'rows'].sum())} excluded) ...")
     keys, tables = [], {}
     started = time.perf_counter()
-    for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table):
+    for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table, need_table):
         progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
         step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure)
         keys += step_keys
@@ -208,6 +214,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
                 ("data", "synthetic" if synthetic else "a trust's extract"),
                 ("extract", Path(extract).name), ("extract_sha256", digest),
                 ("reference", Path(reference).name if reference else "none"),
+                ("need", Path(need).name if need else "none"),
                 ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
                 ("own_sites", "from the extract, beside the site table" if "own_sites_rates" in tables else "none"),
                 ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),

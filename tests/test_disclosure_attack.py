@@ -40,6 +40,7 @@ from analysis.synthetic import generate
 
 EXTRACT_DATE = "2024-02-27"
 SITE_FAMILIES = ("sites", "own_sites")
+ACCESS_FAMILIES = ("access", "access_need")
 MIW_SITES = Path(__file__).resolve().parent.parent / "data_synthetic" / "making_ips_work_sites.csv"
 Z = 1.959963984540054
 NHS = PRESETS["nhs"]
@@ -57,7 +58,8 @@ def published(value) -> float | None:
 
 # --- the truth and what the rule intends -----------------------------------------------------------------
 
-def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None) -> tuple[dict, dict, dict]:
+def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None, need: Path | None = None
+             ) -> tuple[dict, dict, dict]:
     """(truth, intended, facts) for every key the attacker can claim, from the person-level extract."""
     data = load_extract(extract, EXTRACT_DATE)
     first = data["first_contact_date"]
@@ -65,8 +67,10 @@ def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None) ->
     entry_from, entry_to, _ = whole_month_window(extract, data, None, None, NHS)
     data, _ = apply_entry_window(data, entry_from, entry_to)
     ref = load_reference(reference)
+    need_table = merge_small_groups(data, load_reference(need), rule)[1] if need else None
     data, ref, _ = merge_small_groups(data, ref, rule)
-    exact_keys, tables = run_analyses(data, pd.Timestamp(EXTRACT_DATE), ref, load_sites(sites) if sites else None)
+    exact_keys, tables = run_analyses(data, pd.Timestamp(EXTRACT_DATE), ref, load_sites(sites) if sites else None,
+                                      need_table)
     truth, intended = {}, {}
 
     def count(key, value):
@@ -79,8 +83,9 @@ def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None) ->
         for r in rates.itertuples():
             count(("rate", f"outcome{suffix}", r.factor, r.level, "positive"), r.positive)
             count(("rate", f"outcome{suffix}", r.factor, r.level, "n"), r.n)
-    for r in tables["access_composition"].itertuples():
-        count(("access", r.characteristic, r.category, "ips_n"), r.ips_n)
+    for family in ACCESS_FAMILIES:  # the case-load comparison, and the need-based one when given
+        for r in tables.get(f"{family}_composition", pd.DataFrame()).itertuples():
+            count((family, r.characteristic, r.category, "ips_n"), r.ips_n)
     for family in SITE_FAMILIES:  # a site table's sites, and the extract's own (beside a table: own_sites)
         for r in tables.get(f"{family}_rates", pd.DataFrame()).itertuples():
             count(("rate", family, "site", r.site, "positive"), r.jobs)
@@ -160,7 +165,7 @@ def attack_rates(folder: Path) -> dict:
     return claims
 
 
-def attack_models(folder: Path, cmht: pd.DataFrame) -> dict:
+def attack_models(folder: Path, denominators: dict[str, pd.DataFrame]) -> dict:
     """Class 1: closed forms of the odds ratio (with the reference group's cells) and of the
     representation ratio (with the CMHT table) for a group's hidden counts."""
     claims = {}
@@ -191,23 +196,38 @@ def attack_models(folder: Path, cmht: pd.DataFrame) -> dict:
             if found:
                 claims[("rate", f"outcome{suffix}", r["factor"], r["level"], "positive")] = found[0]
                 claims[("rate", f"outcome{suffix}", r["factor"], r["level"], "n")] = found[1]
-    comp = read(folder, "access_composition")
-    for r in comp.to_dict("records"):
+    for family, cmht, r in ((f, d, r) for f, d in denominators.items()
+                            for r in read(folder, f"{f}_composition").to_dict("records")):
         if pd.isna(r.get("representation_ratio")) or pd.isna(r.get("ratio_conf_low")) or r["category"] == "Not known":
             continue
         mine = cmht[cmht["characteristic"] == r["characteristic"]]
         c = float(mine.loc[mine["category"] == r["category"], "count"].sum())
         big_c = float(mine.loc[mine["category"] != "Not known", "count"].sum())
-        se = (math.log(r["ratio_conf_high"]) - math.log(r["ratio_conf_low"])) / (2 * Z)
-        q = r["representation_ratio"] * c / big_c
-        denominator = se ** 2 + 1 / big_c - 1 / c
-        if c <= 0 or denominator <= 0 or q <= 0:
+        if c <= 0 or r["representation_ratio"] <= 0:
             continue
-        total = (1 / q - 1) / denominator
-        a = q * total
-        if near_int(a, 1e-5) and near_int(total, 1e-5):
-            claims[("access", r["characteristic"], r["category"], "ips_n")] = round(a)
+        found = ips_count_from_ratio(r["representation_ratio"], r["ratio_conf_low"], r["ratio_conf_high"], c, big_c)
+        if found is not None:
+            claims[(family, r["characteristic"], r["category"], "ips_n")] = found
     return claims
+
+
+def ips_count_from_ratio(ratio: float, low: float, high: float, c: float, big_c: float) -> int | None:
+    """A group's IPS count a from its representation ratio, CI and denominator counts (c of C): for each
+    possible IPS total A, a = ratio c / C x A must be whole and the CI's variance must be what the nested
+    formula (or Katz's, for independent samples) gives for (a, A); a claim only if one a fits."""
+    variance = ((math.log(high) - math.log(low)) / (2 * Z)) ** 2
+    big_a = np.arange(1, int(big_c) + 1, dtype=float)
+    a = ratio * c / big_c * big_a
+    whole = (np.abs(a - np.round(a)) < 1e-6) & (np.round(a) >= 1)
+    a, big_a = np.round(a[whole]), big_a[whole]
+    b, big_b = c - a, big_c - big_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        katz = 1 / a - 1 / big_a + 1 / c - 1 / big_c
+        nested = 1 / a - 1 / big_a + (a * (1 - a / big_a) + b * (1 - b / np.where(big_b > 0, big_b, np.nan))) / c ** 2 \
+            - 2 * (1 - a / big_a) / c
+    fits = {int(x) for x, k, n in zip(a, katz, nested)
+            if abs(k - variance) <= 1e-6 * variance or (n == n and abs(n - variance) <= 1e-6 * variance)}
+    return unique(fits)
 
 
 def attack_curves(folder: Path) -> dict:
@@ -315,9 +335,11 @@ def attack_text_and_metadata(folder: Path, facts: dict, truth: dict) -> list[str
     return found
 
 
-def attack(folder: Path, cmht: pd.DataFrame, facts: dict, truth: dict) -> tuple[dict, list[str]]:
+def attack(folder: Path, denominators: dict[str, pd.DataFrame], facts: dict, truth: dict) -> tuple[dict, list[str]]:
+    """denominators: the CMHT table ("access") and any need table ("access_need"), known to the attacker
+    exactly (the worst case: the release shows them rounded)."""
     claims = {}
-    for attempt in (attack_rates(folder), attack_models(folder, cmht), attack_curves(folder),
+    for attempt in (attack_rates(folder), attack_models(folder, denominators), attack_curves(folder),
                     attack_differencing(folder)):
         for key, value in attempt.items():
             claims.setdefault(key, value)
@@ -350,15 +372,20 @@ def write_extract(folder: Path, n: int, seed: int, skew: float) -> tuple[Path, P
     folder.mkdir(parents=True, exist_ok=True)
     extract.to_csv(folder / "extract.csv", index=False)
     reference.to_csv(folder / "cmht.csv", index=False)
+    # A need table: the people who want work, a varying share of each group of the case-load.
+    need = reference[reference["characteristic"].isin(["ethnicity", "age_band"])].copy()
+    need["count"] = np.round(need["count"] * rng.uniform(0.25, 0.6, len(need))).astype(int)
+    need.to_csv(folder / "need.csv", index=False)
     return folder / "extract.csv", folder / "cmht.csv"
 
 
-def attack_run(folder: Path, extract: Path, cmht: Path, rule, sites: Path | None = None
+def attack_run(folder: Path, extract: Path, cmht: Path, rule, sites: Path | None = None, need: Path | None = None
                ) -> tuple[list, list, list[str], int]:
     out = folder / f"out-{abs(hash(rule.protections)) % 10**8}"
-    run(extract, EXTRACT_DATE, out, reference=cmht, sites_path=sites, disclosure=rule, with_figures=False)
-    truth, intended, facts = truth_of(extract, cmht, rule, sites)
-    claims, text = attack(out, pd.read_csv(cmht), facts, truth)
+    run(extract, EXTRACT_DATE, out, reference=cmht, sites_path=sites, disclosure=rule, with_figures=False, need=need)
+    truth, intended, facts = truth_of(extract, cmht, rule, sites, need)
+    denominators = {"access": pd.read_csv(cmht), **({"access_need": pd.read_csv(need)} if need else {})}
+    claims, text = attack(out, denominators, facts, truth)
     recovered, wrong = score(claims, truth, intended)
     return recovered, wrong, text, len(claims)
 
@@ -369,10 +396,12 @@ def attack_run(folder: Path, extract: Path, cmht: Path, rule, sites: Path | None
 @given(n=st.integers(min_value=40, max_value=220), seed=st.integers(min_value=0, max_value=10_000),
        skew=st.sampled_from([0.0, 0.03, 0.08]))
 def test_the_attacker_recovers_nothing_from_a_default_release(tmp_path_factory, n, seed, skew):
-    """Half the runs are also given a site table, so that the extract's own sites are published beside it."""
+    """Half the runs are also given a site table, so that the extract's own sites are published beside it;
+    the other half a need table, so that access is also published against it."""
     folder = tmp_path_factory.mktemp("attack")
     extract, cmht = write_extract(folder, n, seed, skew)
-    recovered, wrong, text, claims = attack_run(folder, extract, cmht, NHS, MIW_SITES if seed % 2 else None)
+    recovered, wrong, text, claims = attack_run(folder, extract, cmht, NHS, MIW_SITES if seed % 2 else None,
+                                                None if seed % 2 else folder / "need.csv")
     assert recovered == [], recovered[:10]
     assert text == []
 
@@ -385,7 +414,7 @@ def test_the_attacker_recovers_nothing_from_the_shipped_synthetic_data_at_nhs(tm
 
 # Each protection, switched off alone, lets one of the attacks through: the attacker would catch the leak.
 LEAKS = {
-    "published_counts": lambda recovered, text: any(k[0] in ("rate", "access", "key_pct") for k, _, _ in recovered),
+    "published_counts": lambda recovered, text: any(k[0] in ("rate", "key_pct", *ACCESS_FAMILIES) for k, _, _ in recovered),
     "secondary_for_totals": lambda recovered, text: any(k[0] == "rate" for k, _, _ in recovered),
     "curves": lambda recovered, text: any(k[0] == "curve" for k, _, _ in recovered),
     "whole_weeks": lambda recovered, text: any("exact sample median" in t for t in text),
@@ -412,6 +441,8 @@ def test_with_every_protection_off_the_attacker_recovers_many_exact_cells(tmp_pa
     """The positive control for the whole attacker: the old kind of release gives exact counts back."""
     rule = replace(NHS, protections=frozenset())
     extract, cmht = write_extract(tmp_path, 150, 3, 0.03)
-    recovered, wrong, text, claims = attack_run(tmp_path, extract, cmht, rule)
+    recovered, wrong, text, claims = attack_run(tmp_path, extract, cmht, rule, need=tmp_path / "need.csv")
     assert len(recovered) >= 20, (len(recovered), claims)
+    # each class of attack finds something, the ratio attack on both denominators included
+    assert {"rate", "curve", "key_pct", *ACCESS_FAMILIES} <= {k[0] for k, _, _ in recovered}
     assert text

@@ -255,7 +255,11 @@ def test_a_contrary_extract_changes_the_sentences_that_interpret_it(tmp_path):
     extract = pd.read_csv(data / "ips_extract.csv", dtype=str, keep_default_na=False)
     extract.loc[extract["diagnosis"] == "Other", "diagnosis"] = "Psychosis"
     extract.to_csv(tmp_path / "extract.csv", index=False)
-    assert main(["run", str(tmp_path / "extract.csv"), "--reference", str(data / "reference_population.csv"),
+    need = pd.read_csv(data / "reference_population.csv")  # a need table: fewer White people want work
+    need = need[need["characteristic"] == "ethnicity"].assign(count=lambda t: t["count"] // 2)
+    need.loc[need["category"] == "White", "count"] //= 2
+    need.to_csv(tmp_path / "want_work.csv", index=False)
+    assert main(["run", str(tmp_path / "extract.csv"), "--need", str(tmp_path / "want_work.csv"), "--reference", str(data / "reference_population.csv"),
                  "--sites", str(tmp_path / "sites.csv"), "--extract-date", "2024-02-27", "--disclosure", "none",
                  "--no-figures", "--out", str(tmp_path / "results")]) == 0
     summary = pd.read_csv(tmp_path / "results" / "sites_summary.csv").iloc[0]
@@ -270,5 +274,8 @@ def test_a_contrary_extract_changes_the_sentences_that_interpret_it(tmp_path):
     contrary = visible_text(tmp_path / "book" / "employment.html")
     assert "no 95% CI, subdistribution or cause-specific, excludes a hazard ratio of 1" in contrary
     assert "CI excludes 1 for" not in contrary
+    contrary = visible_text(tmp_path / "book" / "access.html")
+    assert "this run was given one" in contrary and "above 1: Ethnicity White" in contrary  # fewer White want work
+    assert "this run was given none" in visible_text(COMMITTED / "access.html")
     published = visible_text(COMMITTED / "employment.html")
     assert "CI excludes 1 for Diagnosis: Other vs Psychosis" in published  # (pandoc curls the apostrophe)
