@@ -276,7 +276,11 @@ def _counts_only(name: str, table: pd.DataFrame, step: Step) -> pd.DataFrame:
 
 def _hide(table: pd.DataFrame, mask, columns: list[str], name: str, step: Step, why: str,
           note: str = HIDDEN_NOTE, action: str = "suppressed") -> pd.DataFrame:
-    """Blank `columns` on the rows of `mask`, add `note` to their `suppressed` cell and log it."""
+    """Blank `columns` on the rows of `mask`, add `note` to their `suppressed` cell and log it.
+
+    A blanked column's own earlier flag (a count from 1 to t) is taken off those rows: a row blank for the
+    one reason must not show which of its cells were also small (seen: a group's education events flagged
+    on two causes and not on the third, so the third was 0)."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return table
@@ -288,8 +292,9 @@ def _hide(table: pd.DataFrame, mask, columns: list[str], name: str, step: Step, 
             table.loc[mask, c] = np.nan
             table[c] = table[c].round().astype("Int64") if whole else table[c]  # counts stay whole numbers
     notes = table["suppressed"].fillna("").astype(str).to_numpy() if "suppressed" in table else np.full(len(table), "")
-    table["suppressed"] = [("; ".join(filter(None, [n, note])) if m and note not in n else n)
-                           for n, m in zip(notes, mask)]
+    blanked = set(columns)
+    table["suppressed"] = ["; ".join([p for p in n.split("; ") if p and p not in blanked and p != note] + [note])
+                           if m else n for n, m in zip(notes, mask)]
     step.note(name, "; ".join(c for c in columns if c in table), action, mask.sum(), why)
     return table
 
@@ -360,6 +365,11 @@ def _survival_step(prefix: str, step: Step) -> None:
                 published.append(exact.assign(suppressed=""))
             rows.append(record)
         table = _counts_only(f"{prefix}_by_group", pd.DataFrame(rows, columns=groups.columns), step)
+        if curves_on:  # the log's "rounded" above is true of these only as multiples of the base
+            step.note(f"{prefix}_by_group", "n; events", "read from the published curve", int(ok.sum()),
+                      f"the curve's first number at risk and its total events: sums of counts rounded to {rule.base} "
+                      f"month by month, so within a few people of the truth but not always its nearest multiple of "
+                      f"{rule.base}")
         stats_columns = [c for c in groups.columns if c.startswith("km_")]
         step.out[f"{prefix}_by_group"] = _hide(table, ~ok, stats_columns, f"{prefix}_by_group", step, _why(rule))
         name = f"{prefix}_km_by_group"
@@ -714,7 +724,9 @@ def _sites_step(step: Step, prefix: str) -> list[dict]:
     rates = _counts_only(rates_name, rates.reindex(columns=exact.columns), step)
     step.out[rates_name] = _hide(rates, ~ok, statistics, rates_name, step, _why(rule))
     summary = tables[summary_name]
-    summary["method"] = summary["method"] + "; from the published (rounded) counts, small sites excluded"
+    left_out = int((~ok).sum())
+    summary["method"] = summary["method"] + (f"; from the published (rounded) counts of {int(ok.sum())} sites"
+                                             + (f", {left_out} left out ({_why(rule)})" if left_out else ""))
     step.out[summary_name] = summary
     step.note(rates_name, "(statistics)", "recomputed from published counts", ok.sum(), "rates, CIs, limits")
     step.note(summary_name, "(all)", "recomputed from published counts", 1, "pooled, random-effects, tests")

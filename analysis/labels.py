@@ -71,6 +71,13 @@ MEASURES = {
 # The extract's own sites when a site table is analysed too (analysis/sites.py): the same measures, named apart.
 MEASURES.update({"own_" + k: "The service's own sites: " + v[0].lower() + v[1:]
                  for k, v in MEASURES.items() if k.startswith("site_")})
+# ... where the rate is people in work (a job gained or kept) per person referred, not jobs per referral.
+MEASURES.update(own_site_job_rate_pct="The service's own sites: people in work per person referred (%)",
+                own_site_jobs_total="The service's own sites: people in work over all sites",
+                own_site_pooled_rate_pct="The service's own sites: pooled rate of people in work (%)",
+                own_site_random_effects_rate_pct="The service's own sites: random-effects pooled rate of people in work (%)",
+                own_site_prediction_interval_pct="The service's own sites: random-effects rate with the 95% prediction "
+                                                 "interval for a new site (%)")
 # Access against a need-based denominator (analysis/access.py): the same measures against the people who want work.
 MEASURES.update({"need_" + k: MEASURES[k].replace("CMHT case-load", "people who want work").replace(
                  "CMHT", "people who want work") for k in ("reach_pct", "access_chi2", "access_p")},

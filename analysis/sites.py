@@ -22,7 +22,7 @@ FUNNEL_METHOD = ("Funnel plot control limits around the pooled rate p0: p0 +/- z
                  "z = 1.96 (95%) and 3.09 (99.8%), normal approximation (Spiegelhalter 2005); overdispersed limits "
                  "around the random-effects rate m on the logit scale: logit(m) +/- z sqrt(1 / (n m (1-m)) + tau^2), "
                  "tau^2 from DerSimonian-Laird (Spiegelhalter 2005, additive random effects)")
-PREDICTION_METHOD = ("Random-effects 95% prediction interval for the job rate of a new site: mu +/- t(k-2) "
+PREDICTION_METHOD = ("Random-effects 95% prediction interval for the rate of a new site: mu +/- t(k-2) "
                      "sqrt(tau^2 + SE(mu)^2) on the logit scale, back-transformed (Higgins, Thompson and "
                      "Spiegelhalter 2009; DerSimonian-Laird tau^2, which tends to run low on the logit scale of binomial data, so "
                      "the interval can be a little narrow: 92% coverage in a simulation of 200 sites)")
@@ -30,7 +30,7 @@ Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.9
 
 
 def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
-    """Random-effects pooled job rate by statsmodels' combine_effects (method_re="dl") on the logit scale,
+    """Random-effects pooled rate by statsmodels' combine_effects (method_re="dl") on the logit scale,
     with tau^2 and I^2 truncated at 0 as DerSimonian-Laird define them (statsmodels does not truncate)."""
     # A site with no jobs or nothing but jobs has no finite logit: add 0.5 to both of its cells.
     extreme = (jobs == 0) | (jobs == referrals)

@@ -27,6 +27,16 @@ def key_rows(folder: Path, measure: str) -> pd.DataFrame:
 
 
 def check_release(folder: Path) -> None:
+    # A column blank on every row must not be named row by row in `suppressed`: the rows that name it (a
+    # count from 1 to 7) would be told apart from those that do not (seen: a 0 given away that way).
+    for path in folder.glob("*.csv"):
+        table = read(folder, path.stem)
+        if "suppressed" not in table or not len(table):
+            continue
+        flags = table["suppressed"].fillna("").astype(str).str.split("; ")
+        for column in [c for c in table.columns if c != "suppressed" and table[c].isna().all()]:
+            named = flags.map(lambda f: column in f)
+            assert named.all() or not named.any(), (path.name, column)
     for suffix in ("", "_12m_window"):
         rates = read(folder, f"outcome{suffix}_rates")
         if not len(rates):
