@@ -236,6 +236,25 @@ def _yaml_scalar(text: str) -> str:
     return yaml.safe_dump(text).strip().removesuffix("\n...")
 
 
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%m/%d/%Y", "%Y/%m/%d", "%d/%m/%y")
+DATE_COLUMNS = ("first_contact_date", "outcome_date", "discharge_date")
+
+
+def detected_date_format(values: pd.Series) -> tuple[str, str]:
+    """The date format that reads every non-blank value of the date columns (a time after the date is
+    allowed, as the loader allows it), and a comment for the template: which formats fit, or that none did."""
+    values = values.dropna().astype(str).str.strip()
+    values = values[values != ""].str.split(" ").str[0]
+    if not len(values):
+        return "%Y-%m-%d", "no dates found: the contract's format"
+    fits = [f for f in DATE_FORMATS if pd.to_datetime(values, format=f, errors="coerce").notna().all()]
+    if len(fits) == 1:
+        return fits[0], f"every date found reads as {fits[0]}"
+    if fits:
+        return fits[0], "ambiguous: every date found reads as any of " + ", ".join(fits) + "; check one"
+    return "%Y-%m-%d", "no common format reads every date: set it (and date_formats per column)"
+
+
 def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str:
     """A starting mapping for an extract: every column (guessed target or ignored), and for columns with few
     distinct values every code found, with the contract's allowed values beside it. Identifier columns are
@@ -266,7 +285,11 @@ def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str
     unmapped = [c for c in raw.columns if c not in guessed and c not in identifiers]
     lines += ["ignore_columns:     # columns that are not analysed: keep here only those you mean to leave out"]
     lines += [f"  - {_yaml_scalar(c)}" for c in unmapped] or ["  []"]
-    lines += ['null_values: ["NULL", "N/A", "-"]   # cells to read as blank', 'date_format: "%Y-%m-%d"   # e.g. "%d/%m/%Y"',
+    dates = [c for c, t in guessed.items() if t in DATE_COLUMNS]
+    nulls = {"NULL", "N/A", "-"}
+    form, why = detected_date_format(pd.concat([raw[c][~raw[c].astype(str).isin(nulls)] for c in dates])
+                                     if dates else pd.Series(dtype=str))
+    lines += ['null_values: ["NULL", "N/A", "-"]   # cells to read as blank', f'date_format: "{form}"   # {why}',
               "values:"]
     for column, target in guessed.items():
         allowed = C.FACTORS.get(target) or next((c.allowed for c in C.COLUMNS if c.name == target), None)

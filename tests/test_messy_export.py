@@ -116,3 +116,20 @@ def test_mapping_template_lists_every_column_and_code_and_never_an_identifiers_v
     for code in data["Gender Code"].unique():
         assert f"'{code}'" in text or f"{code}:" in text, code
     assert "ethnicity: nhs_ethnic_category" in text
+
+
+@pytest.mark.parametrize("dates, expected", [
+    (["23/12/2022", "01/04/2022 00:00", "NULL"], 'date_format: "%d/%m/%Y"   # every date found reads as %d/%m/%Y'),
+    (["2022-12-23", "2022-04-01"], 'date_format: "%Y-%m-%d"   # every date found reads as %Y-%m-%d'),
+    (["03/04/2022", "11/12/2022"], "ambiguous: every date found reads as any of %d/%m/%Y, %m/%d/%Y"),
+    (["Dec 23 2022", "2022-04-01"], "no common format reads every date"),
+])
+def test_mapping_template_detects_the_date_format_or_says_it_cannot(tmp_path, dates, expected):
+    """A trust's first mistake is often the date format: the template reads it off the date columns, says
+    when day and month cannot be told apart, and when no one format reads them all."""
+    data = pd.read_csv(EXAMPLES / "messy_export.csv", dtype=str, keep_default_na=False, encoding="cp1252").head(len(dates))
+    for column in ("Referral Received Date", "Job Start Date", "Education Start Date", "Discharge Date"):
+        data[column] = dates
+    data.to_csv(tmp_path / "export.csv", index=False)
+    assert main(["mapping-template", str(tmp_path / "export.csv"), "--out", str(tmp_path / "map.yaml")]) == 0
+    assert expected in (tmp_path / "map.yaml").read_text()
