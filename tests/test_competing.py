@@ -51,20 +51,6 @@ def test_gray_test_on_counts_equals_the_test_on_people(data):
         assert on_counts["chi2"] == pytest.approx(on_people["chi2"], rel=1e-12)
 
 
-def test_the_committed_r_output_is_what_r_prints_today():
-    """Skips only where R or cmprsk is not installed (CI installs neither); the check above runs anyway."""
-    if shutil.which("Rscript") is None:
-        pytest.skip("Rscript is not installed")
-    done = subprocess.run(["Rscript", str(HERE / "gray.R"), str(HERE / "gray_data.csv")], capture_output=True, text=True)
-    if "there is no package called" in done.stderr:
-        pytest.skip("R's cmprsk is not installed (Debian: r-cran-cmprsk)")
-    assert done.returncode == 0, done.stderr
-    now, committed = r_printed(done.stdout), r_printed((HERE / "gray_r_output.txt").read_text())
-    assert now.keys() == committed.keys()
-    for cause in now:
-        assert now[cause][0] == pytest.approx(committed[cause][0], rel=1e-12)
-
-
 def test_first_events_give_education_its_own_cause(tmp_path):
     path = tmp_path / "patients.csv"
     path.write_text(
@@ -135,19 +121,20 @@ def test_fine_gray_without_competing_events_is_cox_with_breslow_ties(fine_gray_d
     assert not np.allclose(fg.se, cox.se, rtol=1e-6)
 
 
-def test_fine_gray_committed_r_output_is_what_r_prints_today():
-    """Skips only where R or cmprsk is not installed (CI installs neither); the check above runs anyway."""
+@pytest.mark.parametrize("script, parse", [("gray", r_printed), ("fine_gray", crr_printed)])
+def test_the_committed_r_output_is_what_r_prints_today(script, parse):
+    """Skips only where R or cmprsk is not installed (CI installs neither); the checks above run anyway."""
     if shutil.which("Rscript") is None:
         pytest.skip("Rscript is not installed")
-    done = subprocess.run(["Rscript", str(HERE / "fine_gray.R"), str(HERE / "fine_gray_data.csv")],
+    done = subprocess.run(["Rscript", str(HERE / f"{script}.R"), str(HERE / f"{script}_data.csv")],
                           capture_output=True, text=True)
     if "there is no package called" in done.stderr:
         pytest.skip("R's cmprsk is not installed (Debian: r-cran-cmprsk)")
     assert done.returncode == 0, done.stderr
-    now, committed = crr_printed(done.stdout), crr_printed((HERE / "fine_gray_r_output.txt").read_text())
+    now, committed = parse(done.stdout), parse((HERE / f"{script}_r_output.txt").read_text())
     assert now.keys() == committed.keys()
-    for term in now:
-        assert now[term] == pytest.approx(committed[term], rel=1e-12)
+    for key in now:
+        assert now[key] == pytest.approx(committed[key], rel=1e-12)
 
 
 def test_fine_gray_models_use_the_cox_models_levels_and_exclusions():
