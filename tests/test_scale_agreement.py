@@ -1,7 +1,6 @@
 """The fast paths (counts per day and covariate pattern, own IRLS) give the reference fitters' numbers:
 lifelines for Kaplan-Meier and Cox, statsmodels for cumulative incidence, log-rank and logistic models,
 to 1e-8 relative on every estimate, on a synthetic extract small enough for the reference fitters."""
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -3,7 +3,6 @@ import filecmp
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from analysis import contract as C
