@@ -72,7 +72,7 @@ results/robustness.csv: data_synthetic/calibration.csv analysis/synthetic.py ana
 REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/references.bib reports/styles.css \
                   reports/pdf-header.typ $(wildcard reports/_fallback/*)
 reports: $(REPORTS)/index.html
-$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(ROBUSTNESS) $(REPORT_SOURCES) analysis/reporting.py analysis/labels.py \
+$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(ROBUSTNESS) $(wildcard $(RESULTS)/benchmark.csv) $(REPORT_SOURCES) analysis/reporting.py analysis/labels.py \
                        analysis/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
 	    $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)")
