@@ -250,6 +250,8 @@ def fine_gray(x, time, status, w=None, names: list[str] | None = None, max_iter:
     for iteration in range(1, max_iter + 1):
         step = np.linalg.solve(info, score)
         candidate = beta + step
+        if np.max(np.abs(candidate), initial=0) > 2 * MAX_LOG_HR:  # as in cox_efron: a ratio running off
+            raise np.linalg.LinAlgError("the Fine-Gray likelihood has no finite maximum (monotone likelihood)")
         new = _fine_gray_terms(candidate, data)
         halvings = 0
         while new[0] < loglik - 1e-12 and halvings < 30:  # step halving keeps the fit monotone
