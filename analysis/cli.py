@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_report)
 
     robust = sub.add_parser("robustness", help="how often each published conclusion holds across seeds and the "
-                            "assumptions behind it (the synthetic data; about 20 s)")
+                            "assumptions behind it (the synthetic data; about 45 s)")
     robust.add_argument("--out", default="results/robustness.csv", help="the CSV to write")
     robust.set_defaults(func=_robustness)
     return parser

@@ -17,9 +17,10 @@ import pandas as pd
 from scipy import stats
 
 from .contract import FACTORS
-from .employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times  # noqa: F401 (CENSORED)
-from .estimators import MAX_LOG_HR, aalen_johansen, step_at
-from .modelling import MIN_COMPARED, WEIGHT, collapse, compared_groups, design, fit_by_factors, model_specs
+from .employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times
+from .estimators import aalen_johansen, newton_raphson, step_at
+from .modelling import (MIN_COMPARED, WEIGHT, collapse, compared_groups, design, fit_by_factors, model_specs,
+                        ratio_key_rows)
 from .results import MONTH_DAYS, Z95, row
 
 CAUSES = {EMPLOYED: "job", EDUCATION: "education", DISCHARGED: "discharged with neither"}
@@ -138,6 +139,8 @@ class _FineGrayData(NamedTuple):
     status: np.ndarray
     starts: np.ndarray  # first row of each distinct time
     at: np.ndarray  # distinct-time number of each row
+    at_risk: np.ndarray  # people followed to each distinct time or beyond
+    censored: np.ndarray  # people censored at each distinct time
     g_before: np.ndarray  # censoring survival G(t-) at each distinct time, as crr evaluates it
     failures: np.ndarray  # distinct-time numbers with a failure of the cause of interest
     deaths: np.ndarray  # failures (people) at each of those times
@@ -172,8 +175,8 @@ def _fine_gray_data(x, time, status, w) -> _FineGrayData:
     earlier = np.vstack([np.zeros(shape[1]), np.cumsum(competing, axis=0)])[failures]  # t < t_k, weighted G(t_k-)/G(t-)
     in_risk_set = still + g_before[failures][:, None] * earlier
     failing_x = (w * (status == 1)) @ x
-    return _FineGrayData(x, w, status, starts, at, g_before, failures, failed[failures], patterns, in_risk_set,
-                         failing_x)
+    return _FineGrayData(x, w, status, starts, at, at_risk, censored, g_before, failures, failed[failures], patterns,
+                         in_risk_set, failing_x)
 
 
 def _fine_gray_terms(beta: np.ndarray, data: _FineGrayData):
@@ -218,10 +221,8 @@ def _fine_gray_sandwich(beta: np.ndarray, info: np.ndarray, s0: np.ndarray, xbar
     q0 = np.cumsum(g_hazard[::-1])[::-1]  # failure times at or after u
     q1 = np.cumsum((g_hazard[:, None] * mean)[::-1], axis=0)[::-1]
     q = c1 * q0[:, None] - c0[:, None] * q1
-    at_risk = np.cumsum(np.bincount(at, weights=w, minlength=n_times)[::-1])[::-1]
-    censored = np.bincount(at, weights=w * (status == 0), minlength=n_times)
-    running = np.cumsum((censored / at_risk ** 2)[:, None] * q, axis=0)
-    psi = (status == 0)[:, None] * (q / at_risk[:, None])[at] - running[at]
+    running = np.cumsum((data.censored / data.at_risk ** 2)[:, None] * q, axis=0)
+    psi = (status == 0)[:, None] * (q / data.at_risk[:, None])[at] - running[at]
     v = eta + psi
     meat = (w[:, None] * v).T @ v
     bread = np.linalg.inv(info)
@@ -244,27 +245,8 @@ def fine_gray(x, time, status, w=None, names: list[str] | None = None, max_iter:
     w = np.ones(len(status)) if w is None else np.asarray(w, dtype=float)
     data = _fine_gray_data(x, np.asarray(time, dtype=float), status, w)
     names = names or [f"x{j}" for j in range(x.shape[1])]
-    beta = np.zeros(x.shape[1])
-    loglik, score, info, s0, xbar = _fine_gray_terms(beta, data)
-    converged = False
-    for iteration in range(1, max_iter + 1):
-        step = np.linalg.solve(info, score)
-        candidate = beta + step
-        if np.max(np.abs(candidate), initial=0) > 2 * MAX_LOG_HR:  # as in cox_efron: a ratio running off
-            raise np.linalg.LinAlgError("the Fine-Gray likelihood has no finite maximum (monotone likelihood)")
-        new = _fine_gray_terms(candidate, data)
-        halvings = 0
-        while new[0] < loglik - 1e-12 and halvings < 30:  # step halving keeps the fit monotone
-            step /= 2
-            candidate = beta + step
-            new = _fine_gray_terms(candidate, data)
-            halvings += 1
-        converged = abs(new[0] - loglik) <= tol * (abs(new[0]) + tol) and np.max(np.abs(step), initial=0) < 1e-8
-        beta, (loglik, score, info, s0, xbar) = candidate, new
-        if converged:
-            break
-    if not converged or np.max(np.abs(beta), initial=0) > MAX_LOG_HR:
-        raise np.linalg.LinAlgError("the Fine-Gray likelihood has no finite maximum (monotone likelihood)")
+    beta, (_, _, info, s0, xbar), _, iteration = newton_raphson(lambda b: _fine_gray_terms(b, data), x.shape[1],
+                                                               "Fine-Gray", max_iter, tol)
     cov = _fine_gray_sandwich(beta, info, s0, xbar, data)
     return FineGrayResult(names, beta, cov, int(w.sum()), int(data.deaths.sum()), iteration)
 
@@ -314,9 +296,6 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                 keys.append(row("employment_gray_p", test["p"], GRAY_METHOD + "; cause: job", factor=factor,
                                 n=int(compared[WEIGHT].sum())))
     models, excluded = fine_gray_models(cells)
-    for _, m in models.iterrows():
-        keys.append(row(f"employment_fine_gray_shr_{m['model'].split(':')[0]}", m["subdistribution_hr"],
-                        f"{m['method']}; {m['model']}; vs {m['reference']}", factor=m["factor"], level=m["level"],
-                        conf_low=m["conf_low"], conf_high=m["conf_high"], n=m["n"]))
+    keys += ratio_key_rows(models, "employment_fine_gray_shr", "subdistribution_hr")
     return keys, {"competing_by_group": pd.DataFrame(curves), "competing_gray": pd.DataFrame(tests),
                   "competing_fine_gray": models, "competing_model_exclusions": excluded}

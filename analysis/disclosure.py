@@ -648,7 +648,7 @@ def _competing_step(step: Step) -> None:
 
 # --- access and sites ---------------------------------------------------------------------------------------------
 
-def _access_step(step: Step, keys: list[dict], prefix: str = "access") -> list[dict]:
+def _access_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
     """Access against the CMHT case-load ("access") or the need table ("access_need"): every statistic
     recomputed from the rounded counts, groups failing rule 3 blank and left out of the tests."""
     rule, raw = step.rule, step.raw
@@ -695,9 +695,10 @@ def _access_step(step: Step, keys: list[dict], prefix: str = "access") -> list[d
     return published_keys
 
 
-def _sites_step(step: Step, prefix: str) -> list[dict]:
+def _sites_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
     """One site analysis (prefix "sites" or "own_sites"): every statistic recomputed from the rounded counts
-    of the sites that pass rule 3, or nothing compared when fewer than two do."""
+    of the sites that pass rule 3, or nothing compared when fewer than two do. (`keys` is not needed here;
+    it keeps the signature of _access_step, which reads its reach row from them.)"""
     rule, raw = step.rule, step.raw
     rates_name, summary_name = f"{prefix}_rates", f"{prefix}_summary"
     exact = raw[rates_name]
@@ -893,9 +894,7 @@ def _key_rows(keys: list[dict], step: Step, rule: Disclosure, replaced: list[dic
         ident = (key["measure"], key["factor"], key["level"])
         if ident in index:
             new = dict(index[ident])
-            family = _family(key["measure"])
-            visible = step.visible.get((family, key["factor"] if family.startswith("access") else "site", key["level"]),
-                                       True)
+            visible = step.visible.get((_family(key["measure"]), key["factor"], key["level"]), True)
             if not visible or (pd.isna(new["value"]) and not ident[0].endswith("jobs_total")):
                 new.update(value=np.nan, conf_low=np.nan, conf_high=np.nan, suppressed=HIDDEN_NOTE)
             else:
@@ -939,16 +938,13 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
         _outcome_step(step)
     if "competing_gray" in tables:
         _competing_step(step)
-    for prefix in access.SOURCES:
-        if f"{prefix}_composition" in tables and rule.has("published_counts"):
-            replaced = (replaced or []) + _access_step(step, keys, prefix)
-        elif f"{prefix}_composition" in tables:
-            _access_step(step, keys, prefix)
-    for prefix in sites.SOURCES:
-        if f"{prefix}_rates" in tables:
-            site_keys = _sites_step(step, prefix)
-            if rule.has("published_counts"):  # too few sites to publish: every site row is blank
-                replaced = (replaced or []) + site_keys
+    recomputing = [(_access_step, prefix, f"{prefix}_composition") for prefix in access.SOURCES]
+    recomputing += [(_sites_step, prefix, f"{prefix}_rates") for prefix in sites.SOURCES]
+    for control, prefix, table in recomputing:
+        if table in tables:
+            recomputed = control(step, keys, prefix)
+            if rule.has("published_counts"):  # their key rows, recomputed (none: every such row is blank)
+                replaced = (replaced or []) + recomputed
     for name, table in tables.items():
         if name not in step.out:  # fail-safe: a table without a rule keeps only its rounded counts
             out = _counts_only(name, table, step)

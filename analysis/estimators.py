@@ -312,6 +312,36 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout):
     return loglik, score, info, mean_by_time
 
 
+def newton_raphson(terms, n_params: int, model: str, max_iter: int = 50, tol: float = 1e-10) -> tuple:
+    """Maximise a log partial likelihood from beta = 0; terms(beta) returns (loglik, score, information, ...).
+
+    Newton steps, halved while they lower the likelihood; a step or estimate beyond MAX_LOG_HR means the
+    likelihood has no finite maximum (a group's hazard heading to 0 or infinity) and raises LinAlgError.
+    Returns (beta, terms at beta, terms at 0, iterations). Shared by the Cox and Fine-Gray fits."""
+    beta = np.zeros(n_params)
+    start = current = terms(beta)
+    converged = False
+    for iteration in range(1, max_iter + 1):
+        step = np.linalg.solve(current[2], current[1])
+        candidate = beta + step
+        if np.max(np.abs(candidate), initial=0) > 2 * MAX_LOG_HR:
+            raise np.linalg.LinAlgError(f"the {model} likelihood has no finite maximum (monotone likelihood)")
+        new = terms(candidate)
+        halvings = 0
+        while new[0] < current[0] - 1e-12 and halvings < 30:  # step halving keeps the fit monotone
+            step /= 2
+            candidate = beta + step
+            new = terms(candidate)
+            halvings += 1
+        converged = abs(new[0] - current[0]) <= tol * (abs(new[0]) + tol) and np.max(np.abs(step), initial=0) < 1e-8
+        beta, current = candidate, new
+        if converged:
+            break
+    if not converged or np.max(np.abs(beta), initial=0) > MAX_LOG_HR:
+        raise np.linalg.LinAlgError(f"the {model} likelihood has no finite maximum (monotone likelihood)")
+    return beta, current, start, iteration
+
+
 def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int = 50, tol: float = 1e-10) -> CoxResult:
     """Cox model by Newton-Raphson with Efron's tie correction.
 
@@ -334,29 +364,8 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     x, d, w, time_index = x[order], d[order], w[order], time_index[order]
     layout = _time_layout(time_index, d)
     names = names or [f"x{j}" for j in range(x.shape[1])]
-    beta = np.zeros(x.shape[1])
-    loglik0, score, info, _ = _efron_terms(beta, x, d, w, layout)
-    loglik = loglik0
-    converged = False
-    for iteration in range(1, max_iter + 1):
-        step = np.linalg.solve(info, score)
-        candidate = beta + step
-        if np.max(np.abs(candidate), initial=0) > 2 * MAX_LOG_HR:
-            raise np.linalg.LinAlgError("the Cox likelihood has no finite maximum (monotone likelihood)")
-        new_loglik, new_score, new_info, _ = _efron_terms(candidate, x, d, w, layout)
-        halvings = 0
-        while new_loglik < loglik - 1e-12 and halvings < 30:  # step halving keeps the fit monotone
-            step /= 2
-            candidate = beta + step
-            new_loglik, new_score, new_info, _ = _efron_terms(candidate, x, d, w, layout)
-            halvings += 1
-        converged = abs(new_loglik - loglik) <= tol * (abs(new_loglik) + tol) and np.max(np.abs(step)) < 1e-8
-        beta, loglik, score, info = candidate, new_loglik, new_score, new_info
-        if converged:
-            break
-    if not converged or np.max(np.abs(beta), initial=0) > MAX_LOG_HR:
-        # Monotone likelihood (a group's hazard heads to 0 or infinity): no finite estimate exists.
-        raise np.linalg.LinAlgError("the Cox likelihood has no finite maximum (monotone likelihood)")
+    beta, (loglik, _, info, _), (loglik0, *_), iteration = newton_raphson(
+        lambda b: _efron_terms(b, x, d, w, layout), x.shape[1], "Cox", max_iter, tol)
     cov = np.linalg.inv(info)
     ph = _ph_test(beta, cov, x, d, w, layout)
     return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, ph.assign(term=ph["term"].map(

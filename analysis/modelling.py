@@ -13,6 +13,7 @@ import pandas as pd
 
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import cox_efron
+from .results import row
 
 # Groups this small are described (counts, rates, curves) but left out of every test and model that compares
 # groups: with 2 or 3 people a group's rate or hazard turns on one person and can flip a test's direction.
@@ -129,6 +130,13 @@ def fit_by_factors(frame: pd.DataFrame, factors: list[str], event: str, model: s
     table["n"] = fitted.n
     table["events"] = fitted.n_events
     return fitted, table, excluded
+
+
+def ratio_key_rows(table: pd.DataFrame, measure: str, ratio: str) -> list[dict]:
+    """Key-result rows for a table of model estimates (one per term): `measure`_unadjusted or _adjusted."""
+    return [row(f"{measure}_{m['model'].split(':')[0]}", m[ratio], f"{m['method']}; {m['model']}; vs {m['reference']}",
+                factor=m["factor"], level=m["level"], conf_low=m["conf_low"], conf_high=m["conf_high"], n=m["n"])
+            for _, m in table.iterrows()]
 
 
 def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: str, model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

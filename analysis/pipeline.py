@@ -29,16 +29,13 @@ FIGURE_DIR = "figures"
 SYNTHETIC_SERVICE = "Synthetic IPS service calibrated to Rinaldi et al. (2024)"
 
 
-PEOPLE_IN_WORK = "people in work (a job gained or kept)"  # what an extract's site counts count
-
-
 def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
     """Referrals and jobs (gained or retained employment) per site, when the extract names two or more sites."""
     if "site" not in data.columns or data["site"].nunique() < 2:
         return None
     employed = data["outcome"].isin(IN_WORK_OUTCOMES)
     table = data.assign(job=employed).groupby("site")["job"].agg(["size", "sum"]).reset_index()
-    return table.rename(columns={"size": "referrals", "sum": "jobs"}).assign(counted=PEOPLE_IN_WORK)
+    return table.rename(columns={"size": "referrals", "sum": "jobs"}).assign(counted=sites.PEOPLE_IN_WORK)
 
 
 def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
@@ -57,12 +54,13 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     if need is not None:
         yield "access against need", *access.analyse(data, need, "access_need")
     yield "equity of outcome", *outcome.analyse(data, extract_date)
-    own_sites = site_counts(data)
     if site_table is not None:
         yield "between-site variation", *sites.analyse(site_table)
+    own_sites = site_counts(data)
     if own_sites is not None:
-        yield (("the service's own sites", *sites.analyse(own_sites, "own_sites")) if site_table is not None else
-               ("between-site variation", *sites.analyse(own_sites)))
+        beside_a_table = site_table is not None
+        yield ("the service's own sites" if beside_a_table else "between-site variation",
+               *sites.analyse(own_sites, "own_sites" if beside_a_table else "sites"))
 
 
 def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,

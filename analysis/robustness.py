@@ -182,11 +182,11 @@ def _r6_km_across_a13(cal: Calibration, extract_date: pd.Timestamp) -> list[dict
     return rows
 
 
-def robustness(cal: Calibration | None = None, extract_date: str = "2024-02-27") -> pd.DataFrame:
+def robustness(cal: Calibration | None = None) -> pd.DataFrame:
     """One row per conclusion and setting: `share` is the share of draws in which the conclusion holds
     (for R6: in which the censoring-aware estimate exceeds the crude published share); `note` says what."""
     cal = cal or Calibration.read()
-    date = pd.Timestamp(extract_date)
+    date = pd.Timestamp(cal.text("extract_date"))  # the end of follow-up of every synthetic cohort
     rows = (_chance_differences(cal) + _r11_across_a3(cal) + _r10_across_a8(cal) + _r6_km_across_seeds(cal, date)
             + _r6_km_across_a13(cal, date))
     return pd.DataFrame(rows)

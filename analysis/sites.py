@@ -55,6 +55,7 @@ def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
 
 
 SOURCES = {"sites": "site_", "own_sites": "own_site_"}  # table prefix -> measure prefix
+PEOPLE_IN_WORK = "people in work (a job gained or kept)"  # what an extract's site counts count (pipeline.site_counts)
 
 
 def analyse(sites: pd.DataFrame, prefix: str = "sites") -> tuple[list[dict], dict[str, pd.DataFrame]]:

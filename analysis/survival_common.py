@@ -6,7 +6,7 @@ import pandas as pd
 
 from .contract import FACTORS
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
-from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors, model_specs
+from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors, model_specs, ratio_key_rows
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
@@ -79,8 +79,4 @@ def comparison_key_rows(prefix: str, tests: pd.DataFrame, cox: pd.DataFrame) -> 
     for _, t in tests.iterrows():
         keys.append(row(f"{prefix}_logrank_p", t["p"], t["method"], factor=t["factor"], n=t["n"]))
         keys.append(row(f"{prefix}_logrank_chi2", t["chi2"], t["method"] + f"; {t['df']} df", factor=t["factor"], n=t["n"]))
-    for _, c in cox.iterrows():
-        model = c["model"].split(":")[0]  # "unadjusted" or "adjusted"
-        keys.append(row(f"{prefix}_cox_hr_{model}", c["hazard_ratio"], f"{c['method']}; {c['model']}; vs {c['reference']}",
-                        factor=c["factor"], level=c["level"], conf_low=c["conf_low"], conf_high=c["conf_high"], n=c["n"]))
-    return keys
+    return keys + ratio_key_rows(cox, f"{prefix}_cox_hr", "hazard_ratio")
