@@ -13,6 +13,7 @@ from statsmodels.stats.multitest import multipletests
 
 from .contract import FACTORS, NOT_KNOWN
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
+from .modelling import MIN_COMPARED
 from .results import Z95, row
 
 RATIO_METHOD = ("Representation ratio = IPS share / CMHT share of those with a known value; 95% CI on the log "
@@ -22,8 +23,9 @@ RATIO_METHOD = ("Representation ratio = IPS share / CMHT share of those with a k
                 "Holm-adjusted across the groups of the characteristic (statsmodels multipletests)")
 INDEPENDENT_METHOD = ("; a CMHT count is below the IPS count for a group, so the case-loads are compared as "
                       "independent samples (Katz: Var = 1/a - 1/A + 1/c - 1/C; IPS against CMHT)")
-TEST_SCOPE = "IPS against the rest of the CMHT case-load (CMHT minus IPS), as the IPS case-load is part of it"
-REACH_METHOD = "IPS people / CMHT case-load (the characteristic's table total)"
+REACH_METHOD = ("IPS people / CMHT case-load (the characteristic's table total): the people who started IPS over the "
+                "entry window (a flow) over the people on the CMHT case-load in the reference table (a snapshot), "
+                "as the paper's 8.7% is; not the share of the case-load in IPS on any one day")
 # table prefix -> (measure prefix, what the denominator is)
 SOURCES = {"access": ("", "the CMHT case-load"),
            "access_need": ("need_", "the people in the CMHT case-load who want work (need table)")}
@@ -60,14 +62,45 @@ def group_tests(ips: pd.Series, rest: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"ratio_p": p, "ratio_p_holm": holm}, index=ips.index)
 
 
+AS_PUBLISHED = "as published"
+CORRECTED = "corrected"
+PUBLISHED_SCOPE = ("IPS against the CMHT case-load as two samples, every known group (as the paper's test: "
+                   "2 x k table of counts, 'Not known' excluded)")
+SMALL_LEFT_OUT = f"groups of fewer than {MIN_COMPARED} people in IPS left out"
+CORRECTED_SCOPE = {True: "IPS against the rest of the CMHT case-load (CMHT minus IPS, as the IPS case-load is part of "
+                         "it); " + SMALL_LEFT_OUT,
+                   False: "IPS against the CMHT case-load as independent samples (a CMHT count is below its IPS count, "
+                          "so the tables cannot be nested); " + SMALL_LEFT_OUT}
+
+
+def tests(table: pd.DataFrame, nested: bool) -> list[dict]:
+    """The paper's test beside the corrected one, for one characteristic's table (index: categories; columns
+    ips, cmht, rest). As published: IPS against the whole CMHT case-load as two samples, every known group.
+    Corrected: IPS against the rest of the case-load (the two are not independent: IPS is part of the
+    CMHT case-load), groups of fewer than MIN_COMPARED people in IPS left out; independent samples when a
+    CMHT count is below its IPS count (the tables cannot be nested)."""
+    large = table[table["ips"] >= MIN_COMPARED]
+    rows = []
+    for test, counts, columns, how in ((AS_PUBLISHED, table, ["ips", "cmht"], PUBLISHED_SCOPE),
+                                       (CORRECTED, large, ["ips", "rest"], CORRECTED_SCOPE[nested])):
+        result = homogeneity_tests(counts[columns].T)
+        known = counts.drop(index=NOT_KNOWN, errors="ignore")
+        rows.append({"test": test, **result, "chi2_method": result["chi2_method"] + "; " + how,
+                     "compared_with": ("CMHT case-load" if test == AS_PUBLISHED else
+                                       "rest of the CMHT case-load" if nested else "CMHT case-load (not nested)"),
+                     "n_ips": int(known["ips"].sum()), "n_cmht": int(known["cmht"].sum()),
+                     "n": int(known[columns].to_numpy().sum())})
+    return rows
+
+
 def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "", prefix: str = "access"
-            ) -> tuple[pd.DataFrame, dict, list[dict]]:
+            ) -> tuple[pd.DataFrame, list[dict], list[dict]]:
     """One characteristic: IPS counts against CMHT counts by category (both Series indexed by category).
 
-    The IPS case-load is part of the CMHT case-load, so the test compares IPS with the rest of the case-load
-    (CMHT minus IPS) and the ratio's CI allows for the overlap; if a CMHT count is below its IPS count the
-    tables cannot be nested and the two are compared as independent samples (said in the method).
-    Returns the composition rows, the test row and the key-result rows. Works on counts only, so disclosure
+    The paper's test (IPS against the CMHT case-load, every known group) and the corrected one (IPS against
+    the rest of the case-load, small groups left out) side by side (`tests`); the ratio's CI allows for the
+    overlap of the case-loads (independent samples when a CMHT count is below its IPS count).
+    Returns the composition rows, the test rows and the key-result rows. Works on counts only, so disclosure
     control can run it again on the published (rounded) counts. With prefix "access_need" the CMHT counts are
     those of the need table and the measures are need_*."""
     measure, denominator = SOURCES[prefix]
@@ -86,10 +119,14 @@ def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "", prefix
         per_group = group_tests(a, known["rest"])
         evidence = np.where(ratio * np.exp(-Z95 * se) > 1, "over-represented",
                             np.where(ratio * np.exp(Z95 * se) < 1, "under-represented", "no clear difference"))
+        holm = np.where(per_group["ratio_p_holm"] < 0.05, np.where(ratio > 1, "over-represented", "under-represented"),
+                        np.where(per_group["ratio_p_holm"].notna(), "no difference after Holm", ""))
         comp = pd.DataFrame({
             "characteristic": factor, "category": categories,
             "ips_n": table["ips"].to_numpy(), "ips_pct": 100 * table["ips"].to_numpy() / table["ips"].sum(),
             "cmht_n": table["cmht"].to_numpy(), "cmht_pct": 100 * table["cmht"].to_numpy() / table["cmht"].sum(),
+            "ips_known_pct": (100 * a / a.sum()).reindex(categories).to_numpy(),
+            "cmht_known_pct": (100 * c / c.sum()).reindex(categories).to_numpy(),
             "pct_of_cmht_group_in_ips": 100 * table["ips"].to_numpy() / np.where(table["cmht"] > 0, table["cmht"], np.nan),
             "pct_of_cmht_group_conf_low": 100 * low, "pct_of_cmht_group_conf_high": 100 * high,
             "representation_ratio": ratio.reindex(categories).to_numpy(),
@@ -98,23 +135,28 @@ def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "", prefix
             "ratio_p": per_group["ratio_p"].reindex(categories).to_numpy(),
             "ratio_p_holm": per_group["ratio_p_holm"].reindex(categories).to_numpy(),
             "ratio_evidence": pd.Series(evidence, index=known.index).reindex(categories).to_numpy(),
-            "method": f"Denominator: {denominator}; shares of all (incl. 'Not known'); group access: {WILSON_METHOD} "
-                      f"(IPS n / CMHT n); {method}{note}",
+            "ratio_evidence_holm": pd.Series(holm, index=known.index).reindex(categories).to_numpy(),
+            "method": f"Denominator: {denominator}; shares of all (ips_pct, cmht_pct, incl. 'Not known') and of those "
+                      f"with a known value (ips_known_pct, cmht_known_pct, the ratio's shares); group access: "
+                      f"{WILSON_METHOD} (IPS n / CMHT n); {method}; ratio_evidence from the unadjusted 95% CI, "
+                      f"ratio_evidence_holm from the Holm-adjusted p{note}",
         })
-    test = homogeneity_tests(table[["ips", "rest"]].T)
-    scope = TEST_SCOPE if nested else "IPS against the CMHT case-load"
-    n_tested = int(known["ips"].sum() + known["rest"].sum())
-    keys = [row(f"{measure}access_chi2", test["chi2"], test["chi2_method"] + f"; {scope}; 2 x k table, {test['df']} df{note}",
-                factor=factor, n=n_tested),
-            row(f"{measure}access_p", test["p"], test["chi2_method"] + f"; {scope}{note}", factor=factor, n=n_tested)]
+    test_rows = [{"characteristic": factor, **t} for t in tests(table, nested)]
+    keys = []
+    for t in test_rows:
+        name = f"{measure}access" if t["test"] == AS_PUBLISHED else f"{measure}access_rest"
+        keys.append(row(f"{name}_chi2", t["chi2"], t["chi2_method"] + f"; 2 x k table, {t['df']} df{note}",
+                        factor=factor, n=t["n"]))
+        keys.append(row(f"{name}_p", t["p"], t["chi2_method"] + note, factor=factor, n=t["n"]))
+        if t["test"] == CORRECTED:
+            keys.append(row(f"{name}_exact_p", t["exact_p"], t["exact_method"] + "; " + t["chi2_method"].split("; ", 1)[1]
+                            + note, factor=factor, n=t["n"]))
     for _, r in comp.iterrows():
         if r["category"] != NOT_KNOWN:
             keys.append(row(f"{measure}representation_ratio", r["representation_ratio"], method + note, factor=factor,
                             level=r["category"], conf_low=r["ratio_conf_low"], conf_high=r["ratio_conf_high"],
                             n=int(r["ips_n"])))
-    test_row = {"characteristic": factor, **test, "compared_with": "rest of the CMHT case-load" if nested else "CMHT",
-                "n_ips": int(known["ips"].sum()), "n_cmht": int(known["cmht"].sum())}
-    return comp, test_row, keys
+    return comp, test_rows, keys
 
 
 def reach(n_ips: int, cmht_total: int, factor: str, note: str = "", prefix: str = "access") -> dict:
@@ -144,18 +186,18 @@ def coverage_table(available: list[str], reference: pd.DataFrame | None) -> pd.D
 def analyse(data: pd.DataFrame, reference: pd.DataFrame | None, prefix: str = "access"
             ) -> tuple[list[dict], dict[str, pd.DataFrame]]:
     """Every characteristic the table covers: composition, tests, ratios and reach; tables named by prefix."""
-    keys, compositions, tests = [], [], []
+    keys, compositions, test_tables = [], [], []
     available = [] if reference is None else [f for f in FACTORS if f in set(reference["characteristic"])]
     for factor in available:
         cmht = reference[reference["characteristic"] == factor].set_index("category")["count"]
         ips = data[factor].value_counts()  # categorical: counted without turning a million rows into text
-        comp, test, factor_keys = compare(factor, ips, cmht, prefix=prefix)
+        comp, test_rows, factor_keys = compare(factor, ips, cmht, prefix=prefix)
         compositions.append(comp)
-        tests.append(test)
+        test_tables += test_rows
         keys += factor_keys
     if available:
         first = reference[reference["characteristic"] == available[0]]["count"].sum()
         keys.insert(0, reach(len(data), first, available[0], prefix=prefix))
     tables = {f"{prefix}_composition": pd.concat(compositions, ignore_index=True) if compositions else pd.DataFrame(),
-              f"{prefix}_tests": pd.DataFrame(tests), f"{prefix}_coverage": coverage_table(available, reference)}
+              f"{prefix}_tests": pd.DataFrame(test_tables), f"{prefix}_coverage": coverage_table(available, reference)}
     return keys, tables

@@ -22,10 +22,11 @@ MEASURES = {
     "median_days_to_employment": "Median days from first contact to job start, among those employed",
     "median_months_to_employment": "Median months from first contact to job start, among those employed",
     "pct_employed_within_6m_of_employed": "Job started within 6 months, among those employed (%)",
-    "km_median_days_to_employment": "Kaplan-Meier median days to job start (discharge censors)",
+    "km_median_days_to_employment": "Kaplan-Meier median days to job start (education and discharge censor)",
     "cif_employment_pct": "Cumulative incidence of employment (%)",
-    "cif_discharge_without_job_pct": "Cumulative incidence of discharge without a job (%)",
-    "rmst_days_to_employment_12m": "Restricted mean days without a job over the first 12 months",
+    "cif_competing_pct": "Cumulative incidence of education or discharge without a job (%)",
+    "rmtl_days_employed_12m": "Restricted mean days after a job start over the first 12 months (time lost to employment)",
+    "mean_days_without_job_12m": "Restricted mean days without a job over the first 12 months (Aalen-Johansen)",
     "employment_logrank_p": "Time to employment: log-rank p",
     "employment_gray_p": "Incidence of a job (education and discharge competing): Gray's test p",
     "employment_logrank_chi2": "Time to employment: log-rank chi-squared",
@@ -46,15 +47,21 @@ MEASURES = {
     "in_work_cox_hr_unadjusted": "In-work support: hazard ratio of discharge, Cox unadjusted",
     "in_work_cox_hr_adjusted": "In-work support: hazard ratio of discharge, Cox adjusted",
     "reach_pct": "Reach: share of the CMHT case-load in IPS (%)",
-    "access_chi2": "Access: chi-squared, IPS against CMHT",
-    "access_p": "Access: p, IPS against CMHT",
+    "access_chi2": "Access: chi-squared, IPS against the CMHT case-load (as published)",
+    "access_p": "Access: p, IPS against the CMHT case-load (as published)",
+    "access_rest_chi2": "Access: chi-squared, IPS against the rest of the case-load, groups of 10 or more",
+    "access_rest_p": "Access: p, IPS against the rest of the case-load, groups of 10 or more",
+    "access_rest_exact_p": "Access: exact-test p, IPS against the rest of the case-load, groups of 10 or more",
     "representation_ratio": "Access: representation ratio (IPS share / CMHT share)",
     "outcome_rate_pct": "Positive outcome (%)",
     "pct_job_of_all": "Gained a job, of everyone analysed (%)",
     "pct_in_work_of_all": "Gained or kept a job, of everyone analysed (%)",
-    "outcome_chi2": "Outcome: chi-squared across groups",
-    "outcome_p": "Outcome: chi-squared p across groups",
-    "outcome_exact_p": "Outcome: exact-test p across groups",
+    "pct_job_of_seeking": "Gained a job, of those out of work at first contact (%)",
+    "outcome_chi2": "Outcome: chi-squared across every known group (as published)",
+    "outcome_p": "Outcome: chi-squared p across every known group (as published)",
+    "outcome_exact_p": "Outcome: exact-test p across every known group",
+    "outcome_chi2_excluding_small": "Outcome: chi-squared across groups of 10 or more",
+    "outcome_p_excluding_small": "Outcome: chi-squared p across groups of 10 or more",
     "logit_lr_p_unadjusted": "Outcome: logistic unadjusted, likelihood-ratio p",
     "logit_lr_p_adjusted": "Outcome: logistic adjusted, likelihood-ratio p",
     "logit_or_unadjusted": "Outcome: odds ratio, logistic unadjusted",
@@ -80,7 +87,8 @@ MEASURES.update(own_site_job_rate_pct="The service's own sites: people in work p
                                                  "interval for a new site (%)")
 # Access against a need-based denominator (analysis/access.py): the same measures against the people who want work.
 MEASURES.update({"need_" + k: MEASURES[k].replace("CMHT case-load", "people who want work").replace(
-                 "CMHT", "people who want work") for k in ("reach_pct", "access_chi2", "access_p")},
+                 "CMHT", "people who want work") for k in ("reach_pct", "access_chi2", "access_p", "access_rest_chi2", "access_rest_p",
+                                                   "access_rest_exact_p")},
                 need_representation_ratio="Access: representation ratio (IPS share / share among people who want work)")
 SENSITIVITY_SUFFIX = "_12m_window"
 
@@ -99,7 +107,10 @@ def measure(name: str) -> str:
     return MEASURES[name]
 
 
-def factor(name: str) -> str:
+def factor(name: str, measure: str = "") -> str:
+    """A factor's label; "months" counts from the job start for the in-work measures, else from first contact."""
+    if name == "months" and (measure.startswith("in_work") or measure == "km_pct_still_supported"):
+        return "Months since job start"
     return FACTORS.get(name, name)
 
 

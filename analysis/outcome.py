@@ -160,6 +160,27 @@ def _odds_ratio_table(model, terms, names, coef, se, n) -> pd.DataFrame:
                         "method": LOGIT_METHOD})
 
 
+AS_PUBLISHED = "as published"
+EXCLUDING_SMALL = f"groups of {MIN_COMPARED} or more"
+TEST_MEASURES = {AS_PUBLISHED: "", EXCLUDING_SMALL: "_excluding_small"}  # test -> measure suffix
+PUBLISHED_SCOPE = "every group with a known value, as the paper's test"
+
+
+def factor_tests(table: pd.DataFrame) -> list[dict]:
+    """The paper's test of one factor's k x 2 table (groups by outcome) beside the corrected one: chi-squared
+    on every known group, as published, with the exact test; and chi-squared with the groups of fewer than
+    MIN_COMPARED people left out (with 2 or 3 people one person sets a group's rate). 'Not known' is left
+    out of both (contingency.tested_table). Counts only: disclosure control reruns it on published counts."""
+    rows = []
+    for test, counts, scope in ((AS_PUBLISHED, table, PUBLISHED_SCOPE),
+                                (EXCLUDING_SMALL, table[table.sum(axis=1) >= MIN_COMPARED], SMALL_GROUPS[2:])):
+        result = homogeneity_tests(counts)
+        n = int(counts.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
+        rows.append({"test": test, **result, "chi2_method": result["chi2_method"] + "; " + scope,
+                     "exact_method": result["exact_method"] + "; " + scope, "n": n})
+    return rows
+
+
 def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[str, pd.DataFrame]]:
     keys = []
     rate_table = rates(frame)
@@ -169,16 +190,16 @@ def _analyse_frame(frame: pd.DataFrame, suffix: str) -> tuple[list[dict], dict[s
     tests = []
     for factor in FACTORS:
         table = frame.groupby([factor, "positive"], observed=True)[WEIGHT].sum().unstack(fill_value=0)
-        table = table[table.sum(axis=1) >= MIN_COMPARED]  # small groups are described, not compared
-        test = homogeneity_tests(table)
-        n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
-        tests.append({"factor": factor, **test, "chi2_method": test["chi2_method"] + SMALL_GROUPS, "n": n})
-        keys.append(row("outcome_chi2" + suffix, test["chi2"], test["chi2_method"] + SMALL_GROUPS
-                        + f"; k x 2 table, {test['df']} df",
-                        factor=factor, n=n))
-        keys.append(row("outcome_p" + suffix, test["p"], test["chi2_method"] + SMALL_GROUPS, factor=factor, n=n))
-        keys.append(row("outcome_exact_p" + suffix, test["exact_p"], test["exact_method"] + SMALL_GROUPS
-                        + ("; Cochran's rule broken, prefer this p" if test["sparse"] else ""), factor=factor, n=n))
+        for test in factor_tests(table):
+            tests.append({"factor": factor, **test})
+            name = TEST_MEASURES[test["test"]]
+            keys.append(row(f"outcome_chi2{name}{suffix}", test["chi2"], test["chi2_method"]
+                            + f"; k x 2 table, {test['df']} df", factor=factor, n=test["n"]))
+            keys.append(row(f"outcome_p{name}{suffix}", test["p"], test["chi2_method"], factor=factor, n=test["n"]))
+            if test["test"] == AS_PUBLISHED:
+                keys.append(row(f"outcome_exact_p{suffix}", test["exact_p"], test["exact_method"]
+                                + ("; Cochran's rule broken, prefer this p" if test["sparse"] else ""),
+                                factor=factor, n=test["n"]))
     ors, lrs, excluded = [], [], []
     for factor in FACTORS:
         o, lr, e = logit_models(frame, [factor], f"unadjusted: {factor}")
@@ -217,6 +238,12 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                                  ("pct_in_work_of_all", IN_WORK_OUTCOMES, "gained or retained employment")):
         count = int(data["outcome"].isin(kinds).sum())
         keys.append(row(measure, 100 * count / n if n else np.nan, f"Share of everyone analysed who {what}", n=n))
+    # IPS Grow's employment rate (2024): jobs among the people who were out of work when they started IPS.
+    seeking = int((data["outcome"] != "retained_employment").sum())
+    jobs = int((data["outcome"] == "gained_employment").sum())
+    keys.append(row("pct_job_of_seeking", 100 * jobs / seeking if seeking else np.nan,
+                    "Share who gained employment among those out of work at first contact (everyone but "
+                    "retained_employment), as IPS Grow computes its employment rate since April 2024", n=seeking))
     # Sensitivity: a fixed window for everyone, so that people with short follow-up cannot lower the rate:
     # a positive outcome within 12 months of first contact, among those followed for 12 months or more.
     window_cells = cells[cells["followed"]].drop(columns="positive").rename(columns={"in_window": "positive"})
