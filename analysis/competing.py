@@ -1,11 +1,12 @@
 """Competing risks by group: who gains a job, who starts education, who is discharged with neither.
 
-Education is a success, not a failure that competes with a job, so here it is its own cause: from first
-contact, a person's first event is a job start (gained_employment, on the outcome date), the start of
-education (on the outcome date), or discharge with neither; people still on the case-load are censored at
-the extract date. People already in work at referral (retained_employment) are not seeking a job and are
-left out, as in the time-to-employment analysis. For each group the cumulative incidence of each cause is
-estimated (Aalen-Johansen), and Gray's test compares the groups' incidence of each cause.
+The one competing-event definition of analysis/employment.py (contract.SURVIVAL_RULES): from first contact,
+a person's first event is a job start (gained_employment, on the outcome date), the start of education (on
+the outcome date), or discharge with neither; people still on the case-load are censored at the extract
+date; people already in work at referral (retained_employment) are left out. Education is a success, not a
+failure, but it ends the search for a job through IPS, so it competes with a job here as in the
+time-to-employment chapter. For each group the cumulative incidence of each cause is estimated
+(Aalen-Johansen), and Gray's test compares the groups' incidence of each cause.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ GRAY_METHOD = ("Gray's (1988) K-sample test of cumulative incidence (rho = 0), c
 
 
 def first_event_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataFrame:
-    """One row per person seeking work: days from first contact to the first event, and its cause."""
-    return employment_times(data, extract_date, education_as_cause=True)
+    """One row per person seeking work: days from first contact to the first event, and its cause (the
+    package's one definition, employment.employment_times)."""
+    return employment_times(data, extract_date)
 
 
 def gray_test(time, cause, group, weight=None, of: int = 1) -> dict:

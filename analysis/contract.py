@@ -90,15 +90,18 @@ DATE_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "date")
 # The CMHT case-load the IPS case-load is compared with: one row per group.
 REFERENCE_COLUMNS = ("characteristic", "category", "count")
 
-# How each outcome enters the two survival analyses. This is the one place the rule lives.
+# How each outcome enters the two survival analyses. This is the one place the rule lives: every estimator of
+# time to employment (Kaplan-Meier, Cox, Aalen-Johansen, Gray, Fine-Gray) uses it (analysis/employment.py).
 SURVIVAL_RULES = {
-    "gained_employment": "Time to employment: event on the outcome date. In-work support: from the "
+    "gained_employment": "Time to employment: the event (a job) on the outcome date. In-work support: from the "
                          "outcome date to discharge (event) or the extract date (censored).",
     "retained_employment": "Time to employment: left out (already in work at first contact, so never "
                            "at risk of gaining a job). In-work support: as gained_employment.",
-    "education": "Time to employment: still seeking work; discharge is a competing event (censoring "
-                 "for Kaplan-Meier), open cases are censored at the extract date. Not in in-work support.",
-    "none": "Time to employment: as education. Not in in-work support.",
+    "education": "Time to employment: the start of education (the outcome date) is a competing event, which ends "
+                 "the search for a job through IPS (Aalen-Johansen, Gray, Fine-Gray); Kaplan-Meier and the "
+                 "cause-specific Cox models censor there. Not in in-work support.",
+    "none": "Time to employment: discharge (without a job or education) is a competing event (censoring for "
+            "Kaplan-Meier and Cox); open cases are censored at the extract date. Not in in-work support.",
 }
 
 

@@ -64,9 +64,10 @@ import pandas as pd
 
 from . import access, outcome, sites
 from .contract import FACTORS, NOT_KNOWN
-from .estimators import aalen_johansen, at_risk_on_curve, kaplan_meier, km_median, restricted_mean, step_at
+from .estimators import (aalen_johansen, at_risk_on_curve, kaplan_meier, km_median, restricted_mean_time_lost,
+                         step_at)
 from .modelling import MIN_COMPARED, WEIGHT
-from .proportions import homogeneity_tests, wilson
+from .proportions import wilson
 from .results import MONTH_DAYS, Z95
 
 COUNT_COLUMNS = {"n", "n_risk", "n_event", "n_censor", "n_competing", "events", "positive", "ips_n", "cmht_n",
@@ -222,7 +223,7 @@ def _blank_thin_rows(table: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
     """Rows with fewer than min_people at risk: values blank (the curve stops there)."""
     table = table.copy()
     thin = table["n_risk"].to_numpy(dtype=float) < rule.min_people
-    values = [c for c in table.columns if c not in ("months", "time", "method", "factor", "level")]
+    values = [c for c in table.columns if c not in ("months", "time", "method", "factor", "level", "definition")]
     table[values] = table[values].astype(float)
     table.loc[thin, values] = np.nan
     table["suppressed"] = np.where(thin, f"fewer than {rule.min_people} at risk", "")
@@ -342,42 +343,12 @@ def _survival_step(prefix: str, step: Step) -> None:
         thin = risk["n_at_risk"].to_numpy(dtype=float) < rule.min_people
         step.out[f"{prefix}_at_risk"] = _hide(step.out[f"{prefix}_at_risk"], thin, ["n_at_risk"], f"{prefix}_at_risk",
                                               step, f"fewer than {rule.min_people} at risk")
-    # Curves and medians by group.
+    # Curves and their summaries by group: Kaplan-Meier (in-work support) or cumulative incidence (employment).
     if f"{prefix}_by_group" in raw:
-        groups, long = raw[f"{prefix}_by_group"], raw[f"{prefix}_km_by_group"]
-        ok = _group_ok(groups["n"], groups["events"], rule)
-        published, rows = [], []
-        for (_, g), good in zip(groups.iterrows(), ok):
-            step.visible[(prefix, g["factor"], g["level"])] = bool(good)
-            exact = long[(long["factor"] == g["factor"]) & (long["level"] == g["level"])]
-            record = g.to_dict()
-            if good and curves_on:
-                km = published_curves(exact, rule)["km"]
-                median, low, high = km_median(km)
-                record.update(n=float(km["n_risk"].iloc[0]) if len(km) else 0.0, events=float(km["n_event"].sum()),
-                              km_median_days=median, km_median_conf_low=low, km_median_conf_high=high)
-                for column, days in (("km_survival_6m", 6 * MONTH_DAYS), ("km_survival_12m", 12 * MONTH_DAYS)):
-                    if column in record:
-                        record[column] = float(step_at(km, [days], ["survival"]).iloc[0]["survival"])
-                record["method"] = record["method"] + "; from the published monthly curve"
-                published.append(_blank_thin_rows(km.assign(factor=g["factor"], level=g["level"]), rule))
-            elif good:
-                published.append(exact.assign(suppressed=""))
-            rows.append(record)
-        table = _counts_only(f"{prefix}_by_group", pd.DataFrame(rows, columns=groups.columns), step)
-        if curves_on:  # the log's "rounded" above is true of these only as multiples of the base
-            step.note(f"{prefix}_by_group", "n; events", "read from the published curve", int(ok.sum()),
-                      f"the curve's first number at risk and its total events: sums of counts rounded to {rule.base} "
-                      f"month by month, so within a few people of the truth but not always its nearest multiple of "
-                      f"{rule.base}")
-        stats_columns = [c for c in groups.columns if c.startswith("km_")]
-        step.out[f"{prefix}_by_group"] = _hide(table, ~ok, stats_columns, f"{prefix}_by_group", step, _why(rule))
-        name = f"{prefix}_km_by_group"
-        step.out[name] = (pd.concat(published, ignore_index=True) if published else _empty_like(long))
-        step.note(name, "(curves)", "groups without a curve", (~ok).sum(), _why(rule))
-        if curves_on:
-            step.note(name, "(all)", "recomputed from published counts", len(step.out[name]),
-                      f"curves by month from cumulative counts rounded to {rule.base}")
+        curve_name = f"{prefix}_cif_by_group" if f"{prefix}_cif_by_group" in raw else f"{prefix}_km_by_group"
+        _groups_step(prefix, raw[f"{prefix}_by_group"], curve_name, raw[curve_name], step)
+    if f"{prefix}_definitions" in raw:
+        _definitions_step(prefix, step)
     for kind in ("cox", "ph_test", "logrank"):
         name = f"{prefix}_{kind}"
         if name in raw:
@@ -385,6 +356,104 @@ def _survival_step(prefix: str, step: Step) -> None:
     if f"{prefix}_model_exclusions" in raw:
         step.out[f"{prefix}_model_exclusions"] = _exclusions(f"{prefix}_model_exclusions",
                                                              raw[f"{prefix}_model_exclusions"], prefix, step)
+
+
+def _published_group_curve(exact: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
+    """One group's curve republished by month: a Kaplan-Meier table, or an Aalen-Johansen one (a `cif`
+    column: the cause of interest against the competing events together)."""
+    return published_curves(exact, rule, competing=True)["cif"] if "cif" in exact else published_curves(exact, rule)["km"]
+
+
+def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.DataFrame, step: Step) -> None:
+    """By-group summaries (n, events, medians or incidences at fixed months) and the curves they are read off:
+    curves of groups passing rule 3 republished by month from rounded cumulative counts, every summary read
+    off the published curve, the rest blank."""
+    rule = step.rule
+    curves_on = rule.has("curves")
+    ok = _group_ok(groups["n"], groups["events"], rule)
+    published, rows = [], []
+    for (_, g), good in zip(groups.iterrows(), ok):
+        step.visible[(prefix, g["factor"], g["level"])] = bool(good)
+        exact = long[(long["factor"] == g["factor"]) & (long["level"] == g["level"])]
+        record = g.to_dict()
+        if good and curves_on:
+            curve = _published_group_curve(exact, rule)
+            record.update(n=float(curve["n_risk"].iloc[0]) if len(curve) else 0.0, events=float(curve["n_event"].sum()))
+            record.update(_group_summary(curve, record))
+            record["method"] = record["method"] + "; from the published monthly curve"
+            published.append(_blank_thin_rows(curve.assign(factor=g["factor"], level=g["level"]), rule))
+        elif good:
+            published.append(exact.assign(suppressed=""))
+        rows.append(record)
+    table = _counts_only(f"{prefix}_by_group", pd.DataFrame(rows, columns=groups.columns), step)
+    if curves_on:  # the log's "rounded" above is true of these only as multiples of the base
+        step.note(f"{prefix}_by_group", "n; events", "read from the published curve", int(ok.sum()),
+                  f"the curve's first number at risk and its total events: sums of counts rounded to {rule.base} "
+                  f"month by month, so within a few people of the truth but not always its nearest multiple of "
+                  f"{rule.base}")
+    stats_columns = [c for c in groups.columns if c.startswith(("km_", "cif_"))]
+    step.out[f"{prefix}_by_group"] = _hide(table, ~ok, stats_columns, f"{prefix}_by_group", step, _why(rule))
+    step.out[curve_name] = pd.concat(published, ignore_index=True) if published else _empty_like(long)
+    step.note(curve_name, "(curves)", "groups without a curve", (~ok).sum(), _why(rule))
+    if curves_on:
+        step.note(curve_name, "(all)", "recomputed from published counts", len(step.out[curve_name]),
+                  f"curves by month from cumulative counts rounded to {rule.base}")
+
+
+def _group_summary(curve: pd.DataFrame, record: dict) -> dict:
+    """The summary columns of a by-group row, read off its published curve."""
+    out = {}
+    if "cif" in curve:
+        for column in [c for c in record if c.startswith("cif_") and c.endswith("_pct")]:
+            months = int(column.split("_")[1][:-1])
+            at = step_at(curve, [months * MONTH_DAYS], ["cif", "conf_low", "conf_high"], before=0.0).iloc[0]
+            out.update({column: 100 * at["cif"], column.replace("_pct", "_conf_low"): 100 * at["conf_low"],
+                        column.replace("_pct", "_conf_high"): 100 * at["conf_high"]})
+        return out
+    median, low, high = km_median(curve)
+    out.update(km_median_days=median, km_median_conf_low=low, km_median_conf_high=high)
+    for column, days in (("km_survival_6m", 6 * MONTH_DAYS), ("km_survival_12m", 12 * MONTH_DAYS)):
+        if column in record:
+            out[column] = float(step_at(curve, [days], ["survival"]).iloc[0]["survival"])
+    return out
+
+
+def _definitions_step(prefix: str, step: Step) -> None:
+    """The sensitivity table of competing-event definitions: each definition's curve republished by month from
+    rounded cumulative counts (a Kaplan-Meier for 1 - KM), and the incidences read off it."""
+    rule, raw = step.rule, step.raw
+    table, long = raw[f"{prefix}_definitions"].copy(), raw[f"{prefix}_definition_curves"]
+    curves_name = f"{prefix}_definition_curves"
+    if not rule.has("curves"):
+        step.out[curves_name] = _counts_only(curves_name, long, step)
+        step.out[f"{prefix}_definitions"] = _counts_only(f"{prefix}_definitions", table, step)
+        return
+    published = []
+    for definition, exact in long.groupby("definition", sort=False):
+        exact = exact.drop(columns="definition")
+        visible = _curve_visible(exact, rule)
+        if "n_competing" in exact:
+            curve = published_curves(exact, rule, competing=True)["cif"] if visible else None
+        else:
+            km = published_curves(exact, rule)["km"] if visible else None
+            curve = None if km is None else km.assign(cif=1 - km["survival"], conf_low=1 - km["conf_high"],
+                                                       conf_high=1 - km["conf_low"]).drop(columns=["survival", "std_err"])
+        mine = (table["definition"] == definition).to_numpy()
+        if curve is None:
+            table.loc[mine, ["cif_pct", "conf_low", "conf_high"]] = np.nan
+            continue
+        at = step_at(curve, table.loc[mine, "months"].to_numpy() * MONTH_DAYS, ["cif", "conf_low", "conf_high"],
+                     before=0.0)
+        thin = at_risk_on_curve(curve, table.loc[mine, "months"].to_numpy() * MONTH_DAYS) < rule.min_people
+        for column in ("cif", "conf_low", "conf_high"):
+            table.loc[mine, "cif_pct" if column == "cif" else column] = np.where(thin, np.nan, 100 * at[column].to_numpy())
+        table.loc[mine, "n"] = float(curve["n_risk"].iloc[0]) if len(curve) else np.nan
+        published.append(_blank_thin_rows(curve.assign(definition=definition), rule))
+    table["method"] = table["method"] + "; from the published monthly curve"
+    step.out[f"{prefix}_definitions"] = _counts_only(f"{prefix}_definitions", table, step)
+    step.out[curves_name] = pd.concat(published, ignore_index=True) if published else _empty_like(long)
+    step.note(curves_name, "(all)", "recomputed from published counts", len(step.out[curves_name]),
+              f"curves by month from cumulative counts rounded to {rule.base}")
 
 
 def _publish_curve(name: str, exact: pd.DataFrame, made: pd.DataFrame | None, visible: bool, step: Step) -> pd.DataFrame:
@@ -566,14 +635,12 @@ def _two_by_k(shown: pd.DataFrame, factor: str) -> pd.DataFrame:
 
 
 def _tests_from_counts(name: str, exact: pd.DataFrame, shown: pd.DataFrame, step: Step) -> pd.DataFrame:
+    """Both outcome tests of each factor (outcome.factor_tests) on the published counts of the groups shown."""
     rows = []
     for _, t in exact.iterrows():
-        table = _two_by_k(shown, t["factor"])
-        table = table[table.sum(axis=1) >= MIN_COMPARED]  # as the analysis: small groups are not compared
-        test = homogeneity_tests(table)
-        n = int(table.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
-        rows.append({**t.to_dict(), **{k: test[k] for k in test if k in exact.columns}, "n": n,
-                     "chi2_method": test["chi2_method"] + "; on the published (rounded) counts, groups with "
+        recomputed = {r["test"]: r for r in outcome.factor_tests(_two_by_k(shown, t["factor"]))}[t["test"]]
+        rows.append({**t.to_dict(), **{k: recomputed[k] for k in recomputed if k in exact.columns},
+                     "chi2_method": recomputed["chi2_method"] + "; on the published (rounded) counts, groups with "
                      "suppressed statistics excluded"})
     step.note(name, "chi2; p; min_expected; exact_p", "recomputed from published counts", len(rows),
               "tests on the rounded table of the rates file")
@@ -676,7 +743,7 @@ def _access_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
             c.insert(4, "cmht_n", rows["cmht_n"].to_numpy())
             c["method"] = c["method"].fillna(rows["method"].iloc[0] + note)
             compositions.append(c)
-            test_rows.append(t)
+            test_rows += t
             published_keys += k
         else:
             compositions.append(rows)
@@ -812,8 +879,8 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
         median, low, high = km_median(km)
         return {**key, "value": median, "conf_low": low, "conf_high": high, "n": km["n_risk"].iloc[0],
                 "method": key["method"] + "; from the published monthly curve", "suppressed": ""}
-    if m in ("cif_employment_pct", "cif_discharge_without_job_pct", "km_pct_still_supported"):
-        name = {"cif_employment_pct": "employment_cif", "cif_discharge_without_job_pct": "employment_cif_competing",
+    if m in ("cif_employment_pct", "cif_competing_pct", "km_pct_still_supported"):
+        name = {"cif_employment_pct": "employment_cif", "cif_competing_pct": "employment_cif_competing",
                 "km_pct_still_supported": "in_work_km"}[m]
         column = "survival" if m == "km_pct_still_supported" else "cif"
         published = tables.get(name)
@@ -827,14 +894,15 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
         out = _from_row(key, at, column, "conf_low" if pd.notna(key["conf_low"]) else None,
                         "conf_high" if pd.notna(key["conf_high"]) else None, scale=100)
         return {**out, "n": curves[name]["n_risk"].iloc[0] if name in curves else np.nan}
-    if m == "rmst_days_to_employment_12m":
-        km = curves.get("employment_km")
-        if km is None:
+    if m in ("rmtl_days_employed_12m", "mean_days_without_job_12m"):
+        cif = curves.get("employment_cif")
+        if cif is None:
             return _from_row(key, None, "value")
         tau = 12 * MONTH_DAYS
-        area, se = restricted_mean(km, tau)
-        return {**key, "value": area, "conf_low": area - Z95 * se, "conf_high": area + Z95 * se,
-                "n": km["n_risk"].iloc[0], "method": key["method"] + "; from the published monthly curve",
+        lost, se = restricted_mean_time_lost(cif, tau)
+        value = lost if m == "rmtl_days_employed_12m" else tau - lost
+        return {**key, "value": value, "conf_low": value - Z95 * se, "conf_high": value + Z95 * se,
+                "n": cif["n_risk"].iloc[0], "method": key["method"] + "; from the published monthly curve",
                 "suppressed": ""}
     if m == "employment_gray_p":
         gray = tables.get("competing_gray")
@@ -851,14 +919,14 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
         if table is not None and len(table):
             source = _lookup(table[table["model"].str.startswith(match.group(3) + ":")], factor=factor, level=level)
         return _from_row(key, source, "hazard_ratio" if cox else "subdistribution_hr", "conf_low", "conf_high", "n")
-    match = re.match(r"^outcome_(rate_pct|chi2|p|exact_p)(_12m_window)?$", m)
+    match = re.match(r"^outcome_(rate_pct|chi2|p|exact_p)(_excluding_small)?(_12m_window)?$", m)
     if match:
-        name = f"outcome{match.group(2) or ''}"
+        name = f"outcome{match.group(3) or ''}"
         if match.group(1) == "rate_pct":
             return _from_row(key, _lookup(tables.get(f"{name}_rates"), factor=factor, level=level), "rate_pct",
                              "conf_low", "conf_high", "n")
-        column = {"chi2": "chi2", "p": "p", "exact_p": "exact_p"}[match.group(1)]
-        return _from_row(key, _lookup(tables.get(f"{name}_tests"), factor=factor), column, n="n")
+        test = outcome.EXCLUDING_SMALL if match.group(2) else outcome.AS_PUBLISHED
+        return _from_row(key, _lookup(tables.get(f"{name}_tests"), factor=factor, test=test), match.group(1), n="n")
     match = re.match(r"^logit_(or|lr_p)_(unadjusted|adjusted)(_12m_window)?$", m)
     if match:
         name = f"outcome{match.group(3) or ''}_{'logit' if match.group(1) == 'or' else 'logit_lr'}"

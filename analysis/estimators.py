@@ -36,6 +36,8 @@ LOGRANK_METHOD = ("Log-rank test (Mantel-Haenszel; lifelines multivariate_logran
                   "(fewer when a group has no one at risk at the first event, as R survdiff)")
 COX_METHOD = "Cox proportional hazards, Efron ties, Newton-Raphson; Wald 95% CI"
 RMST_METHOD = "Restricted mean from the Kaplan-Meier curve; Greenwood-type variance; Wald 95% CI"
+RMTL_METHOD = ("area under the Aalen-Johansen curve from 0 to 12 months (restricted mean time lost, Andersen 2013); "
+               "delta-method variance from the multinomial increments of the cause-specific hazards; Wald 95% CI")
 
 
 def event_counts(time: np.ndarray, event: np.ndarray, weight: np.ndarray | None = None) -> pd.DataFrame:
@@ -159,6 +161,33 @@ def restricted_mean(km: pd.DataFrame, tau: float) -> tuple[float, float]:
     return rmst, float(np.sqrt(terms.sum()))
 
 
+def restricted_mean_time_lost(cif: pd.DataFrame, tau: float) -> tuple[float, float]:
+    """Restricted mean time lost to one cause by tau: the area under its Aalen-Johansen cumulative incidence
+    F from 0 to tau (Andersen 2013, Stat Med 32:5137), with its delta-method standard error.
+
+    RMTL = sum over event times u <= tau of (tau - u) S(u-) dL1(u), with dL1 = d1/n the cause's hazard
+    increment and S the all-cause Kaplan-Meier. Perturbing the hazards: the increment dL1(s) moves RMTL by
+    a(s) = (tau - s) S(s-) - G(s), and a competing increment dL2(s) by -G(s), where G(s) = (RMTL(tau) -
+    RMTL accumulated to s) / (1 - dL(s)) (dL = all causes). Var = sum over times of the quadratic form of
+    (a, -G) in the multinomial covariance of (d1, d2) given n: d1(n - d1)/n^3, d2(n - d2)/n^3, -d1 d2/n^3.
+    Hand-written: no Python library has it; checked by simulation (tests/test_employment_definitions.py)
+    and its point value against R (the area under cmprsk::cuminc's curve)."""
+    t = cif["time"].to_numpy(dtype=float)
+    keep = t <= tau
+    t, n = t[keep], cif["n_risk"].to_numpy(dtype=float)[keep]
+    d1, d2 = cif["n_event"].to_numpy(dtype=float)[keep], cif["n_competing"].to_numpy(dtype=float)[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(n > 0, (d1 + d2) / n, 0.0)
+        before = np.concatenate([[1.0], np.cumprod(1 - hazard)[:-1]])  # S(t-)
+        gain = (tau - t) * before * np.where(n > 0, d1 / n, 0.0)  # each time's contribution to the area
+        lost = float(gain.sum())
+        later = (lost - np.cumsum(gain)) / np.where(hazard < 1, 1 - hazard, np.inf)  # G(s): the area after s
+        a = (tau - t) * before - later
+        v11, v22, v12 = d1 * (n - d1) / n ** 3, d2 * (n - d2) / n ** 3, -d1 * d2 / n ** 3
+        variance = np.where(n > 0, a ** 2 * v11 + later ** 2 * v22 - 2 * a * later * v12, 0.0)
+    return lost, float(np.sqrt(variance.sum()))
+
+
 def aalen_johansen(time, cause, of: int = 1, weight=None) -> pd.DataFrame:
     """Cumulative incidence of cause `of` with the other causes competing (cause 0 = censored).
 
@@ -179,14 +208,18 @@ def aalen_johansen(time, cause, of: int = 1, weight=None) -> pd.DataFrame:
         # Delta-method variance (Marubini & Valsecchi 1995, as SAS LIFETEST and lifelines write it):
         # sum (F(t)-F_j)^2 d_j/(n_j(n_j-d_j)) + sum S_{j-1}^2 dk_j (n_j-dk_j)/n_j^3
         #   - 2 sum (F(t)-F_j) S_{j-1} dk_j/n_j^2, expanded into running sums below (Collett 2015, p. 411).
-        a = np.where(d > 0, d / (n * (n - d)), 0.0)
+        # Where everyone still at risk leaves (d = n), the curve is flat from then on, so F(t) - F_j = 0 and the
+        # term is 0, not 0 x infinity.
+        a = np.where((d > 0) & (n > d), d / (n * (n - d)), 0.0)
         b = before ** 2 * dk * (n - dk) / n ** 3
         c = before * dk / n ** 2
         quad = cif ** 2 * np.cumsum(a) - 2 * cif * np.cumsum(a * cif) + np.cumsum(a * cif ** 2)
         lin = cif * np.cumsum(c) - np.cumsum(c * cif)
         var = quad + np.cumsum(b) - 2 * lin
         se = np.sqrt(np.maximum(var, 0))
-        low, high = _loglog_ci(cif, Z95 * se / (cif * np.abs(np.log(cif))))
+        inside = (cif > 0) & (cif < 1)  # log(-log) is defined inside (0, 1); at 1, as lifelines does at S = 0
+        half = np.where(inside, Z95 * se / np.where(inside, cif * np.abs(np.log(np.where(inside, cif, 0.5))), 1.0), 0.0)
+        low, high = _loglog_ci(cif, np.minimum(half, 700.0))  # exp overflows beyond ~709
     return pd.DataFrame({"time": table["time"].to_numpy(), "n_risk": n, "n_event": dk, "n_competing": d - dk,
                          "n_censor": table["n_censor"].to_numpy(), "cif": cif, "std_err": se,
                          "conf_low": np.where(cif > 0, low, 0.0), "conf_high": np.where(cif > 0, high, 0.0),
@@ -301,15 +334,23 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout):
     per_death = np.column_stack([inverse, frac * inverse, inverse ** 2, frac * inverse ** 2, (frac * inverse) ** 2])
     per_time = np.zeros((len(s0), 5))
     per_time[layout.event_times] = np.add.reduceat(per_death, layout.rep_starts, axis=0) if len(rep) else 0.0
-    a0, a1, b0, b1, b2 = per_time.T
+    a0, a1 = per_time[:, 0], per_time[:, 1]
     loglik = float((d * (x @ beta)).sum() - np.log(den).sum())
     mean_by_time = s1 * a0[:, None] - e1 * a1[:, None]  # sum over the tied deaths of their Efron means
     score = (d[:, None] * x).sum(axis=0) - mean_by_time.sum(axis=0)
-    # sum_t sum_l (S2 - a E2)/den: a row is in every risk set up to its own time, and in E only at it.
+    info = _information(x, wr, dr, s1, e1, per_time, layout)
+    return loglik, score, info, mean_by_time, (wr, dr, s1, e1, per_time)
+
+
+def _information(x, wr, dr, s1, e1, per_time, layout: _TimeLayout):
+    """sum_t sum_l (S2 - a E2)/den - mean mean': the information as a sum over times of each time's variance
+    of x (Efron); per_time's rows may be scaled by a weight per time (the PH test's g(t) and g(t)^2)."""
+    a0, a1, b0, b1, b2 = per_time.T
+    # a row is in every risk set up to its own time, and in E only at it.
     row_weight = wr * np.cumsum(a0)[layout.time_index] - dr * a1[layout.time_index]
     info = (x * row_weight[:, None]).T @ x
     info -= (s1 * b0[:, None]).T @ s1 - (s1 * b1[:, None]).T @ e1 - (e1 * b1[:, None]).T @ s1 + (e1 * b2[:, None]).T @ e1
-    return loglik, score, info, mean_by_time
+    return info
 
 
 def newton_raphson(terms, n_params: int, model: str, max_iter: int = 50, tol: float = 1e-10) -> tuple:
@@ -342,7 +383,8 @@ def newton_raphson(terms, n_params: int, model: str, max_iter: int = 50, tol: fl
     return beta, current, start, iteration
 
 
-def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int = 50, tol: float = 1e-10) -> CoxResult:
+def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int = 50, tol: float = 1e-10,
+              terms: list[str] | None = None) -> CoxResult:
     """Cox model by Newton-Raphson with Efron's tie correction.
 
     Rows may be collapsed: row i stands for w[i] people with covariates x[i] leaving at time[i], of whom
@@ -364,25 +406,67 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     x, d, w, time_index = x[order], d[order], w[order], time_index[order]
     layout = _time_layout(time_index, d)
     names = names or [f"x{j}" for j in range(x.shape[1])]
-    beta, (loglik, _, info, _), (loglik0, *_), iteration = newton_raphson(
+    beta, (loglik, _, info, mean_sum, pieces), (loglik0, *_), iteration = newton_raphson(
         lambda b: _efron_terms(b, x, d, w, layout), x.shape[1], "Cox", max_iter, tol)
     cov = np.linalg.inv(info)
-    ph = _ph_test(beta, cov, x, d, w, layout)
-    return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, ph.assign(term=ph["term"].map(
-        lambda j: names[j] if isinstance(j, (int, np.integer)) else j)))
+    ph = pd.concat([ph_test(info, mean_sum, pieces, x, d, w, layout, terms or names),
+                    _ph_test_approximate(beta, cov, x, d, w, layout, mean_sum).assign(
+                        term=lambda t: t["term"].map(lambda j: names[j] if isinstance(j, (int, np.integer)) else j))],
+                   ignore_index=True)
+    return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, ph)
 
 
-PH_METHOD = ("Grambsch-Therneau test of proportional hazards: scaled Schoenfeld residuals against "
-             "1 - KM(t) (the 'km' transform); chi-squared on 1 df per term, on k df for GLOBAL")
+PH_CURRENT, PH_APPROXIMATE = "score test (R survival >= 3.0)", "approximation (R survival < 3.0)"
+PH_METHOD = ("Grambsch-Therneau score test of proportional hazards as R survival >= 3.0 cox.zph(transform = 'km', "
+             "terms = TRUE) computes it: each term (a factor's dummies together) times g(t) = 1 - KM(t-) centred, "
+             "added to the model and tested by a score test with the full information matrix; chi-squared on the "
+             "term's df, on all df for GLOBAL")
+PH_APPROXIMATE_METHOD = ("Grambsch-Therneau test, the approximation of survival < 3.0 and lifelines (scaled "
+                         "Schoenfeld residuals against 1 - KM(t), the variance of x taken as constant over time); "
+                         "chi-squared on 1 df per coefficient, on all df for GLOBAL; shown for comparison")
 
 
-def _ph_test(beta, cov, x, d, w, layout: _TimeLayout) -> pd.DataFrame:
-    """Per-term and global Grambsch-Therneau tests (the score approximation used by survival < 3 and lifelines).
+def ph_test(info, mean_sum, pieces, x, d, w, layout: _TimeLayout, terms: list[str]) -> pd.DataFrame:
+    """Tests of proportional hazards per term and global, as R's survival (>= 3.0) cox.zph computes them.
+
+    Each covariate x is joined by g(t) x, g(t) = 1 - KM(t-) (the left-continuous Kaplan-Meier of the model's
+    own event) centred at its mean over the events; the score U of the new coefficients at (beta-hat, 0) is
+    sum over event times of g(t) times the Schoenfeld residuals, and the information of the augmented model
+    has the blocks sum V(t), sum g(t) V(t) and sum g(t)^2 V(t), V(t) each time's (Efron) variance of x. A
+    term's test is U' H^-1 U with U zero except its own new coefficients (zph.Rnw in R's survival). Written
+    here for counts (lifelines has only the approximation, and ignores weights); equals cox.zph's printed
+    table (tests/test_ph_zph.py, R's output committed)."""
+    wr, dr, s1, e1, per_time = pieces
+    deaths = layout.deaths
+    observed = np.add.reduceat(d[:, None] * x, layout.starts, axis=0)
+    resid = observed - mean_sum  # Schoenfeld residuals summed over the deaths at each time
+    n_risk = np.add.reduceat(w, layout.starts)[::-1].cumsum()[::-1]
+    km = np.cumprod(1 - deaths / n_risk)
+    g = 1 - np.concatenate([[1.0], km[:-1]])  # 1 - KM(t-)
+    g = g - (g * deaths).sum() / deaths.sum()
+    u = (g[:, None] * resid).sum(axis=0)
+    h2 = _information(x, wr, dr, s1, e1, per_time * g[:, None], layout)
+    h3 = _information(x, wr, dr, s1, e1, per_time * (g ** 2)[:, None], layout)
+    p = x.shape[1]
+    full = np.block([[info, h2], [h2.T, h3]])
+    rows = []
+    groups = list(dict.fromkeys(terms))
+    for name in groups + ["GLOBAL"]:
+        cols = np.arange(p) if name == "GLOBAL" else np.array([j for j, t in enumerate(terms) if t == name])
+        keep = np.concatenate([np.arange(p), p + cols])
+        score = np.concatenate([np.zeros(p), u[cols]])
+        chi2 = float(score @ np.linalg.solve(full[np.ix_(keep, keep)], score))
+        rows.append({"term": name, "chi2": chi2, "df": len(cols), "p": float(stats.chi2.sf(chi2, len(cols)))})
+    return pd.DataFrame(rows).assign(version=PH_CURRENT, method=PH_METHOD)
+
+
+def _ph_test_approximate(beta, cov, x, d, w, layout: _TimeLayout, mean_sum) -> pd.DataFrame:
+    """Per-coefficient and global Grambsch-Therneau tests (the score approximation used by survival < 3 and
+    lifelines), kept beside ph_test for comparison with older results.
 
     Hand-written because lifelines' proportional_hazard_test ignores the weights of a weighted fit: on counts
     its p-values differ from the person-level test by up to 0.015 on the 539-row synthetic extract and 0.45
     on a 20,000-person one (adjusted employment model). Checked against lifelines on person-level data."""
-    _, _, _, mean_sum = _efron_terms(beta, x, d, w, layout)
     deaths = layout.deaths
     observed = np.add.reduceat(d[:, None] * x, layout.starts, axis=0)
     resid = observed - mean_sum  # Schoenfeld residuals summed over the deaths at each time
@@ -402,4 +486,4 @@ def _ph_test(beta, cov, x, d, w, layout: _TimeLayout) -> pd.DataFrame:
             for j in range(len(beta))]
     rows.append({"term": "GLOBAL", "chi2": global_chi2, "df": len(beta),
                  "p": float(stats.chi2.sf(global_chi2, len(beta)))})
-    return pd.DataFrame(rows).assign(method=PH_METHOD)
+    return pd.DataFrame(rows).assign(version=PH_APPROXIMATE, method=PH_APPROXIMATE_METHOD)

@@ -138,10 +138,10 @@ def cumulative_incidence(cif: pd.DataFrame, competing: pd.DataFrame, km: pd.Data
     fig, ax = risk_table_figure(["All"])
     last = _curve_with_band(ax, cif, "cif", 0.0, "Employment (Aalen-Johansen)", "95% CI")
     x2, y2 = _steps(competing, "cif", 0.0)
-    ax.step(x2, 100 * y2, where="post", color="#c0392b", label="Discharge without a job (competing event)")
+    ax.step(x2, 100 * y2, where="post", color="#c0392b", label="Education or discharge without a job (competing)")
     x3, y3 = _steps(km, "survival", 1.0)
     ax.step(x3, 100 * (1 - y3), where="post", color="grey", linestyle="--",
-            label="1 - Kaplan-Meier (treats discharge as censoring)")
+            label="1 - Kaplan-Meier (treats the competing events as censoring)")
     months = _month_axis(ax, last, "Months since first IPS contact")
     ax.set_ylabel("Cumulative incidence (%)")
     ax.set_ylim(0, 100)
@@ -150,24 +150,25 @@ def cumulative_incidence(cif: pd.DataFrame, competing: pd.DataFrame, km: pd.Data
     return save(fig, folder, "employment_cumulative_incidence")
 
 
-def km_by_group(curves: dict[str, pd.DataFrame], factor: str, name: str, ylabel: str, xlabel: str,
-                folder: Path, invert: bool) -> list[Path]:
-    """Kaplan-Meier curves by group (invert=True plots 1 - S, the share who had the event)."""
+def curves_by_group(curves: dict[str, pd.DataFrame], factor: str, name: str, ylabel: str, xlabel: str,
+                    folder: Path) -> list[Path]:
+    """Curves by group: cumulative incidence (tables with a `cif` column, rising from 0) or Kaplan-Meier
+    survival (falling from 1)."""
     fig, ax = risk_table_figure(list(curves), extra_height=0.15 * len(curves))
-    max_month = 0.0
-    for label, km in curves.items():
-        x, y = _steps(km, "survival", 1.0)
-        first = km["n_risk"].iloc[0]
-        ax.step(x, 100 * (1 - y) if invert else 100 * y, where="post",
-                label=f"{label} (n={'suppressed' if pd.isna(first) else int(first)})")
+    max_month, rising = 0.0, False
+    for label, curve in curves.items():
+        rising = "cif" in curve
+        x, y = _steps(curve, "cif", 0.0) if rising else _steps(curve, "survival", 1.0)
+        first = curve["n_risk"].iloc[0]
+        ax.step(x, 100 * y, where="post", label=f"{label} (n={'suppressed' if pd.isna(first) else int(first)})")
         max_month = max(max_month, x.max())
     months = _month_axis(ax, max_month, xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     ax.set_title(f"By {factor.replace('_', ' ')}", loc="left")
     if curves:
-        ax.legend(frameon=False, fontsize=7, loc="upper left" if invert else "upper right")
-    _risk_table(ax, {label: at_risk_counts(km, months) for label, km in curves.items()}, months)
+        ax.legend(frameon=False, fontsize=7, loc="upper left" if rising else "upper right")
+    _risk_table(ax, {label: at_risk_counts(curve, months) for label, curve in curves.items()}, months)
     return save(fig, folder, name)
 
 
@@ -216,8 +217,9 @@ def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     """Representation ratios (IPS share / CMHT share) with CIs, by characteristic."""
     known = composition[(composition["category"] != "Not known")
                         & composition["representation_ratio"].notna()].reset_index(drop=True)  # hidden: not drawn
+    # The shares the ratio is made of: of the people with a known value (as the ratio's), not of all.
     labels = [f"{c.replace('_', ' ')}: {cat} ({p:.1f}% vs {q:.1f}%)" for c, cat, p, q in
-              zip(known["characteristic"], known["category"], known["ips_pct"], known["cmht_pct"])]
+              zip(known["characteristic"], known["category"], known["ips_known_pct"], known["cmht_known_pct"])]
     fig, ax = figure(0.22 * len(known) + 1.05, left=text_width(labels) + 0.15, bottom=0.65)
     y = np.arange(len(known))[::-1]
     ratio = known["representation_ratio"].to_numpy(dtype=float)
@@ -230,7 +232,8 @@ def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=7)
-    ax.set_xlabel("Representation ratio, IPS share / CMHT share\n(log scale, 95% CI); 1 = proportionate")
+    ax.set_xlabel("Representation ratio, IPS share / CMHT share of those with a known value\n(log scale, 95% CI); "
+                  "1 = proportionate")
     return save(fig, folder, "access_representation")
 
 

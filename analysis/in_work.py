@@ -38,7 +38,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
         row("median_days_in_work_support", median,
             "Sample median and quartiles (linear interpolation, R type 7) of days from outcome date to discharge "
             "among people in work who were discharged by the extract date; conf_low/high = quartiles",
-            conf_low=q1, conf_high=q3, n=len(done)),
+            conf_low=q1, conf_high=q3, n=len(done), interval="quartiles"),
         row("median_months_in_work_support", median / MONTH_DAYS, f"As median_days_in_work_support; days / {MONTH_DAYS:.4f}",
             n=len(done)),
         row("pct_in_work_support_over_12m", 100 * (times["days"] > YEAR_DAYS).mean(),

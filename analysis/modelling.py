@@ -147,7 +147,8 @@ def cox_by_factors(frame: pd.DataFrame, factors: list[str], time: str, event: st
     def fit(rows, factors, levels):
         cells = counts_by(rows, [time] + factors, event).reset_index()
         x, names, terms = design(cells, factors, levels)
-        return cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names), terms
+        return cox_efron(x, cells[time].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), names=names,
+                         terms=[factor for factor, _, _ in terms]), terms
 
     fitted, table, excluded = fit_by_factors(frame, factors, event, model, fit)
     if fitted is None:

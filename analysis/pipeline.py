@@ -87,16 +87,17 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
                      (tables["employment_cif"], tables["employment_cif_competing"], tables["employment_km"], folder)))
     if "in_work_km" in tables:
         jobs.append(("support_curve", (tables["in_work_km"], folder)))
-    for prefix, ylabel, xlabel, invert in (
-            ("employment", "Employed (%), 1 - Kaplan-Meier", "Months since first IPS contact", True),
-            ("in_work", "Still supported (%)", "Months since job start", False)):
-        if f"{prefix}_km_by_group" not in tables:
+    for name, figure, ylabel, xlabel in (
+            ("employment_cif_by_group", "employment_cif_by", "Employed (%), cumulative incidence (Aalen-Johansen)",
+             "Months since first IPS contact"),
+            ("in_work_km_by_group", "in_work_km_by", "Still supported (%)", "Months since job start")):
+        if name not in tables:
             continue
         for factor in FACTORS:
-            long = tables[f"{prefix}_km_by_group"]
+            long = tables[name]
             long = long[long["factor"] == factor]
             curves = {level: long[long["level"] == level] for level in FACTORS[factor] if level in set(long["level"])}
-            jobs.append(("km_by_group", (curves, factor, f"{prefix}_km_by_{factor}", ylabel, xlabel, folder, invert)))
+            jobs.append(("curves_by_group", (curves, factor, f"{figure}_{factor}", ylabel, xlabel, folder)))
     if "outcome_rates" in tables:
         jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])) and tables["access_composition"]["representation_ratio"].notna().any():
@@ -147,7 +148,7 @@ def run(extract: Path, extract_date: str, out: Path, reference: Path | None = No
     def fill(folder: Path) -> pd.DataFrame:
         for name in KEPT_FILES:
             if (Path(out) / name).exists():
-                shutil.copyfile(Path(out) / name, folder / name)
+                shutil.copy2(Path(out) / name, folder / name)  # mtime kept: make judges it by its own inputs
         drawer = FigureDrawer(folder / FIGURE_DIR) if with_figures else None
         key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
                                  disclosure, drawer, progress, exclude_invalid, service_name, need)

@@ -96,7 +96,7 @@ def analyse(sites: pd.DataFrame, prefix: str = "sites") -> tuple[list[dict], dic
         row(f"{measure}random_effects_rate_pct", 100 * re["rate"], RE_METHOD, conf_low=100 * re["conf_low"],
             conf_high=100 * re["conf_high"], n=int(referrals.sum())),
         row(f"{measure}prediction_interval_pct", 100 * re["rate"], PREDICTION_METHOD, conf_low=100 * re["pi_low"],
-            conf_high=100 * re["pi_high"], n=len(sites)),
+            conf_high=100 * re["pi_high"], n=len(sites), interval="95% prediction interval"),
         row(f"{measure}i2_pct", 100 * re["i2"], RE_METHOD + f"; Cochran's Q = {re['q']:.4f} on {re['q_df']} df", n=len(sites)),
         row(f"{measure}chi2", test["chi2"], test["chi2_method"] + f"; {test['df']} df", n=int(referrals.sum())),
         row(f"{measure}p", test["p"], test["chi2_method"], n=int(referrals.sum())),
