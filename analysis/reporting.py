@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import labels
-from .calibration import published_decimals, round_half_up
+from .calibration import round_half_up
 
 
 class Results:
@@ -85,8 +85,9 @@ class Results:
         methods = self._methods()
         key["anchor"] = [anchor(m, f, lv) for m, f, lv in zip(key["measure"], key["factor"], key["level"])]
         key["label"] = key["measure"].map(labels.measure)
-        key["group"] = [labels.factor(f) if f == "all" else f"{labels.factor(f)}: {lv}"
-                        for f, lv in zip(key["factor"], key["level"])]
+        key["group"] = [labels.factor(f, m) if f == "all" else f"{labels.factor(f, m)}: {lv}"
+                        for m, f, lv in zip(key["measure"], key["factor"], key["level"])]
+        key["interval"] = key["interval"].fillna("") if "interval" in key else ""
         key["method_no"] = [f"M{methods.index(m) + 1}" for m in key["method"].fillna("")]
         for column in ("value", "conf_low", "conf_high"):  # 4 significant digits: a p of 1.6e-07 stays visible
             key[column + "_text"] = key[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
@@ -180,6 +181,30 @@ def _visible(cell: str) -> str:
     return re.sub(r"\]\([^)]*\)|\]\{[^}]*\}|[\[*`]", "", cell)
 
 
+PAGE_CHARACTERS = 112  # characters of table text (7.5 pt) across the PDF page, cell padding included
+CELL_PADDING = 3  # characters of a cell's inset, left and right together
+
+
+def column_widths(headers: list[str], rows: list[list[str]]) -> list[int]:
+    """Each column's width in characters, given to pandoc as the dashes under the header (its relative column
+    widths, as a share of the page in the PDF). A column that cannot wrap (numbers, identifiers, one word)
+    keeps its whole width; columns of words share what is left, never narrower than their longest word.
+    Widths in proportion to content alone squeezed a wide table's numbers into columns narrower than them,
+    and typst printed them over the next column ("1.630.805")."""
+    cells = [[_visible(h)] + [_visible(r[j]) for r in rows] for j, h in enumerate(headers)]
+    longest = [max(len(c) for c in column) + CELL_PADDING for column in cells]
+    word = [max((len(w) for c in column for w in c.split()), default=0) + CELL_PADDING for column in cells]
+    if sum(longest) <= PAGE_CHARACTERS:
+        return longest
+    flexible = [j for j in range(len(headers)) if word[j] < longest[j]]
+    left = PAGE_CHARACTERS - sum(longest[j] for j in range(len(headers)) if j not in flexible)
+    share = sum(longest[j] for j in flexible)
+    widths = list(longest)
+    for j in flexible:
+        widths[j] = max(word[j], int(left * longest[j] / share))
+    return widths
+
+
 HUMAN_COLUMNS = ("factor", "characteristic", "model", "term")  # cells holding identifiers, shown in words
 
 
@@ -212,41 +237,8 @@ def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int
         rows.append(cells)
     if not rows:
         rows = [["(none in this run)"] + [""] * (len(columns) - 1)]
-    widths = [min(40, max([len(h)] + [len(_visible(r[j])) for r in rows])) for j, h in enumerate(columns.values())]
+    widths = column_widths(list(columns.values()), rows)
     align = "|" + "|".join("-" * max(3, w) + (":" if c in digits or c in p_columns else "-")
                            for c, w in zip(columns, widths)) + "|"
     lines = ["| " + " | ".join(columns.values()) + " |", align] + ["| " + " | ".join(r) + " |" for r in rows]
     return Markdown("\n".join(lines) + "\n")
-
-
-def published_comparison(calibration: pd.DataFrame, results: Results) -> pd.DataFrame:
-    """Every published figure beside the value in key_results, and whether it matches at the published
-    precision (values) or on the published side of 0.05 (tests)."""
-    rows = []
-    for _, c in calibration[calibration["kind"] == "published"].iterrows():
-        quantity, factor, level, text = c["quantity"], c["characteristic"], c["category"], c["value"]
-        if quantity == "site_published_rate_pct":
-            quantity, factor = "site_job_rate_pct", "site"
-        if quantity in ("access_p_below", "outcome_p_at_least"):
-            measure = "access_p" if quantity == "access_p_below" else "outcome_p"
-            factors = [factor] if factor != "all" else ["ethnicity", "gender", "age_band", "diagnosis"]
-            for f in factors:
-                if not results.has(measure, f):
-                    continue
-                p = results.row(measure, f)["value"]
-                ok = p < 0.05 if quantity == "access_p_below" else p >= 0.05
-                rows.append({"id": c["id"], "figure": f"{labels.measure(measure)} ({labels.factor(f)})",
-                             "published": ("p < 0.05" if quantity == "access_p_below" else "p ≥ 0.05"),
-                             "reproduced": p_text(p), "matches": "yes" if ok else "no",
-                             "source": c["source_or_reason"], "anchor": anchor(measure, f, "all")})
-            continue
-        if not results.has(quantity, factor, level):
-            continue
-        decimals = published_decimals(text)
-        value = results.row(quantity, factor, level)["value"]
-        shown = fmt(value, decimals).replace(",", "")
-        group = "" if factor == "all" else f" ({labels.factor(factor)}: {level})"
-        rows.append({"id": c["id"], "figure": labels.measure(quantity) + group,
-                     "published": text, "reproduced": shown, "matches": "yes" if shown == text else "no",
-                     "source": c["source_or_reason"], "anchor": anchor(quantity, factor, level)})
-    return pd.DataFrame(rows)

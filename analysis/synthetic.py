@@ -2,7 +2,8 @@
 Rinaldi et al. (2024) is hit exactly at its published precision.
 
 How: group sizes, outcome counts and the in-work counts come from the calibration file (scaled by
-largest remainders for other sizes); who gets which is random; times are drawn from truncated
+largest remainders for other sizes); positive outcomes are placed to meet both the ethnic groups' published
+rates (R9, A3) and the assumed rates by diagnosis (A17, behind R12); who gets which is otherwise random; times are drawn from truncated
 log-normal distributions and the two published medians are then set exactly by moving the fewest values
 next to the median onto it. At the published size the draw is repeated (same random stream) until the
 outcome tests are non-significant, as published. Everything is vectorised so a million rows take seconds.
@@ -88,6 +89,14 @@ def draw_people(rng, cal: Calibration, n: int, calibrating: bool) -> pd.DataFram
     starts = np.searchsorted(codes[order], np.arange(len(sizes)))
     rank[order] = np.arange(n) - np.repeat(starts, np.bincount(codes, minlength=len(sizes)))
     positive = rank < np.array([want[g] for g in sizes])[codes]
+    # ... and within each diagnosis group at its assumed rate (A17, behind R12), keeping the ethnic groups' counts.
+    by_diagnosis = cal.counts("outcome_positive_count", "diagnosis")
+    diagnosis_sizes = cal.counts("ips_count", "diagnosis")
+    scaled_diagnosis = scale_counts(diagnosis_sizes, n)
+    targets = scale_counts(by_diagnosis, int(positive.sum()))
+    targets = {g: min(targets[g], scaled_diagnosis[g]) for g in by_diagnosis}
+    second = pd.Categorical(people["diagnosis"], categories=list(diagnosis_sizes)).codes
+    positive = meet_both_margins(rng, positive, codes, second, np.array([targets[g] for g in diagnosis_sizes]))
 
     # Which positive outcome each positive person had.
     outcome_counts = cal.counts("outcome_count", "outcome")
@@ -104,6 +113,43 @@ def draw_people(rng, cal: Calibration, n: int, calibrating: bool) -> pd.DataFram
                 raise CalibrationError(f"outcome differs significantly by {factor}")
         people = people.drop(columns="positive")
     return people
+
+
+def meet_both_margins(rng, positive: np.ndarray, first: np.ndarray, second: np.ndarray,
+                      second_targets: np.ndarray) -> np.ndarray:
+    """Positive flags with the same count in each group of `first` (codes) and `second_targets` positives in
+    each group of `second`: positives are moved one at a time, within a group of `first`, from a `second`
+    group with too many to one with too few (so the first margins never change), then placed at random
+    within each (first, second) cell. Raises CalibrationError when the margins cannot both hold."""
+    k1, k2 = first.max() + 1, second.max() + 1
+    cell = first * k2 + second
+    people = np.bincount(cell, minlength=k1 * k2).reshape(k1, k2)
+    count = np.bincount(cell[positive], minlength=k1 * k2).reshape(k1, k2)
+    if second_targets.sum() != count.sum():
+        raise CalibrationError("the two margins have different totals")
+    while True:
+        excess = count.sum(axis=0) - second_targets
+        if not excess.any():
+            break
+        moved = False
+        for g in np.flatnonzero(excess > 0):
+            for h in np.flatnonzero(excess < 0):
+                room = np.flatnonzero((count[:, g] > 0) & (count[:, h] < people[:, h]))
+                if len(room):
+                    e = room[rng.integers(len(room))]
+                    count[e, g] -= 1
+                    count[e, h] += 1
+                    moved = True
+                    break
+            if moved:
+                break
+        if not moved:
+            raise CalibrationError("positive outcomes cannot meet the diagnosis rates and the ethnic rates together")
+    order = np.lexsort((rng.random(len(cell)), cell))
+    starts = np.searchsorted(cell[order], np.arange(k1 * k2))
+    rank = np.empty(len(cell), dtype=np.int64)
+    rank[order] = np.arange(len(cell)) - np.repeat(starts, np.bincount(cell, minlength=k1 * k2))
+    return rank < count.ravel()[cell]
 
 
 def _draw_ages(rng, bands: pd.Series, age_max: int) -> np.ndarray:
