@@ -56,7 +56,9 @@ def make(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     })
     # A client entered twice (the second row is a copy), and three referrals dated after their discharge.
     export = pd.concat([export, export.iloc[[7]]], ignore_index=True)
-    discharged = np.flatnonzero(export["Discharge Date"].ne("NULL").to_numpy())[:3]
+    discharge = pd.to_datetime(export["Discharge Date"].str[:10], format="%d/%m/%Y", errors="coerce")
+    # the first three whose referral, moved two weeks past discharge, still falls before the end of follow-up
+    discharged = np.flatnonzero((discharge + pd.Timedelta(days=14) <= pd.Timestamp("2024-02-27")).to_numpy())[:3]
     for row in discharged:
         after = pd.to_datetime(export.at[row, "Discharge Date"][:10], format="%d/%m/%Y") + pd.Timedelta(days=14)
         export.at[row, "Referral Received Date"] = after.strftime("%d/%m/%Y")

@@ -62,15 +62,16 @@ def check_release(folder: Path) -> None:
                     assert shown(r["odds_ratio"]) == shown(k["value"])
                     if shown(k["value"]):
                         assert r["odds_ratio"] == k["value"]
-    for prefix in ("employment", "in_work"):
-        groups, curves = read(folder, f"{prefix}_by_group"), read(folder, f"{prefix}_km_by_group")
+    for prefix, curve_name, statistic in (("employment", "employment_cif_by_group", "cif_6m_pct"),
+                                          ("in_work", "in_work_km_by_group", "km_survival_6m")):
+        groups, curves = read(folder, f"{prefix}_by_group"), read(folder, curve_name)
         # The cause-specific Cox models and, for employment, the Fine-Gray models of the same job events.
         models = [(read(folder, f"{prefix}_cox"), "hazard_ratio", f"{prefix}_cox_hr")]
         if prefix == "employment":
             models.append((read(folder, "competing_fine_gray"), "subdistribution_hr", "employment_fine_gray_shr"))
         with_curve = set(zip(curves["factor"], curves["level"])) if len(curves) else set()
         for g in groups.to_dict("records"):
-            visible = shown(g["km_survival_6m"])
+            visible = shown(g[statistic])
             assert ((g["factor"], g["level"]) in with_curve) == visible, (prefix, g["factor"], g["level"])
             for table, ratio, _ in models:
                 if not visible and len(table):  # no ratio for a group without published statistics

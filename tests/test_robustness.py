@@ -26,17 +26,23 @@ def test_the_generator_without_its_rejection_step_finds_chance_differences(monke
     assert rows.loc["every factor", "share"] <= rows["share"].min()
 
 
-def test_r11_for_ethnicity_spans_every_white_rate_the_published_total_allows():
-    """The 'Not known' group absorbs what White does not take of the 249: the White range ends where it
-    would have all 65 or none of its people positive; each row's verdict is its own test's p."""
-    rows = pd.DataFrame(robustness._r11_across_a3(Calibration.read()))
-    white = rows["setting"].str.extract(r"White (\d+)/290")[0].astype(int)
-    assert white.min() == 249 - (11 + 23 + 33 + 15) - 65 and white.max() == 249 - (11 + 23 + 33 + 15)
-    assert 140 in set(white)  # the assumed value is among them
-    p = rows["note"].str.extract(r"p = ([\d.]+)")[0].astype(float)
-    assert (rows["share"] == (p >= 0.05).astype(float)).all()
-    table = pd.DataFrame({"yes": [140, 11, 23, 33, 15], "no": [150, 12, 29, 43, 18]})
-    assert f"p = {stats.chi2_contingency(table, correction=False)[1]:.3f}" in rows.loc[white.eq(140).idxmax(), "note"]
+def test_r11_for_ethnicity_varies_white_and_other_jointly_over_every_pair_the_totals_allow():
+    """The 'Not known' group absorbs what White and Other do not take of the 249: for each Other count from 10
+    to 20, White runs from the count that leaves all 65 'Not known' people positive to the one that leaves
+    none. The row's share is the share of those pairs with p >= 0.05, and its smallest p is recomputed here."""
+    row = pd.DataFrame(robustness._r11_across_a3(Calibration.read())).iloc[0]
+    fixed = 11 + 23 + 33  # Mixed, Asian and Black: their published rates (R9)
+    pairs, p_values = [], []
+    for other in range(10, 21):
+        rest = 249 - fixed - other
+        for white in range(max(rest - 65, 0), min(rest, 290) + 1):
+            table = pd.DataFrame({"yes": [white, 11, 23, 33, other], "no": [290 - white, 12, 29, 43, 33 - other]})
+            pairs.append((white, other))
+            p_values.append(stats.chi2_contingency(table, correction=False)[1])
+    assert row["draws"] == len(pairs)
+    assert row["share"] == pytest.approx(sum(p >= 0.05 for p in p_values) / len(pairs))
+    assert f"smallest p = {min(p_values):.3f}" in row["note"]
+    assert 0 < row["share"] < 1  # jointly, some pairs the published figures allow would show a difference
 
 
 def test_r6_across_the_support_assumptions_regenerates_with_them(monkeypatch):

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from analysis.employment import CENSORED, DISCHARGED, EMPLOYED, employment_times
+from analysis.employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times
 from analysis.estimators import aalen_johansen, kaplan_meier, step_at
 from analysis.in_work import support_times
 from analysis.load import load_extract
@@ -32,7 +32,7 @@ def test_time_to_employment_rules(patients):
         "discharged_before_job": (31, DISCHARGED),    # competing event at discharge
         "still_open": (271, CENSORED),                # censored at the extract date (2023-06-01 -> 2024-02-27)
         "job_on_first_day": (0, EMPLOYED),            # an event at time 0
-        "education_then_discharge": (120, DISCHARGED),  # education is not a job; discharge competes
+        "education_then_discharge": (90, EDUCATION),   # the start of education competes with a job
     }
     assert "already_in_work" not in times.index     # retained employment was never at risk
     assert {pid: (int(r.days), int(r.cause)) for pid, r in times.iterrows()} == expected
@@ -54,10 +54,13 @@ def test_kaplan_meier_and_cumulative_incidence_by_hand(patients):
     assert step_at(km, [0, 58, 59, 300], ["survival"])["survival"].tolist() == pytest.approx([0.8, 0.8, 0.8 * 2 / 3, 0.8 * 2 / 3])
     jobs = aalen_johansen(times["days"], times["cause"], of=EMPLOYED)
     discharges = aalen_johansen(times["days"], times["cause"], of=DISCHARGED)
-    # F1: 1/5 at 0, then S(59-) = 0.8 * 3/4 = 0.6 times 1/3 -> 0.4; F2: 0.8 * 1/4 at 31, + 0.4 * 1/2 at 120
+    education = aalen_johansen(times["days"], times["cause"], of=EDUCATION)
+    # F1: 1/5 at 0, then S(59-) = 0.8 * 3/4 = 0.6 times 1/3 -> 0.4; F2: 0.8 * 1/4 at 31; education at 90:
+    # S(90-) = 0.6 * 2/3 = 0.4 times 1/2 -> 0.2 (it competes: the search for a job ends there)
     assert step_at(jobs, [0, 59, 300], ["cif"], before=0)["cif"].tolist() == pytest.approx([0.2, 0.4, 0.4])
-    assert step_at(discharges, [31, 120], ["cif"], before=0)["cif"].tolist() == pytest.approx([0.2, 0.4])
-    # employment + discharge + still seeking (all-cause Kaplan-Meier) add up to everyone
+    assert step_at(discharges, [31, 120], ["cif"], before=0)["cif"].tolist() == pytest.approx([0.2, 0.2])
+    assert step_at(education, [89, 90], ["cif"], before=0)["cif"].tolist() == pytest.approx([0.0, 0.2])
+    # employment + discharge + education + still seeking (all-cause Kaplan-Meier) add up to everyone
     still_seeking = step_at(kaplan_meier(times["days"], times["cause"]), [300], ["survival"])["survival"].iloc[0]
     assert still_seeking == pytest.approx(0.2)
-    assert 0.4 + 0.4 + still_seeking == pytest.approx(1.0)
+    assert 0.4 + 0.2 + 0.2 + still_seeking == pytest.approx(1.0)

@@ -295,5 +295,5 @@ def test_the_readme_messy_export_example_runs_as_written(tmp_path):
         command = line.replace(".venv/bin/", "")
         done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, (command, done.stderr[-2000:])
-    assert (tmp_path / "my_mapping.yaml").exists() and len(pd.read_csv(tmp_path / "my_problems.csv")) == 5
+    assert (tmp_path / "my_mapping.yaml").exists() and len(pd.read_csv(tmp_path / "my_problems.csv")) == 7
     assert (tmp_path / "my_reports" / "index.html").exists()
