@@ -83,10 +83,11 @@ def random_effects(effect, variance, method: str = "dl", hartung_knapp: bool = F
     pi_low/high (NaN below three studies), k. On the scale given (log or logit): back-transform outside."""
     y, v = np.asarray(effect, float), np.asarray(variance, float)
     k = len(y)
-    dl = combine_effects(y, v, method_re="dl", use_t=False)
+    with np.errstate(invalid="ignore"):  # statsmodels takes the root of its own untruncated (negative) tau^2
+        dl = combine_effects(y, v, method_re="dl", use_t=False)
+        tau2 = max(float(dl.tau2), 0.0) if method == "dl" else reml_tau2(y, v)
+        fitted = combine_effects(y, v + tau2, method_re="dl", use_t=False)  # its fixed effect: weights 1/(v + tau^2)
     q = dl.test_homogeneity()  # Cochran's Q, chi-squared on k-1 df
-    tau2 = max(float(dl.tau2), 0.0) if method == "dl" else reml_tau2(y, v)
-    fitted = combine_effects(y, v + tau2, method_re="dl", use_t=False)  # its fixed effect: weights 1/(v + tau^2)
     centre = float(fitted.mean_effect_fe)
     se = float(fitted.sd_eff_w_fe_hksj if hartung_knapp else fitted.sd_eff_w_fe)
     crit = float(stats.t.ppf(0.975, k - 1)) if hartung_knapp else Z95

@@ -28,16 +28,25 @@ PREDICTION_METHOD = ("Random-effects 95% prediction interval for the rate of a n
 Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.999))}
 
 
+LOGIT_METHOD = "logit of each rate with variance 1/(n p (1-p)); 0.5 added to both cells of a rate of 0% or 100%"
+
+
+def logit_rate(events, n) -> tuple[np.ndarray, np.ndarray]:
+    """Each rate's logit and its variance 1/(n p (1-p)), for pooling on the logit scale."""
+    events, n = np.asarray(events, float), np.asarray(n, float)
+    # A rate of 0% or 100% has no finite logit: add 0.5 to both of its cells.
+    extreme = (events == 0) | (events == n)
+    events, n = np.where(extreme, events + 0.5, events), np.where(extreme, n + 1.0, n)
+    p = events / n
+    return np.log(p / (1 - p)), 1 / (n * p * (1 - p))
+
+
 def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
     """Random-effects pooled rate on the logit scale by DerSimonian-Laird (meta.random_effects: statsmodels'
     combine_effects, tau^2 and I^2 truncated at 0 as DerSimonian-Laird define them), back-transformed."""
-    # A site with no jobs or nothing but jobs has no finite logit: add 0.5 to both of its cells.
-    extreme = (jobs == 0) | (jobs == referrals)
-    jobs, referrals = np.where(extreme, jobs + 0.5, jobs), np.where(extreme, referrals + 1.0, referrals)
-    p = jobs / referrals
     # statsmodels returns DerSimonian-Laird's tau^2 untruncated when Cochran's Q < df (-0.0197 for six sites
     # at 34% to 37%) and weights by it; meta.random_effects truncates at 0, as DerSimonian-Laird and metafor do.
-    re = random_effects(np.log(p / (1 - p)), 1 / (referrals * p * (1 - p)), method="dl")
+    re = random_effects(*logit_rate(jobs, referrals), method="dl")
     return {"rate": float(expit(re["mu"])), "conf_low": float(expit(re["conf_low"])),
             "conf_high": float(expit(re["conf_high"])), "tau2": re["tau2"], "q": re["q"], "q_df": re["q_df"],
             "q_p": re["q_p"], "i2": re["i2"], "pi_low": float(expit(re["pi_low"])), "pi_high": float(expit(re["pi_high"]))}
