@@ -16,6 +16,7 @@ from PIL import Image
 from scipy.special import expit
 
 from .estimators import at_risk_on_curve
+from .labels import factor as factor_label
 from .results import MONTH_DAYS
 from .sites import Z_LIMITS
 
@@ -280,11 +281,11 @@ def _forest(labels: list[str], centre, low, high, pi_low, pi_high, pooled, xlabe
         ax.fill([low[i], centre[i], high[i], centre[i]], [y[i], y[i] + 0.3, y[i], y[i] - 0.3], color="black")
     if reference is not None:
         ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
-    if log_scale:
+    if log_scale:  # the axis spans the CIs; a prediction interval from three services may run off it
         ax.set_xscale("log")
-        finite = np.concatenate([low, high, pi_low, pi_high])
-        finite = finite[np.isfinite(finite)]
-        ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8) if finite.min() / 1.5 <= t <= finite.max() * 1.5]
+        lowest, highest = min(np.nanmin(low), 1.0) / 1.5, max(np.nanmax(high), 1.0) * 1.5
+        ax.set_xlim(lowest, highest)
+        ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if lowest <= t <= highest]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(y)
@@ -293,7 +294,7 @@ def _forest(labels: list[str], centre, low, high, pi_low, pi_high, pooled, xlabe
     return save(fig, folder, name)
 
 
-PREDICTION_NOTE = "diamond: pooled 95% CI; red line: 95% prediction interval for a new service"
+PREDICTION_NOTE = "diamond: pooled 95% CI; red: 95% prediction interval"
 
 
 def pooled_forest(estimates: pd.DataFrame, pooled, folder: Path) -> list[Path]:
@@ -307,16 +308,20 @@ def pooled_forest(estimates: pd.DataFrame, pooled, folder: Path) -> list[Path]:
     pi_low, pi_high = blank.copy(), blank.copy()
     pi_low[-1], pi_high[-1] = pooled.pi_low, pooled.pi_high
     return _forest(labels, *values, pi_low, pi_high, [False] * len(rows) + [True],
-                   f"{pooled.label}\nservices: 95% CI; {PREDICTION_NOTE}", folder, f"pooled_forest_{pooled.measure}")
+                   f"{pooled.label}\n{PREDICTION_NOTE}", folder, f"pooled_forest_{pooled.measure}")
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def pooled_ratio_forest(pooled: pd.DataFrame, measure: str, label: str, folder: Path) -> list[Path]:
     """A ratio's pooled estimate by group, one diamond per group against its reference group."""
     rows = pooled[(pooled["measure"] == measure) & (pooled["k"] >= 2)]
-    labels = [f"{f.replace('_', ' ')}: {lvl} vs {ref} ({k} services)" for f, lvl, ref, k in
+    labels = [f"{factor_label(f)}: {lvl} vs {ref} ({k} services)" for f, lvl, ref, k in
               zip(rows["factor"], rows["level"], rows["reference"], rows["k"])]
     return _forest(labels, rows["estimate"], rows["conf_low"], rows["conf_high"], rows["pi_low"], rows["pi_high"],
-                   [True] * len(rows), f"{label} (log scale)\n{PREDICTION_NOTE}", folder, f"pooled_forest_{measure}",
+                   [True] * len(rows), _first_upper(label.split(": ", 1)[-1]) + f" (log scale)\n{PREDICTION_NOTE}", folder, f"pooled_forest_{measure}",
                    log_scale=True, reference=1.0)
 
 
@@ -347,5 +352,5 @@ def fidelity_plot(services: pd.DataFrame, fit, folder: Path) -> list[Path]:
     for xi, (_, s) in zip(x, used.iterrows()):
         ax.annotate(s["service"], (xi, s["job_rate_pct"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
     ax.set_ylabel("Gained a job (%)")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right", facecolor="white", edgecolor="none", framealpha=1)
     return save(fig, folder, "pooled_fidelity")

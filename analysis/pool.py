@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from . import meta, sites
+from . import labels, meta, sites
 from .errors import InputError, Problem
 from .files import as_published, write_csv_atomic, write_folder_atomically
 from .proportions import wilson
@@ -45,17 +45,7 @@ RATIOS = {  # pooled measure -> (released table, ratio column, model)
     "logit_or_unadjusted": ("outcome_logit", "odds_ratio", "unadjusted"),
     "logit_or_adjusted": ("outcome_logit", "odds_ratio", "adjusted"),
 }
-LABELS = {
-    "job_rate_pct": "Gained a job, of everyone analysed (%)",
-    "site_job_rate_pct": "Jobs per referral (%)",
-    "positive_outcome_rate_pct": "Positive outcome: a job gained or kept, or education (%)",
-    "cif_job_6m_pct": "Cumulative incidence of a job by 6 months (%)",
-    "cif_job_12m_pct": "Cumulative incidence of a job by 12 months (%)",
-    "employment_cox_hr_unadjusted": "Time to a job: hazard ratio, Cox unadjusted",
-    "employment_cox_hr_adjusted": "Time to a job: hazard ratio, Cox adjusted",
-    "logit_or_unadjusted": "Positive outcome: odds ratio, logistic unadjusted",
-    "logit_or_adjusted": "Positive outcome: odds ratio, logistic adjusted",
-}
+LABELS = labels.POOLED
 FROM_COUNTS = ("each service's rate from its published rounded counts (events = rate x n / 100); "
                + sites.LOGIT_METHOD + "; pooled on the logit scale, back-transformed")
 FROM_CURVE = ("the logit of each service's published Aalen-Johansen cumulative incidence at month {m} "

@@ -82,6 +82,8 @@ def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[li
     from nbclient.exceptions import CellExecutionError
 
     code = [c for c in chunks if c.kind == "code"]
+    if not code:  # a chapter of prose only (the references) needs no kernel
+        return []
     cells = []
     for chunk in code:
         cells.append(nbformat.v4.new_code_cell(chunk.text))
