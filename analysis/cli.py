@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "problems", None):
             err.write_csv(args.problems)
             print(f"every problem is in {args.problems}", file=sys.stderr)
-        elif len(err.problems) > 1:
+        elif len(err.problems) > 1 and hasattr(args, "problems"):  # only the commands that have --problems
             print("(--problems FILE.csv writes every problem, one row each, for a spreadsheet)", file=sys.stderr)
         return 2
     except RenderError as err:

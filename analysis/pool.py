@@ -333,7 +333,7 @@ def fidelity_regression(fidelity: pd.DataFrame, estimates: pd.DataFrame, measure
     used = table[table["estimate"].notna()]
     by_score = bool(len(used)) and used["ips25_total"].notna().all()
     covariate = used["ips25_total"] / 10 if by_score else (used["band"] == "good").astype(float)
-    term = "per 10 points of the IPS-25 total" if by_score else "good fidelity (100+) against fair or below"
+    term = "per 10 points of the IPS-25 total" if by_score else "for good fidelity (100+) against fair or below"
     caveat = (f"{len(used)} services: a meta-regression on so few can neither show nor rule out a link with fidelity "
               "(services differ in much besides fidelity, and fidelity was reviewed at different dates)")
     if len(used) < 3 or covariate.nunique() < 2:

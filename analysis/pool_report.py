@@ -72,10 +72,12 @@ class Pooled(Results):
         rows = self.pooled[self.pooled["measure"] == measure].copy()
         rows["group"] = [f"{labels.factor(f)}: {lv} vs {ref}" for f, lv, ref in
                          zip(rows["factor"], rows["level"], rows["reference"])]
-        rows["left_out"] = rows["left_out"].fillna("").astype(str).str.replace(r" \([^)]*\)", "", regex=True)
+        out = self.left_out()
+        names = out.groupby(["measure", "factor", "level"])["service"].agg("; ".join).rename("left_out_names")
+        rows = rows.join(names, on=["measure", "factor", "level"])
         return md_table(rows, {"group": "Group", "k": "Services", "estimate": "Pooled ratio", "conf_low": "95% CI low",
                                "conf_high": "95% CI high", "pi_low": "Prediction low", "pi_high": "Prediction high",
-                               "i2_pct": "I-squared (%)", "left_out": "Left out"},
+                               "i2_pct": "I-squared (%)", "left_out_names": "Left out"},
                         digits={"estimate": 2, "conf_low": 2, "conf_high": 2, "pi_low": 2, "pi_high": 2, "i2_pct": 1})
 
     def service_table(self, measures=RATE_MEASURES):
