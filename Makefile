@@ -1,6 +1,7 @@
 # The pipeline: environment -> data -> results -> reports. Each target names the files it is made from,
 # so `make` redoes only what is out of date. `make test` runs the test suite; `make regen` rebuilds the
-# regression baselines on purpose. A trust runs its own extract with
+# regression baselines on purpose; `make pool` pools released results (four synthetic services, Making IPS
+# Work). A trust runs its own extract with
 #   make DATA=my_extract.csv REFERENCE=my_cmht.csv EXTRACT_DATE=2025-03-31 RESULTS=my_results
 .DELETE_ON_ERROR:
 .PHONY: all env data results robustness reports pool browser test regen bench clean

@@ -352,5 +352,6 @@ def fidelity_plot(services: pd.DataFrame, fit, folder: Path) -> list[Path]:
     for xi, (_, s) in zip(x, used.iterrows()):
         ax.annotate(s["service"], (xi, s["job_rate_pct"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
     ax.set_ylabel("Gained a job (%)")
-    ax.legend(fontsize=7, loc="lower right", facecolor="white", edgecolor="none", framealpha=1)
+    if by_score:
+        ax.legend(fontsize=7, loc="lower right", facecolor="white", edgecolor="none", framealpha=1)
     return save(fig, folder, "pooled_fidelity")

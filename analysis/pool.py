@@ -121,8 +121,11 @@ def check_releases(services: list[Service], internal: bool) -> None:
                                     f"a release of ips-outcomes {_minor(ours)}.x, the version pooling it (its measures "
                                     "and definitions may differ in another version)"))
         if s.info["disclosure"] != first.info["disclosure"]:
-            problems.append(Problem(s.source, None, "disclosure", f"the rule '{s.info['disclosure'].split(':')[0]}'",
-                                    f"the same rule as {first.source} ('{first.info['disclosure'].split(':')[0]}')"))
+            mine, theirs = (x.info["disclosure"].split(":")[0] for x in (s, first))
+            if mine == theirs:  # the same preset with different protections: show the rules whole
+                mine, theirs = s.info["disclosure"], first.info["disclosure"]
+            problems.append(Problem(s.source, None, "disclosure", f"the rule '{mine}'",
+                                    f"the same rule as {first.source} ('{theirs}')"))
         elif s.info["disclosure"].startswith("none") and not internal:
             problems.append(Problem(s.source, None, "disclosure", "'none' (results not disclosure-controlled)",
                                     "a release made with --disclosure nhs; --internal pools unreleased results "
