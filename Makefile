@@ -1,9 +1,10 @@
 # The pipeline: environment -> data -> results -> reports. Each target names the files it is made from,
 # so `make` redoes only what is out of date. `make test` runs the test suite; `make regen` rebuilds the
-# regression baselines on purpose. A trust runs its own extract with
+# regression baselines on purpose; `make pool` pools released results (four synthetic services, Making IPS
+# Work). A trust runs its own extract with
 #   make DATA=my_extract.csv REFERENCE=my_cmht.csv EXTRACT_DATE=2025-03-31 RESULTS=my_results
 .DELETE_ON_ERROR:
-.PHONY: all env data results robustness reports browser test regen bench clean
+.PHONY: all env data results robustness reports pool browser test regen bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -76,6 +77,40 @@ $(REPORTS)/index.html: $(RESULTS)/key_results.csv $(ROBUSTNESS) $(wildcard $(RES
                        analysis/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
 	    $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)")
+
+# --- pooling: services' released results pooled into one picture (ips-analysis pool) ----------------------
+# Worked examples: four synthetic services (synth under their own sizes and seeds, each released with the
+# nhs rule; the fidelity scores beside them are invented for the example) and the six Making IPS Work sites
+# from their published counts. The releases are what a service shares; their extracts stay in pooled/extracts/.
+POOLED ?= pooled
+POOL_SERVICES := A B C D
+POOL_N_A := 250
+POOL_SEED_A := 404
+POOL_N_B := 450
+POOL_SEED_B := 101
+POOL_N_C := 800
+POOL_SEED_C := 202
+POOL_N_D := 1400
+POOL_SEED_D := 303
+POOL_RELEASES := $(foreach s,$(POOL_SERVICES),$(POOLED)/releases/$(s)/key_results.csv)
+POOL_FIDELITY := examples/pool_fidelity.csv
+POOL_BOOK := $(wildcard reports/pooled/*.qmd) reports/pooled/_quarto.yml reports/pooled/references.bib \
+             reports/styles.css reports/pdf-header.typ $(wildcard reports/_fallback/*)
+pool: $(POOLED)/synthetic/key_results.csv $(POOLED)/making_ips_work/key_results.csv
+	@echo "Pooled books: $(POOLED)/synthetic/book/index.html and $(POOLED)/making_ips_work/book/index.html"
+
+$(POOLED)/releases/%/key_results.csv: $(CODE) data_synthetic/calibration.csv | $(ENV_STAMP)
+	$(BIN)/ips-analysis synth --n $(POOL_N_$*) --seed $(POOL_SEED_$*) --out $(POOLED)/extracts/$*
+	$(BIN)/ips-analysis run $(POOLED)/extracts/$*/ips_extract.csv --reference $(POOLED)/extracts/$*/reference_population.csv \
+	    --extract-date 2024-02-27 --disclosure nhs --service-name "Synthetic service $*" --no-figures --out $(POOLED)/releases/$*
+
+$(POOLED)/synthetic/key_results.csv: $(POOL_RELEASES) $(POOL_FIDELITY) $(CODE) $(POOL_BOOK) | $(ENV_STAMP)
+	$(BIN)/ips-analysis pool $(foreach s,$(POOL_SERVICES),$(POOLED)/releases/$(s)) --fidelity $(POOL_FIDELITY) \
+	    --name "Four synthetic services" --out $(POOLED)/synthetic
+
+$(POOLED)/making_ips_work/key_results.csv: data_synthetic/making_ips_work_sites.csv $(CODE) $(POOL_BOOK) | $(ENV_STAMP)
+	$(BIN)/ips-analysis pool --site-table data_synthetic/making_ips_work_sites.csv --name "Making IPS Work sites" \
+	    --out $(POOLED)/making_ips_work
 
 # --- checks ----------------------------------------------------------------------------------------------
 # The browser tests need Chromium: installed from Debian's archive when missing (CI runs as root).

@@ -1,4 +1,4 @@
-"""The command line: `ips-analysis synth|validate|mapping-template|run|report`. A user's mistake prints a message, not a traceback."""
+"""The command line: `ips-analysis synth|validate|mapping-template|run|report|pool`. A user's mistake prints a message, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -85,6 +85,19 @@ def _report(args) -> None:
     print(f"rendered {len(written)} files with the {renderer} renderer into {Path(args.out).resolve()}")
 
 
+def _pool(args) -> None:
+    from .pool import run
+
+    if bool(args.results) == bool(args.site_table):
+        raise InputError([Problem("(the command line)", None, None, "both results folders and --site-table" if
+                                  args.results else "neither results folders nor --site-table",
+                                  "two or more results folders, or one --site-table")])
+    pooled = run([Path(f) for f in args.results], Path(args.out), Path(args.site_table) if args.site_table else None,
+                 args.fidelity, args.method, args.hartung_knapp, args.internal, args.name, not args.no_book,
+                 progress=lambda m: print(m, file=sys.stderr))
+    print(f"pooled {int((pooled['k'] >= 2).sum())} measures and groups into {Path(args.out).resolve()}")
+
+
 def _robustness(args) -> None:
     from .robustness import write
 
@@ -152,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="end of follow-up, shown in the reports (default: the run's --extract-date)")
     report.set_defaults(func=_report)
 
+    pool = sub.add_parser("pool", help="pool several services' released results folders (two-stage random-effects "
+                          "meta-analysis) and render the Pooled services book")
+    pool.add_argument("results", nargs="*", help="results folders written by `ips-analysis run`, one per service")
+    pool.add_argument("--out", required=True, help="folder for the pooled results and book (replaced as a whole)")
+    pool.add_argument("--site-table", default=None, help="pool a published site table (site,referrals,jobs) instead, "
+                      "e.g. data_synthetic/making_ips_work_sites.csv: each site's job rate")
+    pool.add_argument("--fidelity", default=None, help="CSV of service,ips25_total,band,review_date (IPS-25 total "
+                      "25-125, or band good/fair/below fair): a meta-regression of the job rate on fidelity")
+    pool.add_argument("--method", choices=["dl", "reml"], default="dl",
+                      help="between-service variance: DerSimonian-Laird (default) or REML")
+    pool.add_argument("--hartung-knapp", action="store_true", help="Hartung-Knapp confidence intervals (t, k-1 df)")
+    pool.add_argument("--internal", action="store_true", help="allow releases made with --disclosure none (pooling "
+                      "inside one organisation; the pooled outputs are then not for release)")
+    pool.add_argument("--name", default=None, help="what the pooled services are called in the book")
+    pool.add_argument("--no-book", action="store_true", help="write the tables and figures only")
+    pool.set_defaults(func=_pool)
+
     robust = sub.add_parser("robustness", help="how often each published conclusion holds across seeds and the "
                             "assumptions behind it (the synthetic data; about 45 s)")
     robust.add_argument("--out", default="results/robustness.csv", help="the CSV to write")
@@ -168,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "problems", None):
             err.write_csv(args.problems)
             print(f"every problem is in {args.problems}", file=sys.stderr)
-        elif len(err.problems) > 1:
+        elif len(err.problems) > 1 and hasattr(args, "problems"):  # only the commands that have --problems
             print("(--problems FILE.csv writes every problem, one row each, for a spreadsheet)", file=sys.stderr)
         return 2
     except RenderError as err:

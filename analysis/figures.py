@@ -13,8 +13,10 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import NullFormatter
 from matplotlib.transforms import ScaledTranslation
 from PIL import Image
+from scipy.special import expit
 
 from .estimators import at_risk_on_curve
+from .labels import factor as factor_label
 from .results import MONTH_DAYS
 from .sites import Z_LIMITS
 
@@ -237,7 +239,11 @@ def access_comparison(composition: pd.DataFrame, folder: Path) -> list[Path]:
     return save(fig, folder, "access_representation")
 
 
-def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path, name: str = "sites_funnel") -> list[Path]:
+def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path, name: str = "sites_funnel",
+           overdispersed: tuple[float, float] | None = None, xlabel: str = "Referrals",
+           ylabel: str = "Job rate (%)") -> list[Path]:
+    """Rates against size with control limits around the pooled rate; with `overdispersed` = (random-effects
+    rate in %, tau^2), also the limits that allow for real differences, logit(m) +/- z sqrt(1/(n m (1-m)) + tau^2)."""
     fig, ax = figure(4.0, left=0.65, right=0.3)
     n = np.linspace(max(10, sites["referrals"].min() * 0.5), sites["referrals"].max() * 1.2, 200)
     p0 = pooled_pct / 100
@@ -246,11 +252,109 @@ def funnel(sites: pd.DataFrame, pooled_pct: float, folder: Path, name: str = "si
         half = z * np.sqrt(p0 * (1 - p0) / n)
         ax.plot(n, 100 * (p0 - half), style, color="grey", label=label)
         ax.plot(n, 100 * (p0 + half), style, color="grey")
+        if overdispersed is not None:
+            m, tau2 = overdispersed[0] / 100, overdispersed[1]
+            half = z * np.sqrt(1 / (n * m * (1 - m)) + tau2)
+            centre = np.log(m / (1 - m))
+            ax.plot(n, 100 * expit(centre - half), style, color="#c0392b", label=f"{level}% limits, overdispersed")
+            ax.plot(n, 100 * expit(centre + half), style, color="#c0392b")
     ax.axhline(pooled_pct, color="black", linewidth=1, label=f"Pooled rate {pooled_pct:.1f}%")
     ax.scatter(sites["referrals"], sites["rate_pct"], color="#1b6ca8", zorder=3)
     for _, s in sites.iterrows():
         ax.annotate(s["site"], (s["referrals"], s["rate_pct"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel("Referrals")
-    ax.set_ylabel("Job rate (%)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(frameon=False, fontsize=7)
     return save(fig, folder, name)
+
+
+def _forest(labels: list[str], centre, low, high, pi_low, pi_high, pooled, xlabel: str, folder: Path, name: str,
+            log_scale: bool = False, reference: float | None = None) -> list[Path]:
+    """One line per row, top down: a service as a square with its 95% CI, a pooled estimate as a diamond
+    spanning its CI with a thin line for its 95% prediction interval."""
+    fig, ax = figure(0.24 * len(labels) + 1.05, left=text_width(labels) + 0.15, bottom=0.65)
+    y = np.arange(len(labels))[::-1]
+    centre, low, high, pi_low, pi_high = (np.asarray(v, dtype=float) for v in (centre, low, high, pi_low, pi_high))
+    pooled = np.asarray(pooled, dtype=bool)
+    ax.errorbar(centre[~pooled], y[~pooled], xerr=error_bars(centre[~pooled], low[~pooled], high[~pooled]),
+                fmt="s", color="#1b6ca8", markersize=4, capsize=2)
+    for i in np.flatnonzero(pooled):
+        if np.isfinite(pi_low[i]):
+            ax.plot([pi_low[i], pi_high[i]], [y[i], y[i]], color="#c0392b", linewidth=1)
+        ax.fill([low[i], centre[i], high[i], centre[i]], [y[i], y[i] + 0.3, y[i], y[i] - 0.3], color="black")
+    if reference is not None:
+        ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
+    if log_scale:  # the axis spans the CIs; a prediction interval from three services may run off it
+        ax.set_xscale("log")
+        lowest, highest = min(np.nanmin(low), 1.0) / 1.5, max(np.nanmax(high), 1.0) * 1.5
+        ax.set_xlim(lowest, highest)
+        ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if lowest <= t <= highest]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xlabel(xlabel)
+    return save(fig, folder, name)
+
+
+PREDICTION_NOTE = "diamond: pooled 95% CI; red: 95% prediction interval"
+
+
+def pooled_forest(estimates: pd.DataFrame, pooled, folder: Path) -> list[Path]:
+    """A measure's forest plot: each service's value and 95% CI (those left out marked so), then the pooled row."""
+    rows = estimates[(estimates["measure"] == pooled.measure) & (estimates["factor"] == "all")]
+    labels = [s if entered else f"{s} (left out)" for s, entered in zip(rows["service"], rows["entered"])]
+    labels.append(f"Pooled ({pooled.k} services)")
+    values = [np.append(rows[c].to_numpy(dtype=float), getattr(pooled, p)) for c, p in
+              (("value", "estimate"), ("conf_low", "conf_low"), ("conf_high", "conf_high"))]
+    blank = np.full(len(rows) + 1, np.nan)
+    pi_low, pi_high = blank.copy(), blank.copy()
+    pi_low[-1], pi_high[-1] = pooled.pi_low, pooled.pi_high
+    return _forest(labels, *values, pi_low, pi_high, [False] * len(rows) + [True],
+                   f"{pooled.label}\n{PREDICTION_NOTE}", folder, f"pooled_forest_{pooled.measure}")
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def pooled_ratio_forest(pooled: pd.DataFrame, measure: str, label: str, folder: Path) -> list[Path]:
+    """A ratio's pooled estimate by group, one diamond per group against its reference group."""
+    rows = pooled[(pooled["measure"] == measure) & (pooled["k"] >= 2)]
+    labels = [f"{factor_label(f)}: {lvl} vs {ref} ({k} services)" for f, lvl, ref, k in
+              zip(rows["factor"], rows["level"], rows["reference"], rows["k"])]
+    return _forest(labels, rows["estimate"], rows["conf_low"], rows["conf_high"], rows["pi_low"], rows["pi_high"],
+                   [True] * len(rows), _first_upper(label.split(": ", 1)[-1]) + f" (log scale)\n{PREDICTION_NOTE}", folder, f"pooled_forest_{measure}",
+                   log_scale=True, reference=1.0)
+
+
+FIDELITY_BANDS = ((74, 100, "#f6e7c1", "fair (74-99)"), (100, 125, "#d5ecd4", "good (100+)"))
+
+
+def fidelity_plot(services: pd.DataFrame, fit, folder: Path) -> list[Path]:
+    """Job rate against the IPS-25 total (or band), the meta-regression line, and the IPS-25 bands shaded."""
+    fig, ax = figure(3.6, left=0.65, right=0.3)
+    used = services[services["estimate"].notna()]
+    by_score = fit["covariate"] == "ips25_total / 10"
+    if by_score:
+        x = used["ips25_total"].to_numpy(dtype=float)
+        for low, high, colour, band in FIDELITY_BANDS:
+            ax.axvspan(low, high, color=colour, label=band, zorder=0)
+        grid = np.linspace(min(x.min(), 74) - 5, 125, 100)
+        ax.plot(grid, 100 * expit(fit["intercept_logit"] + fit["slope_logit"] * grid / 10), color="black",
+                linewidth=1, label="Meta-regression (random effects)")
+        ax.set_xlim(grid[0], 125)
+        ax.set_xlabel("IPS-25 fidelity total (25-125)")
+    else:
+        x = (used["band"] == "good").to_numpy(dtype=float)
+        ax.set_xticks([0, 1], ["fair or below (under 100)", "good (100+)"])
+        ax.set_xlim(-0.5, 1.5)
+        ax.set_xlabel("IPS-25 fidelity band")
+    weight = 1 / (used["se"].to_numpy(dtype=float) ** 2 + float(fit["tau2_residual"]))
+    ax.scatter(x, used["job_rate_pct"], s=400 * weight / weight.max(), color="#1b6ca8", alpha=0.8, zorder=3)
+    for xi, (_, s) in zip(x, used.iterrows()):
+        ax.annotate(s["service"], (xi, s["job_rate_pct"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    ax.set_ylabel("Gained a job (%)")
+    if by_score:
+        ax.legend(fontsize=7, loc="lower right", facecolor="white", edgecolor="none", framealpha=1)
+    return save(fig, folder, "pooled_fidelity")

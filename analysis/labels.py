@@ -90,6 +90,23 @@ MEASURES.update({"need_" + k: MEASURES[k].replace("CMHT case-load", "people who 
                  "CMHT", "people who want work") for k in ("reach_pct", "access_chi2", "access_p", "access_rest_chi2", "access_rest_p",
                                                    "access_rest_exact_p")},
                 need_representation_ratio="Access: representation ratio (IPS share / share among people who want work)")
+# The pooled measures of `ips-analysis pool` (analysis/pool.py), and the pooled book's key results.
+POOLED = {
+    "job_rate_pct": "Gained a job, of everyone analysed (%)",
+    "site_job_rate_pct": "Jobs per referral (%)",
+    "positive_outcome_rate_pct": "Positive outcome: a job gained or kept, or education (%)",
+    "cif_job_6m_pct": "Cumulative incidence of a job by 6 months (%)",
+    "cif_job_12m_pct": "Cumulative incidence of a job by 12 months (%)",
+    "employment_cox_hr_unadjusted": "Time to a job: hazard ratio, Cox unadjusted",
+    "employment_cox_hr_adjusted": "Time to a job: hazard ratio, Cox adjusted",
+    "logit_or_unadjusted": "Positive outcome: odds ratio, logistic unadjusted",
+    "logit_or_adjusted": "Positive outcome: odds ratio, logistic adjusted",
+}
+for _name, _label in POOLED.items():
+    MEASURES.update({f"pooled_{_name}": f"Pooled: {_label[0].lower()}{_label[1:]}",
+                     f"pooled_{_name}_prediction": f"Pooled, with the 95% prediction interval for a new service: "
+                                                   f"{_label[0].lower()}{_label[1:]}",
+                     f"pooled_{_name}_i2_pct": f"I-squared between services (%): {_label[0].lower()}{_label[1:]}"})
 SENSITIVITY_SUFFIX = "_12m_window"
 
 COLUMNS = {  # identifiers that appear inside table cells (terms, model names)

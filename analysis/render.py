@@ -1,7 +1,7 @@
 """Rendering the Quarto book: `quarto render` when `quarto` is on the PATH, else a thin fallback.
 
-The fallback renders the same .qmd files, in the order of reports/_quarto.yml, and leaves the work to
-pandoc:
+The fallback renders the same .qmd files, in the order of the book's _quarto.yml (reports/ for a service's
+book, reports/pooled/ for the pooled services' book), and leaves the work to pandoc:
 1. each chapter is split into Markdown and ```{python} cells (Quarto's syntax; `#|` lines are options);
 2. the cells run in a Jupyter kernel per chapter (nbclient), with the parameters injected after the cell
    tagged `parameters`, as Quarto does; then the inline expressions `{python} expr` are evaluated;
@@ -31,8 +31,12 @@ import yaml
 from .files import write_folder_atomically
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "reports"
+POOLED_BOOK = REPORTS_DIR / "pooled"  # the "Pooled services" book of `ips-analysis pool`: its own _quarto.yml
 CELL = re.compile(r"^```\{python\}[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+EPOCH = "1970-01-01"  # the PDF's date when the results have no end of follow-up (a published site table)
 
 
 class RenderError(RuntimeError):
@@ -78,6 +82,8 @@ def _execute(chunks: list[Chunk], params: dict, cwd: Path, name: str) -> list[li
     from nbclient.exceptions import CellExecutionError
 
     code = [c for c in chunks if c.kind == "code"]
+    if not code:  # a chapter of prose only (the references) needs no kernel
+        return []
     cells = []
     for chunk in code:
         cells.append(nbformat.v4.new_code_cell(chunk.text))
@@ -167,14 +173,17 @@ def _with_inline_values(chunks: list[Chunk], params: dict, cwd: Path, name: str)
 
 @dataclass
 class Book:
-    """The book as _quarto.yml describes it: title, output file, chapters then appendices, bibliography;
-    `folder` holds them and the fallback's template and Lua filter (_fallback/)."""
+    """The book as _quarto.yml describes it: title, output file, chapters then appendices, bibliography, the
+    HTML style sheet and the PDF header (paths relative to `folder`, as Quarto reads them, so a second book
+    such as reports/pooled/ can share reports/styles.css)."""
     folder: Path
     title: str
     output_file: str
     chapters: list[Path]
     first_appendix: Path | None
     bibliography: Path | None
+    css: Path
+    pdf_header: Path
 
     @classmethod
     def read(cls, reports_dir: Path = REPORTS_DIR) -> "Book":
@@ -183,12 +192,15 @@ class Book:
         appendices = [reports_dir / name for name in book.get("appendices", [])]
         chapters = [reports_dir / name for name in book["chapters"]] + appendices
         bibliography = config.get("bibliography")
+        formats = config.get("format", {})
         return cls(reports_dir, book["title"], book.get("output-file", "book"), chapters,
-                   appendices[0] if appendices else None, reports_dir / bibliography if bibliography else None)
+                   appendices[0] if appendices else None, reports_dir / bibliography if bibliography else None,
+                   reports_dir / formats["html"]["css"], reports_dir / formats["typst"]["include-in-header"])
 
     @property
     def fallback(self) -> Path:
-        return self.folder / "_fallback"
+        """The fallback's template and Lua filter: one set, reports/_fallback/, for every book."""
+        return REPORTS_DIR / "_fallback"
 
 
 def _pandoc(markdown: str, to: str, output: Path, book: Book, metadata: dict, extra: list[str]) -> None:
@@ -210,7 +222,7 @@ def _html_book(markdown: str, out_dir: Path, book: Book, metadata: dict) -> list
     """One self-contained page per chapter (pandoc's chunked HTML), each with the chapter list beside it."""
     with tempfile.TemporaryDirectory() as tmp:
         style = Path(tmp) / "style.html"
-        style.write_text("<style>\n" + (book.folder / "styles.css").read_text(encoding="utf-8") + "</style>\n",
+        style.write_text("<style>\n" + book.css.read_text(encoding="utf-8") + "</style>\n",
                          encoding="utf-8")
         site = Path(tmp) / "site"
         _pandoc(markdown, "chunkedhtml", site, book, metadata,
@@ -240,7 +252,7 @@ def _pdf_book(markdown: str, out_dir: Path, book: Book, metadata: dict, images: 
             (Path(tmp) / name).write_bytes(data)
         typ = Path(tmp) / "book.typ"
         _pandoc(markdown, "typst", typ, book, metadata,
-                ["--standalone", "--toc-depth=2", "--include-in-header", str(book.folder / "pdf-header.typ"),
+                ["--standalone", "--toc-depth=2", "--include-in-header", str(book.pdf_header),
                  "--include-in-header", str(book.fallback / "book-header.typ")])
         # Dated by the end of follow-up and with typst's own fonts only, so the same results give the same
         # PDF bytes on any machine.
@@ -274,7 +286,8 @@ def _fallback(out_dir: Path, params: dict, profile: str, formats: tuple[str, ...
         chunks, outputs = _with_inline_values(chunks, params, qmd.parent, qmd.name)
         html_parts.append(_markdown(chunks, outputs, with_code=True, image=data_uri))
         pdf_parts.append(_markdown(chunks, outputs, with_code=False, image=image_file))
-    metadata = {"title": _title(book.title, params), "subtitle": f"Follow-up to {params.get('extract_date', '')}",
+    subtitle = params.get("subtitle") or f"Follow-up to {params.get('extract_date', '')}"
+    metadata = {"title": _title(book.title, params), "subtitle": subtitle,
                 "profile": profile}
     written = []
     if "html" in formats:
@@ -283,7 +296,7 @@ def _fallback(out_dir: Path, params: dict, profile: str, formats: tuple[str, ...
     if "pdf" in formats:
         progress("writing the PDF book (pandoc + typst) ...")
         written.append(_pdf_book("\n\n".join(pdf_parts), out_dir, book, metadata, pdf_images,
-                                 str(params.get("extract_date", "2024-02-27"))))
+                                 str(params.get("extract_date") or EPOCH)))
     return written
 
 

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.special import expit
-from statsmodels.stats.meta_analysis import combine_effects
-
+from .meta import random_effects
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
-from .results import Z95, row
+from .results import row
 
 RE_METHOD = ("Random-effects pooled rate: DerSimonian-Laird (statsmodels combine_effects) on the logit scale "
              "(within-site variance 1/(n p (1-p)); 0.5 added to both cells of a site with 0% or 100%), back-transformed; 95% CI Wald "
@@ -29,29 +28,28 @@ PREDICTION_METHOD = ("Random-effects 95% prediction interval for the rate of a n
 Z_LIMITS = {"95": float(stats.norm.ppf(0.975)), "99.8": float(stats.norm.ppf(0.999))}
 
 
+LOGIT_METHOD = "logit of each rate with variance 1/(n p (1-p)); 0.5 added to both cells of a rate of 0% or 100%"
+
+
+def logit_rate(events, n) -> tuple[np.ndarray, np.ndarray]:
+    """Each rate's logit and its variance 1/(n p (1-p)), for pooling on the logit scale."""
+    events, n = np.asarray(events, float), np.asarray(n, float)
+    # A rate of 0% or 100% has no finite logit: add 0.5 to both of its cells.
+    extreme = (events == 0) | (events == n)
+    events, n = np.where(extreme, events + 0.5, events), np.where(extreme, n + 1.0, n)
+    p = events / n
+    return np.log(p / (1 - p)), 1 / (n * p * (1 - p))
+
+
 def dersimonian_laird(jobs: np.ndarray, referrals: np.ndarray) -> dict:
-    """Random-effects pooled rate by statsmodels' combine_effects (method_re="dl") on the logit scale,
-    with tau^2 and I^2 truncated at 0 as DerSimonian-Laird define them (statsmodels does not truncate)."""
-    # A site with no jobs or nothing but jobs has no finite logit: add 0.5 to both of its cells.
-    extreme = (jobs == 0) | (jobs == referrals)
-    jobs, referrals = np.where(extreme, jobs + 0.5, jobs), np.where(extreme, referrals + 1.0, referrals)
-    p = jobs / referrals
-    pooled = combine_effects(np.log(p / (1 - p)), 1 / (referrals * p * (1 - p)), method_re="dl", use_t=False)
-    tau2 = float(pooled.tau2)
-    centre, se = pooled.mean_effect_re, pooled.sd_eff_w_re
-    if tau2 < 0:
-        # statsmodels returns DerSimonian-Laird's tau^2 untruncated when Cochran's Q < df (-0.0197 for six
-        # sites at 34% to 37%) and weights by it, giving a random-effects SE below the fixed-effect one;
-        # DerSimonian-Laird (and R's metafor) truncate tau^2 at 0, where random effects are fixed effects.
-        tau2, centre, se = 0.0, pooled.mean_effect_fe, pooled.sd_eff_w_fe
-    q = pooled.test_homogeneity()  # Cochran's Q with its chi-squared p
-    k = len(jobs)
-    # Prediction interval for a new site (Higgins et al. 2009): t on k - 2 df; needs three sites or more.
-    half = float(stats.t.ppf(0.975, k - 2) * np.sqrt(tau2 + se ** 2)) if k >= 3 else np.nan
-    return {"rate": float(expit(centre)), "conf_low": float(expit(centre - Z95 * se)),
-            "conf_high": float(expit(centre + Z95 * se)), "tau2": tau2, "q": float(q.statistic),
-            "q_df": int(q.df), "q_p": float(q.pvalue), "i2": max(float(pooled.i2), 0.0),
-            "pi_low": float(expit(centre - half)), "pi_high": float(expit(centre + half))}
+    """Random-effects pooled rate on the logit scale by DerSimonian-Laird (meta.random_effects: statsmodels'
+    combine_effects, tau^2 and I^2 truncated at 0 as DerSimonian-Laird define them), back-transformed."""
+    # statsmodels returns DerSimonian-Laird's tau^2 untruncated when Cochran's Q < df (-0.0197 for six sites
+    # at 34% to 37%) and weights by it; meta.random_effects truncates at 0, as DerSimonian-Laird and metafor do.
+    re = random_effects(*logit_rate(jobs, referrals), method="dl")
+    return {"rate": float(expit(re["mu"])), "conf_low": float(expit(re["conf_low"])),
+            "conf_high": float(expit(re["conf_high"])), "tau2": re["tau2"], "q": re["q"], "q_df": re["q_df"],
+            "q_p": re["q_p"], "i2": re["i2"], "pi_low": float(expit(re["pi_low"])), "pi_high": float(expit(re["pi_high"]))}
 
 
 SOURCES = {"sites": "site_", "own_sites": "own_site_"}  # table prefix -> measure prefix

@@ -91,7 +91,12 @@ def test_committed_reports_are_current_byte_for_byte(rendered):
 
 
 def test_no_error_traceback_warning_nan_none_or_raw_identifier_in_the_output(rendered):
-    for path in rendered.glob("*.html"):
+    check_no_error_text(rendered)
+
+
+def check_no_error_text(folder: Path) -> None:
+    """No error, traceback, warning, nan, None, unresolved reference or raw identifier on any page."""
+    for path in folder.glob("*.html"):
         text = visible_text(path)
         text = re.sub(r"https?://\S+", " ", text)  # an address may hold underscores (research_reports)
         for pattern in (r"Traceback", r"\b\w+Error\b", r"\bException\b", r"\bWarning\b", r"\bnan\b", r"\bNaN\b",
@@ -100,8 +105,13 @@ def test_no_error_traceback_warning_nan_none_or_raw_identifier_in_the_output(ren
 
 
 def test_every_figure_is_embedded_numbered_and_referenced(rendered):
-    for stem, count in PAGES.items():
-        html = (rendered / f"{stem}.html").read_text(encoding="utf-8")
+    check_figures(rendered, PAGES)
+
+
+def check_figures(folder: Path, pages: dict[str, int]) -> None:
+    """Each page has its number of figures, embedded, numbered, each cited in the text."""
+    for stem, count in pages.items():
+        html = (folder / f"{stem}.html").read_text(encoding="utf-8")
         images = re.findall(r"<img\s[^>]*?src=\"([^\"]{0,40})", html)
         assert len(images) == count, stem
         assert all(src.startswith("data:image/png;base64,") for src in images), stem
@@ -148,6 +158,10 @@ def test_key_numbers_in_the_html_equal_key_results_and_link_to_their_row(rendere
 def test_every_internal_link_leads_somewhere_in_a_real_browser(rendered):
     """Open every page; follow every link within the book; each lands on a page and on its target element.
     No console error, no broken image, nothing fetched from outside the folder."""
+    check_links_in_browser(rendered, list(PAGES), min_links=80)
+
+
+def check_links_in_browser(rendered: Path, stems: list[str], min_links: int) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -158,15 +172,15 @@ def test_every_internal_link_leads_somewhere_in_a_real_browser(rendered):
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("request", lambda r: requests.append(r.url))
         links = set()
-        for stem in PAGES:
+        for stem in stems:
             page.goto((rendered / f"{stem}.html").as_uri(), wait_until="load")
             assert page.evaluate("Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length") == 0
-            assert page.evaluate("document.querySelectorAll('#sidebar a').length") == len(PAGES) + 2, stem
+            assert page.evaluate("document.querySelectorAll('#sidebar a').length") == len(stems) + 2, stem
             hrefs = page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
             links.update(h for h in hrefs if h.startswith("file:") and not h.endswith(".pdf"))
             pdfs = [h for h in hrefs if h.endswith(".pdf")]
             assert pdfs and all((rendered / h.rsplit("/", 1)[1]).exists() for h in pdfs), stem
-        assert len(links) > 80
+        assert len(links) > min_links
         for link in sorted(links):
             page.goto(link, wait_until="load")
             target = link.split("#", 1)[1] if "#" in link else None
@@ -259,10 +273,14 @@ def found_at(text: str, row: list[str], position: int) -> int | None:
 def test_every_table_row_of_the_book_is_in_the_pdf(rendered, pdf):
     """Each row of each HTML table is found in the PDF text, in order, its words within a stretch of the
     PDF not much longer than the row: a row that is lost, cut off or printed over another is not found."""
-    _, pages = pdf
+    assert table_rows_in_pdf(rendered, list(PAGES), pdf[1]) > 400
+
+
+def table_rows_in_pdf(rendered: Path, stems: list[str], pages: list[str]) -> int:
+    """Checks every table row of the pages' HTML in the PDF's text (pages), in order; returns how many."""
     text = "".join(words(" ".join(pages)))
     position, checked = 0, 0
-    for stem in PAGES:
+    for stem in stems:
         parser = Tables()
         parser.feed((rendered / f"{stem}.html").read_text(encoding="utf-8"))
         for table in parser.tables:
@@ -273,7 +291,7 @@ def test_every_table_row_of_the_book_is_in_the_pdf(rendered, pdf):
                 start = found_at(text, row_words, position)
                 assert start is not None, (stem, row, "not found in the PDF after word", position)
                 position, checked = start + 1, checked + 1
-    assert checked > 400
+    return checked
 
 
 def test_a_contrary_extract_changes_the_sentences_that_interpret_it(tmp_path):
