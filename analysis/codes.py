@@ -113,6 +113,7 @@ def preset(name: str) -> CodeRule:
     codes = {r["code"]: r["group"] for r in rows if r["match"] == "exact"}
     prefixes = {r["code"]: r["group"] for r in rows if r["match"] == "prefix"}
     descriptions = {normalised(r["description"]): r["group"] for r in rows}
+    descriptions.update({normalised(r["description"].split(" (")[0]): r["group"] for r in rows})  # "Indeterminate"
     parts = [(normalised(r["description"].split(" - ", 1)[1]), r["group"]) for r in rows if " - " in r["description"]]
     descriptions.update({part: group for part, group in parts if [p for p, _ in parts].count(part) == 1
                          and part not in descriptions})

@@ -405,8 +405,10 @@ def load_reference(path: Path, mapping=None, characteristic: str | None = None, 
     note = note or (lambda message: None)
     layout = layout or (mapping.reference if mapping is not None else TableLayout())
     raw = read_table(path, layout.sheet, layout.header_row, note)
+    if header_problems(raw, file):
+        raise InputError(header_problems(raw, file))
     lower = {c.lower(): c for c in raw.columns}
-    if not (layout.category or layout.count or characteristic or layout.characteristic) and "characteristic" in lower:
+    if "characteristic" in lower and layout.category not in raw.columns:  # the long form, whatever else is said
         missing = [c for c in C.REFERENCE_COLUMNS if c not in lower]
         if missing:
             raise InputError([Problem(file, header_line(raw), c, "no such column", "columns "
@@ -474,6 +476,8 @@ def load_sites(path: Path) -> pd.DataFrame:
     """Read a site table (site,referrals,jobs; other columns kept) and check the counts."""
     file = str(path)
     raw = read_table(path)
+    if header_problems(raw, file):
+        raise InputError(header_problems(raw, file))
     missing = [c for c in SITE_COLUMNS if c not in raw.columns]
     if missing:
         raise InputError([Problem(file, header_line(raw), c, "no such column", "columns " + ",".join(SITE_COLUMNS))
