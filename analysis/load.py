@@ -127,16 +127,16 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
     out = pd.DataFrame(index=raw.index)
     ids = raw["person_id"]
     problems += _cell_problems(file, ids == "", "person_id", ids, "a pseudonymous identifier")
-    episode = ids + "\x1f" + to_iso(raw["first_contact_date"])
-    clash = episode.duplicated(keep="first") & (ids != "")
-    if clash.any():  # name the earlier row, so the trust can see which two rows clash
-        first = ~episode.duplicated(keep="first")
-        first_row = dict(zip(episode[first], _line_numbers(ids.index[first.to_numpy()])))
-        for line, value, key in zip(_line_numbers(ids.index[clash.to_numpy()]), ids[clash.to_numpy()],
-                                    episode[clash.to_numpy()]):
-            problems.append(Problem(file, int(line), "person_id", repr(value),
-                                    "one row per person_id and first_contact_date: a person's episodes start on "
-                                    f"different dates (row {first_row[key]} has the same person and date)"))
+    again = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+    if again.any():  # only people with several rows are compared, so a national extract pays for one column
+        episodes = pd.DataFrame({"id": ids[again], "date": to_iso(raw.loc[again, "first_contact_date"])})
+        first_row = {}
+        for line, key in zip(_line_numbers(episodes.index), episodes.itertuples(index=False, name=None)):
+            if key in first_row:  # name the earlier row, so the trust can see which two rows clash
+                problems.append(Problem(file, int(line), "person_id", repr(key[0]),
+                                        "one row per person_id and first_contact_date: a person's episodes start "
+                                        f"on different dates (row {first_row[key]} has the same person and date)"))
+            first_row.setdefault(key, int(line))
     out["person_id"] = ids
 
     for name in C.DATE_COLUMNS:
@@ -240,7 +240,8 @@ def _validated(raw: pd.DataFrame, path: Path, extract_date, mapping, note) -> tu
     file = str(path)
     extract_date = pd.Timestamp(extract_date) if extract_date is not None else None
     # ignore_columns does not excuse an identifier: listing an NHS number there would smuggle it into a run.
-    problems = header_problems(raw, file) or identifier_problems(raw, file)
+    # (Without a mapping validate_extract checks the file's own columns.)
+    problems = (header_problems(raw, file) or identifier_problems(raw, file)) if mapping is not None else []
     if problems:
         raise InputError(problems)
     table = apply_mapping(raw, mapping) if mapping is not None else raw
@@ -338,7 +339,8 @@ def exclusion_flow(loaded: Loaded, window: pd.DataFrame) -> pd.DataFrame:
 
 def episode_note(data: pd.DataFrame, episode: str = C.DEFAULT_EPISODE_RULE) -> str | None:
     """For `validate`: how many people have more than one episode, and what a run does with them."""
-    people = int(data["person_id"].duplicated(keep=False).groupby(data["person_id"]).any().sum())
+    ids = data["person_id"]
+    people = ids[ids.duplicated(keep=False).to_numpy()].nunique()
     if not people:
         return None
     return (f"{people} person_id(s) have more than one episode (row); a run analyses {C.EPISODE_RULES[episode]} "
@@ -438,7 +440,7 @@ def load_reference(path: Path, mapping=None, characteristic: str | None = None, 
                                    f"a {name} category: " + ", ".join(allowed))
     counts = _counts(raw[count])
     problems += _cell_problems(file, counts.isna(), count, raw[count], "a whole number of people, 0 or more")
-    table = pd.DataFrame({"characteristic": factor, "category": category, "count": counts})
+    table = pd.DataFrame({"characteristic": factor.astype(object), "category": category, "count": counts})
     if not mapped:  # a repeated group is a mistake; where codes were read, codes of a group add up
         problems += _cell_problems(file, table.duplicated(["characteristic", "category"]), categories[0],
                                    raw[categories[0]], "each characteristic,category once")

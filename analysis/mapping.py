@@ -253,7 +253,8 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
         tokens = set(mapping.null_values) | set(mapping.column_null_values.get(column, []))
         if tokens:
             table[column] = table[column].where(~table[column].str.strip().isin(tokens), "")
-    target_of = {**mapping.columns, **{s: t for t, sources in mapping.combine.items() for s in sources.values()}}
+    target_of = {**{c: c for c in C.DATE_COLUMNS}, **mapping.columns,  # a file may use the contract's own names
+                 **{s: t for t, sources in mapping.combine.items() for s in sources.values()}}
     for source, target in target_of.items():
         if source in table.columns and target in C.DATE_COLUMNS:
             table[source] = to_iso(table[source], mapping.date_format_of(source, target))

@@ -133,7 +133,7 @@ def _text_frame(columns: list, header: list[str], lines, header_at: int, file: s
     index = pd.Index(np.asarray(lines, dtype=np.int64))
     frame = pd.DataFrame({k: pd.Series(pd.arrays.ArrowStringArray(columns[i]), index=index) for k, i in enumerate(keep)})
     frame.columns = named
-    if len(frame.columns) and len(frame):
+    if len(frame.columns) and len(frame) and pc.any(pc.equal(columns[keep[0]], "")).as_py():  # else no row is blank
         blank = np.logical_and.reduce([pc.equal(columns[i], "").to_numpy(zero_copy_only=False) for i in keep])
         if blank.any():
             note(f"{file}: skipped {int(blank.sum())} blank row(s) ({_span(list(index[blank]))})")
@@ -194,23 +194,41 @@ def _records(lines: list[bytes]) -> tuple[list[list[str]], list[int]]:
     return rows, ends
 
 
-def _line_count(data: bytes) -> int:
-    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+def _line_count(data: bytes, start: int, end: int) -> int:
+    """The lines in data[start:end], counted in place (a national extract is not copied to count it)."""
+    return data.count(b"\n", start, end) + (0 if start == end or data[end - 1:end] == b"\n" else 1)
 
 
-def _row_lines(body: bytes, first: int, rows: int) -> np.ndarray:
-    """The line of each row pyarrow read from `body` (which starts on line `first`): it skips empty lines,
-    so when there are any they are counted back in (unless quoted line breaks make lines and rows differ)."""
-    if not re.search(rb"(^|\n)\r?\n", body):
+def _row_lines(data: bytes, start: int, end: int, first: int, rows: int) -> np.ndarray:
+    """The line of each row pyarrow read from data[start:end] (which starts on line `first`): it skips empty
+    lines, so when there are any they are counted back in (unless quoted line breaks make lines and rows
+    differ)."""
+    if not (data.startswith((b"\n", b"\r\n"), start, end) or data.find(b"\n\n", start, end) >= 0
+            or data.find(b"\n\r\n", start, end) >= 0):
         return np.arange(first, first + rows)
-    text = np.frombuffer(body, dtype=np.uint8)
+    text = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
     breaks = np.flatnonzero(text == 10)
     starts = np.r_[0, breaks + 1]
-    ends = np.r_[breaks, len(text)]
-    length = ends - starts
+    length = np.r_[breaks, len(text)] - starts
     empty = (length == 0) | ((length == 1) & (text[np.minimum(starts, len(text) - 1)] == 13))
-    lines = first + np.flatnonzero(~empty[:_line_count(body)])
+    lines = first + np.flatnonzero(~empty[:_line_count(data, start, end)])
     return lines if len(lines) == rows else np.arange(first, first + rows)
+
+
+def _footer(data: bytes, start: int) -> tuple[list[list[str]], int]:
+    """The totals, footer and blank rows at the end of data[start:] (found in its last 64 KB), and where
+    they begin."""
+    tail_start = max(start, len(data) - (1 << 16))
+    pieces = data[tail_start:].split(b"\n")
+    trailing = pieces[-1] == b""  # the line break after the last line
+    footer = []
+    for piece in reversed(pieces[1:len(pieces) - trailing]):  # the first piece may be cut short: never a footer
+        row = _records([piece])[0] or [[]]
+        if not _is_footer(row[0]):
+            break
+        footer.insert(0, row[0])
+    cut = sum(len(p) + 1 for p in pieces[len(pieces) - trailing - len(footer):len(pieces) - trailing])
+    return footer, len(data) - (cut - (0 if trailing else 1) if footer else 0)
 
 
 def _read_csv(raw: bytes, file: str, header_row: int | None, note) -> pd.DataFrame:
@@ -228,23 +246,14 @@ def _read_csv(raw: bytes, file: str, header_row: int | None, note) -> pd.DataFra
         raise InputError([Problem(file, None, None, *EMPTY)])
     lines = [1] + [e + 1 for e in ends[:-1]]
     h = _header_at(rows, lines, header_row, file)
-    body = data[sum(len(line) + 1 for line in head[:ends[h]]):]
-    first = ends[h] + 1
-    pieces = body.rsplit(b"\n", FOOTER_ROWS + 1)
-    trailing = pieces[-1] == b""  # the line break after the last line
-    footer = []
-    for piece in reversed(pieces[1:len(pieces) - trailing]):
-        row = _records([piece])[0] or [[]]
-        if not _is_footer(row[0]):
-            break
-        footer.insert(0, row[0])
-    if footer:
-        body = b"\n".join(pieces[:len(pieces) - trailing - len(footer)]) + b"\n"
+    start, first = sum(len(line) + 1 for line in head[:ends[h]]), ends[h] + 1
+    footer, end = _footer(data, start)
     header = rows[h]
     names = [f"c{i}" for i in range(len(header))]
+    body = memoryview(data)[start:max(start, end)]
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(body if body.strip() else b""),
+            pa.BufferReader(body),
             read_options=pacsv.ReadOptions(column_names=names),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
@@ -253,13 +262,13 @@ def _read_csv(raw: bytes, file: str, header_row: int | None, note) -> pd.DataFra
         if "Empty CSV file" in str(err):
             table = pa.table({n: pa.array([], type=pa.string()) for n in names})
         else:
-            raise InputError(_ragged_rows(body, len(header), first, file) or [
+            raise InputError(_ragged_rows(bytes(body), len(header), first, file) or [
                 Problem(file, None, None, f"a file that is not a readable table ({str(err).splitlines()[0][:160]})",
                         NOT_A_TABLE)]) from None
-    last = first + _line_count(body)
+    last = first + _line_count(data, start, max(start, end))
     _say_skipped(note, file, rows[:h], lines[h], footer, list(range(last, last + len(footer))))
     return _text_frame([table.column(i) for i in range(table.num_columns)], header,
-                       _row_lines(body, first, table.num_rows), lines[h], file, note)
+                       _row_lines(data, start, max(start, end), first, table.num_rows), lines[h], file, note)
 
 
 def _ragged_rows(data: bytes, width: int, first: int, file: str) -> list[Problem]:

@@ -259,7 +259,10 @@ def test_invalid_rows_stop_the_run_or_are_excluded_and_counted_by_reason(tmp_pat
     assert "row 22, column 'first_contact_date': found '31/04/2022'" in err and "person_id" not in err
     problems = pd.read_csv(tmp_path / "problems.csv")
     assert len(problems) == 4 and set(problems.columns) == {"file", "row", "column", "contract_column", "found", "expected"}
-    assert main(args + ["--out", str(tmp_path / "b"), "--exclude-invalid"]) == 0
+    # With --exclude-invalid the run goes on, and --problems still lists every problem of the rows left out.
+    assert main(args + ["--out", str(tmp_path / "b"), "--exclude-invalid", "--problems", str(tmp_path / "left.csv")]) == 0
+    left = pd.read_csv(tmp_path / "left.csv")
+    assert list(left["row"]) == [22, 23, 24, 42] and set(left["column"]) == {"first_contact_date", "discharge_date"}
     flow = pd.read_csv(tmp_path / "b" / "exclusions.csv")
     excluded = flow[flow["step"] == "excluded"].set_index("reason")["rows"]
     assert excluded["invalid first_contact_date: expected a date as YYYY-MM-DD"] == 3
