@@ -343,7 +343,7 @@ def episode_note(data: pd.DataFrame, episode: str = C.DEFAULT_EPISODE_RULE) -> s
     people = ids[ids.duplicated(keep=False).to_numpy()].nunique()
     if not people:
         return None
-    return (f"{people} person_id(s) have more than one episode (row); a run analyses {C.EPISODE_RULES[episode]} "
+    return (f"{people} person_id(s) have more than one episode (a row each); a run analyses {C.EPISODE_RULES[episode]} "
             "and counts the others in exclusions.csv as another episode of a person already counted")
 
 

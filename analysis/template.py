@@ -97,15 +97,18 @@ def _rule_lines(target: str, found: pd.Series, allowed: tuple) -> list[str]:
     codes = [str(c) for c in found.index]
     if all(c in allowed for c in codes):
         return [f"  # {target}: every value found is one of the contract's already"]
-    best = None
+    best, every = None, []
     for name in PRESETS_FOR.get(target, ()):
         rule = preset(name)
         rule.allowed = allowed
         unread = [c for c in codes if rule(c) not in allowed]
+        every += [name] if not unread else []
         if len(unread) < len(codes) / 2 and (best is None or len(unread) < len(best[1])):
             best = (name, unread)
     if best and not best[1]:
-        return [f"  {target}: {best[0]}   # the preset reads every value found"]
+        others = [n for n in every if n != best[0]]
+        return [f"  {target}: {best[0]}   # the preset reads every value found"
+                + (f"; so does {', '.join(others)}: check which code list the system uses" if others else "")]
     lines = [f"  {target}:   # allowed: {', '.join(allowed)}; the row counts are for checking, not for sharing"]
     if best:
         lines += [f"    preset: {best[0]}   # reads {len(codes) - len(best[1])} of the {len(codes)} values found",
