@@ -81,7 +81,13 @@ def _quote(row: list[str], width: int = 60) -> str:
 
 
 def _span(lines: list[int]) -> str:
-    return f"row {lines[0]}" if len(lines) == 1 else f"rows {lines[0]}-{lines[-1]}"
+    """Row numbers as a reader wants them: 'row 7', 'rows 7-9', 'rows 7, 12, 20'."""
+    lines = [int(n) for n in lines]
+    if len(lines) == 1:
+        return f"row {lines[0]}"
+    if lines == list(range(lines[0], lines[0] + len(lines))):
+        return f"rows {lines[0]}-{lines[-1]}"
+    return "rows " + ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
 
 
 def _header_at(rows: list[list[str]], lines: list[int], header_row: int | None, file: str) -> int:
