@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ENV_STAMP := $(VENV)/.installed
-CODE := $(wildcard analysis/*.py)
+CODE := $(wildcard analysis/*.py) $(wildcard analysis/code_lists/*.csv)
 
 # What to analyse: the synthetic data unless a trust names its own files.
 DATA ?= data_synthetic/ips_extract.csv
@@ -53,7 +53,8 @@ $(SYNTHETIC) &: data_synthetic/calibration.csv analysis/synthetic.py analysis/ca
                 analysis/contract.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis synth --out data_synthetic
 
-data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py | $(ENV_STAMP)
+data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py analysis/codes.py \
+                                   $(wildcard analysis/code_lists/*.csv) | $(ENV_STAMP)
 	$(BIN)/python -m analysis.dictionary data_synthetic/DATA_DICTIONARY.md
 
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------

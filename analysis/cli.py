@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from .contract import DEFAULT_EPISODE_RULE, EPISODE_RULES
 from .load import InputError, Problem
 from .render import RenderError
 
@@ -26,31 +27,41 @@ def _synth(args) -> None:
           f"{out / 'reference_population.csv'}", file=sys.stderr)
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def _validate(args) -> None:
-    from .load import load_extract
+    from .load import episode_note, load_extract
     from .mapping import load_mapping
 
     mapping = load_mapping(Path(args.mapping)) if args.mapping else None
-    data = load_extract(Path(args.extract), args.extract_date, mapping)
+    data = load_extract(Path(args.extract), args.extract_date, mapping, note=_say)
+    episodes = episode_note(data)
+    if episodes:
+        _say(f"note: {episodes}")
+    if args.problems:
+        InputError([]).write_csv(args.problems)
+        _say(f"no problems: {args.problems} has its header row only")
     print(f"{args.extract}: {len(data)} rows, no problems found")
 
 
 def _mapping_template(args) -> None:
     from .load import identifier_problems
-    from .mapping import mapping_template
     from .read import read_table
+    from .template import mapping_template
 
-    raw = read_table(Path(args.extract))
+    raw = read_table(Path(args.extract), note=_say)
     identifiers = {p.column for p in identifier_problems(raw, args.extract)}
-    text = mapping_template(raw, args.extract, identifiers)
+    text = mapping_template(raw, args.extract, identifiers, note=_say)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote a starting mapping to {args.out}: check every line, then run `ips-analysis validate "
-              f"{args.extract} --mapping {args.out}`", file=sys.stderr)
+        _say(f"wrote a starting mapping to {args.out}: check every line, then run `ips-analysis validate "
+             f"{args.extract} --mapping {args.out}`")
     else:
         print(text, end="")
     for column in sorted(identifiers):
-        print(f"warning: column '{column}' looks like a direct identifier: remove it from the file", file=sys.stderr)
+        _say(f"warning: column '{column}' looks like a direct identifier: remove it from the file")
 
 
 def _run(args) -> None:
@@ -60,8 +71,9 @@ def _run(args) -> None:
     rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base)
     started = time.perf_counter()
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
-              args.entry_from, args.entry_to, rule, not args.no_figures, progress=lambda m: print(m, file=sys.stderr),
-              exclude_invalid=args.exclude_invalid, service_name=args.service_name, need=args.need)
+              args.entry_from, args.entry_to, rule, not args.no_figures, progress=_say,
+              exclude_invalid=args.exclude_invalid, service_name=args.service_name, need=args.need,
+              episode=args.episode, local_dir=args.local_dir, problems=args.problems)
     print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
           f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
@@ -121,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--extract-date", default=None, help="end of follow-up, YYYY-MM-DD")
     validate.add_argument("--mapping", default=None, help="YAML mapping of the file's columns and codes")
     validate.add_argument("--problems", default=None, metavar="CSV",
-                          help="when the input has problems, write every one to this CSV (file, row, column, found, expected)")
+                          help="write every problem to this CSV (file, row, column, found, expected); header only when none")
     validate.set_defaults(func=_validate)
 
     template = sub.add_parser("mapping-template", help="write a starting mapping file from an extract: every column, "
@@ -132,9 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run every analysis and write the results tables and figures")
     run.add_argument("extract", help="the extract: CSV (any common encoding, or .csv.gz), .xlsx or .parquet")
-    run.add_argument("--reference", default=None, help="the CMHT case-load table (characteristic,category,count)")
-    run.add_argument("--need", default=None, help="optional need-based denominator: the people in the case-load who "
-                     "want work, in the same format; access is then also compared against it")
+    run.add_argument("--reference", action="append", default=None, metavar="[CHARACTERISTIC=]FILE",
+                     help="the CMHT case-load table: characteristic,category,count, or a table of one characteristic "
+                     "(e.g. --reference ethnicity=cmht.xlsx: a category column, perhaps a description column, a count "
+                     "column); repeat it for more characteristics")
+    run.add_argument("--need", action="append", default=None, metavar="[CHARACTERISTIC=]FILE",
+                     help="optional need-based denominator: the people in the case-load who want work, in the same "
+                     "shapes; access is then also compared against it")
     run.add_argument("--sites", default=None, help="a site table (site,referrals,jobs), e.g. a benchmark; the extract's own sites (its "
                           "site column) are then analysed beside it; default: the extract's sites alone")
     run.add_argument("--extract-date", required=True, help="end of follow-up, YYYY-MM-DD")
@@ -153,7 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="leave out rows that break a row-level rule (bad date or code, duplicate id, dates out of "
                           "order), counted by reason in exclusions.csv, instead of stopping; file-level problems still stop")
     run.add_argument("--problems", default=None, metavar="CSV",
-                          help="when the input has problems, write every one to this CSV (file, row, column, found, expected)")
+                     help="write every problem to this CSV (file, row, column, found, expected): those that stopped "
+                     "the run, or with --exclude-invalid those of the rows left out; never inside --out")
+    run.add_argument("--episode", choices=sorted(EPISODE_RULES), default=DEFAULT_EPISODE_RULE,
+                     help="which episode of a person with several is analysed: " + "; ".join(
+                         f"{k}: {v}" for k, v in EPISODE_RULES.items()) + f" (default {DEFAULT_EPISODE_RULE}); the "
+                     "others are counted in exclusions.csv")
+    run.add_argument("--local-dir", default=None, metavar="DIR",
+                     help="a folder outside --out for the record the trust keeps and never sends: the exact exclusion "
+                     "counts, the problems of rows left out, and each input's SHA-256")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")
@@ -195,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except InputError as err:
         print(f"error: the input has {len(err.problems)} problem(s):\n{err.message()}", file=sys.stderr)
-        if getattr(args, "problems", None):
+        if getattr(args, "problems", None) and not any(p.file == "--problems" for p in err.problems):
             err.write_csv(args.problems)
             print(f"every problem is in {args.problems}", file=sys.stderr)
         elif len(err.problems) > 1 and hasattr(args, "problems"):  # only the commands that have --problems

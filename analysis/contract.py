@@ -33,16 +33,6 @@ AGE_BANDS = (
 AGE_BAND_LABELS = tuple(label for label, _, _ in AGE_BANDS)
 MIN_AGE, MAX_AGE = 14, 100  # ages outside this range are impossible for an adult IPS service
 
-# NHS Data Dictionary Ethnic Category codes mapped to the broad groups the analyses use.
-NHS_ETHNIC_CATEGORY = {
-    "A": "White", "B": "White", "C": "White",
-    "D": "Mixed", "E": "Mixed", "F": "Mixed", "G": "Mixed",
-    "H": "Asian", "J": "Asian", "K": "Asian", "L": "Asian",
-    "M": "Black", "N": "Black", "P": "Black",
-    "R": "Other", "S": "Other",
-    "Z": NOT_KNOWN, "99": NOT_KNOWN,
-}
-
 # The four characteristics compared between groups, with their categories.
 FACTORS = {
     "ethnicity": ETHNICITIES,
@@ -64,7 +54,7 @@ class Column:
 
 COLUMNS = (
     Column("person_id", "id", True, False, None,
-           "Pseudonymous identifier, unique per row. Never an NHS number."),
+           "Pseudonymous identifier of the person, the same on each of their episodes. Never an NHS number."),
     Column("first_contact_date", "date", True, False, None,
            "Date of first contact with the IPS service (ISO 8601, YYYY-MM-DD)."),
     Column("age", "integer", True, False, None,
@@ -103,6 +93,16 @@ SURVIVAL_RULES = {
     "none": "Time to employment: discharge (without a job or education) is a competing event (censoring for "
             "Kaplan-Meier and Cox); open cases are censored at the extract date. Not in in-work support.",
 }
+
+
+# Which of a person's episodes is analysed. The entry window is applied first; of the episodes that start
+# in it, one per person is kept by this rule, and the others are counted in the exclusion flow as another
+# episode of a person already counted (never as invalid rows). This is the one place the rule lives.
+EPISODE_RULES = {
+    "first": "each person's first episode that starts in the entry window",
+    "last": "each person's last episode that starts in the entry window",
+}
+DEFAULT_EPISODE_RULE = "first"
 
 
 def age_band(age: pd.Series) -> pd.Series:

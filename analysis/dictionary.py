@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import contract as C
+from .codes import PRESETS, preset_rows
 from .files import write_text_atomic
 
 
@@ -24,7 +25,9 @@ def markdown() -> str:
         "",
         "Written by `python -m analysis.dictionary` from `analysis/contract.py`; do not edit by hand.",
         "",
-        "One row per person's IPS episode, as CSV with a header row. Dates are ISO 8601 (YYYY-MM-DD). "
+        "One row per person's IPS episode, as CSV with a header row. Dates are ISO 8601 (YYYY-MM-DD); a time "
+        "after the date (2021-01-02 10:00:00.000, 2021-01-02T10:00:00Z) is read and dropped, and an Excel day "
+        "number (44652) or a real Excel date is read as its date; a mapping file may give another format. "
         "The extract date (end of follow-up) is a parameter of the run, not a column. "
         "`data_synthetic/ips_extract.csv` is a filled-in example.",
         "",
@@ -35,12 +38,25 @@ def markdown() -> str:
         _table(["band", "ages"], [[label, f"{lo}-{hi}" if label != "55+" else f"{lo} and over"]
                                   for label, lo, hi in C.AGE_BANDS]),
         "",
-        "## NHS Ethnic Category codes",
+        "## Episodes: which row of a person is analysed",
         "",
-        "A trust may give the NHS Data Dictionary Ethnic Category code; it is mapped to the broad group:",
+        "A person referred more than once has one row per episode, each with its own first contact date (two rows "
+        "of one person on one date are refused as a conflict; a row that repeats an earlier one in every column is "
+        "left out as a copy and counted). The entry window is applied first; then one episode per person is "
+        f"analysed: by default {C.EPISODE_RULES[C.DEFAULT_EPISODE_RULE]} (`run --episode`: "
+        + "; ".join(f"`{k}`, {v}" for k, v in C.EPISODE_RULES.items()) + "). The other episodes are counted in "
+        "the exclusion flow as another episode of a person already counted, never as invalid rows.",
         "",
-        _table(["code", "broad group"], [[code, group] for code, group in C.NHS_ETHNIC_CATEGORY.items()]),
+        "## Code lists shipped with the package",
         "",
+        "A mapping file may name one of these presets for a column's codes (`values: {ethnicity: "
+        "nhs_ethnic_category}`; see docs/mapping.md). Each reads the code, the code followed by its description, "
+        "or the description; a blank cell is Not known. Files: `analysis/code_lists/`.",
+        "",
+        *[part for name in PRESETS for part in (
+            f"### `{name}`", "",
+            _table(["code", "matched", "description", "analysed as"],
+                   [[r["code"], r["match"], r["description"], r["group"]] for r in preset_rows(name)]), "")],
         "## How each outcome enters the survival analyses",
         "",
         _table(["outcome", "rule"], [[k, v] for k, v in C.SURVIVAL_RULES.items()]),

@@ -1,8 +1,10 @@
 """The one kind of error a user's input raises: every problem at once, each with file, row and column."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+ROW_REFERENCE = re.compile(r" \(row \d+ [^)]*\)")  # "(row 9 has it)": which earlier row, not what kind
 LIST_ALL_UP_TO = 20  # more problems than this are summarised by column on screen
 
 
@@ -25,6 +27,11 @@ class Problem:
                 where += f" (contract column '{self.contract_column}')"
         return f"{where}: found {self.found}; expected {self.expected}"
 
+    @property
+    def kind(self) -> str:
+        """What was expected, without the earlier row it names: problems of one kind share it."""
+        return ROW_REFERENCE.sub("", self.expected)
+
 
 class InputError(Exception):
     """Bad input from the user: one or more problems, all reported together."""
@@ -34,13 +41,13 @@ class InputError(Exception):
         super().__init__(self.message())
 
     def message(self) -> str:
-        """Every problem when there are few; else a summary by column and kind of problem (the CSV that
-        `write_csv` writes has every one)."""
+        """Every problem when there are few; else one line per column and kind of problem (30 repeated ids
+        are one line, not 30; the CSV that `write_csv` writes has every one)."""
         if len(self.problems) <= LIST_ALL_UP_TO:
             return "\n".join(str(p) for p in self.problems)
         groups: dict[tuple, list[Problem]] = {}
         for problem in self.problems:
-            groups.setdefault((problem.file, problem.column, problem.contract_column, problem.expected), []).append(problem)
+            groups.setdefault((problem.file, problem.column, problem.contract_column, problem.kind), []).append(problem)
         lines = []
         for (file, column, contract_column, expected), found in groups.items():
             rows = [str(p.row) for p in found if p.row is not None]

@@ -6,7 +6,7 @@ the header being line 1), the column, what was found and what was expected. A us
 """
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import contract as C
+from .codes import DEFAULT_PRESETS, normalised, preset
+from .dates import arrow as _arrow, describe, parse_iso as _parse_iso_dates, to_iso
 from .errors import InputError, Problem
-from .mapping import apply_mapping, map_reference_categories
-from .read import read_table
+from .mapping import TableLayout, apply_mapping
+from .read import _letter, header_line, read_table
+
 
 def _line_numbers(index: pd.Index) -> np.ndarray:
-    return np.asarray(index) + 2  # data row 0 is line 2 (after the header)
+    return np.asarray(index)  # a table read from a file is indexed by each row's line in it
 
 
 def _cell_problems(file: str, mask: pd.Series, column: str, found: pd.Series, expected: str) -> list[Problem]:
@@ -30,37 +33,9 @@ def _cell_problems(file: str, mask: pd.Series, column: str, found: pd.Series, ex
             for r, v in zip(rows, values)]
 
 
-def _arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """A text column as Arrow strings (no copy when it was read by pyarrow), for vectorised checks."""
-    if hasattr(values.array, "__arrow_array__"):
-        return pa.array(values.array)
-    return pa.array(values.to_numpy(dtype=object), type=pa.string())
-
-
-def _parse_iso_dates(raw: pd.Series) -> pd.Series:
-    """YYYY-MM-DD text to dates (NaT where not a date), as pandas' to_datetime(format="%Y-%m-%d") reads them.
-
-    pyarrow parses the usual cells without making a Python string per cell (at five million rows pandas'
-    parser held gigabytes). pyarrow also accepts 2022-02-30 as 2 March, so a cell counts only when the date
-    written back gives the same text, in 1900-2199; the few other cells go to pandas, which decides them.
-    """
-    text = _arrow(raw)
-    parsed = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
-    written_back = parsed.cast(pa.date32()).cast(pa.string())  # ISO text; pc.strftime is twenty times slower
-    exact = pc.and_(pc.equal(written_back, text),
-                    pc.and_(pc.greater_equal(text, "1900-01-01"), pc.less_equal(text, "2199-12-31")))
-    exact = pc.fill_null(exact, False)
-    dates = pc.if_else(exact, parsed, pa.scalar(None, parsed.type)).cast(pa.timestamp("ns"))
-    out = pd.Series(dates.to_numpy(zero_copy_only=False), index=raw.index, dtype="datetime64[ns]")
-    rest = ~exact.to_numpy(zero_copy_only=False) & (raw != "").to_numpy(dtype=bool)
-    if rest.any():
-        out[rest] = pd.to_datetime(raw[rest], format="%Y-%m-%d", errors="coerce")
-    return out
-
-
 def _parse_dates(file: str, raw: pd.Series, column: str, blank_allowed: bool,
                  expected: str) -> tuple[pd.Series, list[Problem]]:
-    parsed = _parse_iso_dates(raw)
+    parsed = _parse_iso_dates(to_iso(raw))
     blank = raw == ""
     bad = parsed.isna() & ~blank
     problems = _cell_problems(file, bad, column, raw, expected)
@@ -108,29 +83,42 @@ def identifier_problems(raw: pd.DataFrame, file: str) -> list[Problem]:
         if kind is None and (values != "").any() and values[values != ""].str.upper().str.fullmatch(POSTCODE).mean() > 0.5:
             kind = "a postcode"
         if kind is not None:
-            problems.append(Problem(file, 1, column, f"a column that looks like a direct identifier ({kind})",
+            problems.append(Problem(file, header_line(raw), column, f"a column that looks like a direct identifier ({kind})",
                                     "no direct identifiers in the extract: remove the column; it is never analysed"))
     return problems
 
 
+def header_problems(raw: pd.DataFrame, file: str) -> list[Problem]:
+    """A name used for two or more columns: neither the contract nor a mapping can tell them apart."""
+    names = list(raw.columns)
+    return [Problem(file, header_line(raw), name, "the column more than once"
+                    + (f" (columns {', '.join(_letter(i + 1) for i, n in enumerate(names) if n == name)})"
+                       if header_line(raw) > 1 else ""), "each column once")
+            for name in sorted({n for n in names if names.count(n) > 1})]
+
+
 def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | None = None,
                      date_expected: str = "a date as YYYY-MM-DD") -> pd.DataFrame:
-    """Check a text table against the contract and return it typed, or raise InputError with every problem."""
-    duplicated = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
-    if duplicated:
-        raise InputError([Problem(file, 1, col, "the column more than once", "each column once") for col in duplicated])
-    problems: list[Problem] = identifier_problems(raw, file)
+    """Check a text table against the contract and return it typed, or raise InputError with every problem.
+
+    A person may have several episodes (rows), one per first contact: two rows with the same person and
+    first contact date that differ are a conflict, which row is right cannot be told."""
+    problems = header_problems(raw, file)
+    if problems:
+        raise InputError(problems)
+    problems = identifier_problems(raw, file)
     if problems:
         raise InputError(problems)
     if raw.shape[0] == 0:
         raise InputError([Problem(file, None, None, "a header but no data rows", "one row per IPS episode")])
+    header = header_line(raw)
     missing = [c for c in C.REQUIRED_COLUMNS if c not in raw.columns]
     for col in missing:
-        problems.append(Problem(file, 1, col, "no such column",
+        problems.append(Problem(file, header, col, "no such column",
                                 "the contract's columns: " + ", ".join(C.COLUMN_NAMES)))
     unknown = [c for c in raw.columns if c not in C.COLUMN_NAMES]
     for col in unknown:
-        problems.append(Problem(file, 1, col, "a column the contract does not have",
+        problems.append(Problem(file, header, col, "a column the contract does not have",
                                 "only the contract's columns (" + ", ".join(C.COLUMN_NAMES) + "); map it to one "
                                 "or list it under ignore_columns in a mapping file"))
     if problems:
@@ -139,13 +127,16 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
     out = pd.DataFrame(index=raw.index)
     ids = raw["person_id"]
     problems += _cell_problems(file, ids == "", "person_id", ids, "a pseudonymous identifier")
-    dup = ids.duplicated(keep="first") & (ids != "")
-    if dup.any():  # name the earlier row, so the trust can see which two episodes clash
-        first = ~ids.duplicated(keep="first")
-        first_row = dict(zip(ids[first], _line_numbers(ids.index[first.to_numpy()])))
-        for line, value in zip(_line_numbers(ids.index[dup.to_numpy()]), ids[dup.to_numpy()]):
-            problems.append(Problem(file, int(line), "person_id", repr(value),
-                                    f"a person_id not used on an earlier row (row {first_row[value]} has it)"))
+    again = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+    if again.any():  # only people with several rows are compared, so a national extract pays for one column
+        episodes = pd.DataFrame({"id": ids[again], "date": to_iso(raw.loc[again, "first_contact_date"])})
+        first_row = {}
+        for line, key in zip(_line_numbers(episodes.index), episodes.itertuples(index=False, name=None)):
+            if key in first_row:  # name the earlier row, so the trust can see which two rows clash
+                problems.append(Problem(file, int(line), "person_id", repr(key[0]),
+                                        "one row per person_id and first_contact_date: a person's episodes start "
+                                        f"on different dates (row {first_row[key]} has the same person and date)"))
+            first_row.setdefault(key, int(line))
     out["person_id"] = ids
 
     for name in C.DATE_COLUMNS:
@@ -216,116 +207,268 @@ def _date_order_problems(file: str, raw: pd.DataFrame, typed: pd.DataFrame,
     return problems
 
 
-def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None) -> pd.DataFrame:
-    """Read, map (if a mapping is given) and validate an extract; return typed data with an age_band column.
-
-    Problems name the file's own column where the mapping renamed it.
-    """
-    return _validated(read_table(path), path, extract_date, mapping)
+COPY_REASON = "a copy of an earlier row in every analysed column (a join artefact)"
 
 
-def _validated(raw: pd.DataFrame, path: Path, extract_date, mapping) -> pd.DataFrame:
-    """Map and validate a table as read from `path` (its index is the row's place in the file)."""
+@dataclass
+class Loaded:
+    """An extract read and validated: the typed rows, how many data rows the file had, the rows left out
+    (reason, rows) in the order the rules were applied, and the problems of rows left out as invalid."""
+    data: pd.DataFrame
+    read: int
+    excluded: list[tuple[str, int]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _copies(table: pd.DataFrame) -> np.ndarray:
+    """Rows that repeat an earlier row in every contract column (two systems' rows joined twice): only
+    rows whose person_id repeats are compared, so a national extract pays for one column."""
+    if "person_id" not in table.columns or table.columns.duplicated().any():
+        return np.zeros(len(table), dtype=bool)
+    again = table["person_id"].duplicated(keep=False).to_numpy()
+    if not again.any():
+        return again
+    columns = [c for c in C.COLUMN_NAMES if c in table.columns]
+    copy = table.loc[again, columns].duplicated(keep="first").to_numpy()
+    again[np.flatnonzero(again)] = copy
+    return again
+
+
+def _validated(raw: pd.DataFrame, path: Path, extract_date, mapping, note) -> tuple[pd.DataFrame, int]:
+    """Map and validate a table as read from `path` (indexed by each row's line in the file), leaving out
+    rows that are copies of an earlier one; returns the typed data and the number of copies."""
+    file = str(path)
     extract_date = pd.Timestamp(extract_date) if extract_date is not None else None
-    if mapping is None:
-        return validate_extract(raw, str(path), extract_date)
     # ignore_columns does not excuse an identifier: listing an NHS number there would smuggle it into a run.
-    identifiers = identifier_problems(raw, str(path))
-    if identifiers:
-        raise InputError(identifiers)
-    expected = "a date as " + mapping.date_format.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+    # (Without a mapping validate_extract checks the file's own columns.)
+    problems = (header_problems(raw, file) or identifier_problems(raw, file)) if mapping is not None else []
+    if problems:
+        raise InputError(problems)
+    table = apply_mapping(raw, mapping) if mapping is not None else raw
+    table.attrs["header_line"] = header_line(raw)
+    copies = _copies(table)
+    if copies.any():
+        lines = _line_numbers(table.index[copies])
+        note(f"{file}: {len(lines)} row(s) repeat an earlier row in every analysed column (row(s) "
+             f"{', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''}): left out and counted in the "
+             "exclusions as a copy of an earlier row")
+        table = table[~copies]
+    if mapping is None:
+        return validate_extract(table, file, extract_date), int(copies.sum())
     try:
-        return validate_extract(apply_mapping(raw, mapping), str(path), extract_date, expected)
+        return validate_extract(table, file, extract_date, describe(mapping.date_format)), int(copies.sum())
     except InputError as err:
         def named(problem: Problem) -> Problem:
             source = mapping.source_name(problem.column) if problem.column else None
+            if problem.column in mapping.combine and problem.row in raw.index:  # the column this row's value came from
+                source = next((s for s in mapping.combine[problem.column].values()
+                               if s in raw.columns and raw.at[problem.row, s] != ""), None)
             if source and source != problem.column:
                 found = problem.found
-                if problem.row is not None and problem.row >= 2 and source in raw.columns:
-                    value = raw.at[problem.row - 2, source]  # the cell as it is in the file, not as mapped
+                if problem.row is not None and problem.row in raw.index and source in raw.columns:
+                    value = raw.at[problem.row, source]  # the cell as it is in the file, not as mapped
                     found = repr(value) if value != "" else "a blank cell"
                 return Problem(problem.file, problem.row, source, found, problem.expected, problem.column)
             return problem
         raise InputError([named(p) for p in err.problems]) from None
 
 
+def load(path: Path, extract_date=None, mapping=None, exclude_invalid: bool = False, note=None) -> Loaded:
+    """Read, map (if a mapping is given) and validate an extract. Copies of an earlier row are left out and
+    counted; with `exclude_invalid`, so are rows that break a row-level rule (a bad date or code, dates out
+    of order), by reason, instead of stopping. Problems with the file itself (columns, identifiers,
+    encoding) stop it either way. Problems name the file's own column where the mapping renamed it."""
+    note = note or (lambda message: None)
+    raw = read_table(path, mapping.sheet if mapping else None, mapping.header_row if mapping else None, note)
+    try:
+        data, copies = _validated(raw, path, extract_date, mapping, note)
+        return Loaded(data, len(raw), [(COPY_REASON, copies)])
+    except InputError as err:
+        if not exclude_invalid or any(p.row is None or p.row <= header_line(raw) for p in err.problems):
+            raise
+        problems = err.problems
+    reason_of_line: dict[int, str] = {}
+    for problem in problems:  # a row with several problems is counted once, under its first
+        reason_of_line.setdefault(problem.row, f"invalid {problem.column}: expected {problem.kind}")
+    data, copies = _validated(raw.drop(index=list(reason_of_line)), path, extract_date, mapping, lambda m: None)
+    reasons = pd.Series(list(reason_of_line.values())).value_counts(sort=False)
+    note(f"{path}: {len(reason_of_line)} row(s) with problems left out ({len(problems)} problem(s))")
+    return Loaded(data, len(raw), [(COPY_REASON, copies)] + [(r, int(n)) for r, n in reasons.items()], problems)
+
+
+def load_extract(path: Path, extract_date: str | pd.Timestamp | None = None, mapping=None, note=None) -> pd.DataFrame:
+    """Read, map and validate an extract (see `load`); return typed data with an age_band column."""
+    return load(path, extract_date, mapping, note=note).data
+
+
 EXCLUSION_COLUMNS = ("step", "reason", "rows")
 
 
-def load_extract_excluding_invalid(path: Path, extract_date=None, mapping=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """As load_extract, but rows that break a row-level rule (a bad date or code, a duplicate id, dates out of
-    order) are left out and counted by reason, instead of stopping the run. Problems with the file itself
-    (columns, identifiers, encoding) still stop it. Returns (data, exclusion flow rows)."""
-    raw = read_table(path)  # read once; validated twice when rows have to be left out
-    try:
-        data = _validated(raw, path, extract_date, mapping)
-        return data, pd.DataFrame([("read", "rows in the extract", len(data))], columns=list(EXCLUSION_COLUMNS))
-    except InputError as err:
-        if any(p.row is None or p.row < 2 for p in err.problems):
-            raise
-        reason_of_line: dict[int, str] = {}
-        for problem in err.problems:  # a row with several problems is counted once, under its first
-            expected = re.sub(r" \(row \d+ has it\)", "", problem.expected)
-            reason_of_line.setdefault(problem.row, f"invalid {problem.column}: expected {expected}")
-    # The index is kept, so the rows left are still named by their line in the file.
-    data = _validated(raw.drop(index=[line - 2 for line in reason_of_line]), path, extract_date, mapping)
-    reasons = pd.Series(list(reason_of_line.values())).value_counts(sort=False)
-    flow = pd.DataFrame([("read", "rows in the extract", len(data) + len(reason_of_line))]
-                        + [("excluded", reason, int(n)) for reason, n in reasons.items()],
-                        columns=list(EXCLUSION_COLUMNS))
-    return data, flow
+def apply_entry_window(data: pd.DataFrame, entry_from: str | None, entry_to: str | None,
+                       episode: str = C.DEFAULT_EPISODE_RULE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep first contacts inside the entry window, then one episode per person by the episode rule
+    (contract.EPISODE_RULES); count every row excluded, by reason.
 
-
-def apply_entry_window(data: pd.DataFrame, entry_from: str | None, entry_to: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep first contacts inside the entry window; count every row excluded, by reason.
-
-    With no window the whole extract is analysed. Rows read = rows analysed + rows excluded, always.
+    The window comes first, so a person referred before the window and again inside it is analysed on the
+    episode inside it, and the earlier row counts as before the window. With no window the whole extract
+    is analysed. Rows in = rows analysed + rows excluded, always.
     """
     first = data["first_contact_date"]
     start = pd.Timestamp(entry_from) if entry_from else first.min()
     end = pd.Timestamp(entry_to) if entry_to else first.max()
     before, after = first < start, first > end
-    kept = data[~before & ~after].reset_index(drop=True)
+    inside = data[~before & ~after]
+    order = inside.sort_values("first_contact_date", kind="stable")
+    other = order["person_id"].duplicated(keep=episode).reindex(inside.index)
+    kept = inside[~other].reset_index(drop=True)
     flow = pd.DataFrame([
-        ("read", "rows in the extract that passed validation", len(data)),
         ("excluded", f"first contact before the entry window ({start:%Y-%m-%d})", int(before.sum())),
         ("excluded", f"first contact after the entry window ({end:%Y-%m-%d})", int(after.sum())),
+        ("excluded", f"another episode of a person already counted ({C.EPISODE_RULES[episode]} is analysed)",
+         int(other.sum())),
         ("analysed", f"first contact {start:%Y-%m-%d} to {end:%Y-%m-%d}", len(kept)),
     ], columns=list(EXCLUSION_COLUMNS))
     return kept, flow
 
 
-def load_reference(path: Path, mapping=None) -> pd.DataFrame:
-    """Read the CMHT case-load table (characteristic,category,count) and check it. With a mapping, its
-    categories go through the mapping's code rules and codes of one group are added up."""
-    file = str(path)
-    raw = read_table(path)
-    if mapping is not None and "category" in raw.columns and "characteristic" in raw.columns:
-        raw = map_reference_categories(raw, mapping)
-    missing = [c for c in C.REFERENCE_COLUMNS if c not in raw.columns]
-    if missing:
-        raise InputError([Problem(file, 1, c, "no such column", "columns " + ",".join(C.REFERENCE_COLUMNS))
-                          for c in missing])
-    problems = []
-    known = raw["characteristic"].isin(C.FACTORS)
-    problems += _cell_problems(file, ~known, "characteristic", raw["characteristic"],
-                               "one of: " + ", ".join(C.FACTORS))
-    for factor, categories in C.FACTORS.items():
-        rows = raw["characteristic"] == factor
-        bad = rows & ~raw["category"].isin(categories)
-        problems += _cell_problems(file, bad, "category", raw["category"],
-                                   f"a {factor} category: " + ", ".join(categories))
-    count = pd.to_numeric(raw["count"], errors="coerce")
-    bad_count = count.isna() | (count < 0) | (count != np.floor(count))
-    problems += _cell_problems(file, bad_count, "count", raw["count"], "a whole number of people, 0 or more")
-    if mapping is None:  # without a mapping a repeated group is a mistake; with one, codes of a group add up
-        dup = raw.duplicated(["characteristic", "category"])
-        problems += _cell_problems(file, dup, "category", raw["category"], "each characteristic,category once")
+def exclusion_flow(loaded: Loaded, window: pd.DataFrame) -> pd.DataFrame:
+    """Rows read, then each reason rows were left out in the order applied, then rows analysed."""
+    rows = [("read", "rows in the extract", loaded.read)] + [("excluded", r, n) for r, n in loaded.excluded]
+    return pd.concat([pd.DataFrame(rows, columns=list(EXCLUSION_COLUMNS)), window], ignore_index=True)
+
+
+def episode_note(data: pd.DataFrame, episode: str = C.DEFAULT_EPISODE_RULE) -> str | None:
+    """For `validate`: how many people have more than one episode, and what a run does with them."""
+    ids = data["person_id"]
+    people = ids[ids.duplicated(keep=False).to_numpy()].nunique()
+    if not people:
+        return None
+    return (f"{people} person_id(s) have more than one episode (a row each); a run analyses {C.EPISODE_RULES[episode]} "
+            "and counts the others in exclusions.csv as another episode of a person already counted")
+
+
+REFERENCE_NAMES = {"ethnicity": ("ethnic",), "gender": ("gender", "sex"), "age_band": ("age",),
+                   "diagnosis": ("diagnos", "icd")}
+
+
+def reference_spec(text: str) -> tuple[str | None, str]:
+    """`--reference ethnicity=FILE` -> ("ethnicity", FILE); a bare FILE -> (None, FILE)."""
+    characteristic, sep, path = text.partition("=")
+    return (characteristic, path) if sep and characteristic in C.FACTORS else (None, text)
+
+
+def _counts(values: pd.Series) -> pd.Series:
+    """Whole numbers as a case-load report writes them ("4,030", " 612 "); NaN for anything else."""
+    count = pd.to_numeric(values.astype(str).str.replace(r"(?<=\d),(?=\d{3}\b)", "", regex=True), errors="coerce")
+    return count.where((count >= 0) & (count == np.floor(count)))
+
+
+def _one_characteristic(raw: pd.DataFrame, file: str, layout: TableLayout, characteristic: str | None, note):
+    """A table of one characteristic (a category column, perhaps a description column beside it, and a
+    count column) in the long form: characteristic, the category columns to read in turn, count."""
+    columns = list(raw.columns)
+    named = [c for c in (layout.category, layout.description, layout.count) if c]
+    problems = [Problem(file, header_line(raw), c, "no such column", "a column of the table: " + ", ".join(columns))
+                for c in named if c not in columns]
     if problems:
         raise InputError(problems)
-    out = raw[list(C.REFERENCE_COLUMNS)].assign(count=count.astype("int64"))
-    return (out if mapping is None
-            else out.groupby(["characteristic", "category"], sort=False, as_index=False)["count"].sum()).reset_index(drop=True)
+    count = layout.count
+    if count is None:
+        numeric = [c for c in columns if c not in named and (raw[c] != "").any()
+                   and _counts(raw.loc[raw[c] != "", c]).notna().all()]
+        if len(numeric) != 1:
+            raise InputError([Problem(file, header_line(raw), None, f"{len(numeric)} columns of whole numbers"
+                                      + (f" ({', '.join(numeric)})" if numeric else ""),
+                                      "the columns characteristic,category,count; or a table of one characteristic "
+                                      "with one column of counts (else name it as count: under reference: in the "
+                                      "mapping)")])
+        count = numeric[0]
+    categories = [c for c in (layout.category, layout.description) if c] or [c for c in columns if c != count]
+    if characteristic is None:
+        guessed = [f for f, words in REFERENCE_NAMES.items() if any(w in normalised(categories[0]) for w in words)]
+        if len(guessed) != 1:
+            raise InputError([Problem(file, header_line(raw), categories[0], "a table of one characteristic that its "
+                                      "column name does not tell", "--reference CHARACTERISTIC=FILE (e.g. ethnicity="
+                                      f"{Path(file).name}), or characteristic: under reference: in the mapping")])
+        characteristic = guessed[0]
+        note(f"{file}: read as a table of {characteristic} (from its column '{categories[0]}'); give "
+             f"--reference {characteristic}=FILE to say so")
+    return characteristic, categories, count
+
+
+def load_reference(path: Path, mapping=None, characteristic: str | None = None, layout: TableLayout | None = None,
+                   note=None) -> pd.DataFrame:
+    """Read a CMHT case-load (or need) table in its usual shapes and check it: `characteristic,category,count`;
+    or a table of one characteristic (`category,count`, named by `characteristic` or the mapping, or told
+    by its column's name), perhaps with a code column and a description column side by side. Categories go
+    through the mapping's code rule for the characteristic, else its preset (NHS Ethnic Category, ICD-10),
+    so codes, "A - White British" and "White - British" all read; the counts of one group are added up."""
+    file = str(path)
+    note = note or (lambda message: None)
+    layout = layout or (mapping.reference if mapping is not None else TableLayout())
+    raw = read_table(path, layout.sheet, layout.header_row, note)
+    if header_problems(raw, file):
+        raise InputError(header_problems(raw, file))
+    lower = {c.lower(): c for c in raw.columns}
+    if "characteristic" in lower and layout.category not in raw.columns:  # the long form, whatever else is said
+        missing = [c for c in C.REFERENCE_COLUMNS if c not in lower]
+        if missing:
+            raise InputError([Problem(file, header_line(raw), c, "no such column", "columns "
+                                      + ",".join(C.REFERENCE_COLUMNS)) for c in missing])
+        factor, categories, count = raw[lower["characteristic"]], [lower["category"]], lower["count"]
+    else:
+        name, categories, count = _one_characteristic(raw, file, layout, characteristic or layout.characteristic, note)
+        factor = pd.Series(name, index=raw.index)
+    problems = _cell_problems(file, ~factor.isin(C.FACTORS), "characteristic", factor, "one of: " + ", ".join(C.FACTORS))
+    rules = {}
+    for name, allowed in C.FACTORS.items():
+        rules[name] = mapping.values.get(name) if mapping is not None else None
+        if rules[name] is None and name in DEFAULT_PRESETS:
+            rules[name] = preset(DEFAULT_PRESETS[name])
+        if rules[name] is not None:
+            rules[name].allowed = allowed
+    category, mapped = [], False  # a case-load table has dozens of rows: read one by one
+    for line in raw.index:
+        rule, allowed = rules.get(factor[line]), C.FACTORS.get(factor[line], ())
+        written = [raw.at[line, c] for c in categories]
+        read = next((v for v in (rule(w) if rule else w for w in written) if v in allowed), None)
+        mapped = mapped or (read is not None and read != written[0])
+        category.append(read if read is not None else written[0])
+    category = pd.Series(category, index=raw.index, dtype=object)
+    for name, allowed in C.FACTORS.items():
+        problems += _cell_problems(file, (factor == name) & ~category.isin(allowed), categories[0], raw[categories[0]],
+                                   f"a {name} category: " + ", ".join(allowed))
+    counts = _counts(raw[count])
+    problems += _cell_problems(file, counts.isna(), count, raw[count], "a whole number of people, 0 or more")
+    table = pd.DataFrame({"characteristic": factor.astype(object), "category": category, "count": counts})
+    if not mapped:  # a repeated group is a mistake; where codes were read, codes of a group add up
+        problems += _cell_problems(file, table.duplicated(["characteristic", "category"]), categories[0],
+                                   raw[categories[0]], "each characteristic,category once")
+    if problems:
+        raise InputError(problems)
+    table["count"] = table["count"].astype("int64")
+    return table.groupby(["characteristic", "category"], sort=False, as_index=False)["count"].sum()
+
+
+def load_references(specs, mapping=None, layout: TableLayout | None = None, note=None) -> pd.DataFrame | None:
+    """One table from several (`--reference ethnicity=a.csv --reference gender=b.xlsx`); each characteristic
+    from one file only, so no group is counted twice."""
+    if not specs:
+        return None
+    specs = [specs] if isinstance(specs, (str, Path)) else list(specs)
+    tables, seen, problems = [], {}, []
+    for spec in specs:
+        characteristic, path = reference_spec(str(spec))
+        table = load_reference(Path(path), mapping, characteristic, layout, note)
+        for name in table["characteristic"].unique():
+            if name in seen:
+                problems.append(Problem(path, None, None, f"{name} counts, as {seen[name]} has",
+                                        "each characteristic in one reference file"))
+            seen[name] = path
+        tables.append(table)
+    if problems:
+        raise InputError(problems)
+    return pd.concat(tables, ignore_index=True)
 
 
 SITE_COLUMNS = ("site", "referrals", "jobs")
@@ -335,9 +478,12 @@ def load_sites(path: Path) -> pd.DataFrame:
     """Read a site table (site,referrals,jobs; other columns kept) and check the counts."""
     file = str(path)
     raw = read_table(path)
+    if header_problems(raw, file):
+        raise InputError(header_problems(raw, file))
     missing = [c for c in SITE_COLUMNS if c not in raw.columns]
     if missing:
-        raise InputError([Problem(file, 1, c, "no such column", "columns " + ",".join(SITE_COLUMNS)) for c in missing])
+        raise InputError([Problem(file, header_line(raw), c, "no such column", "columns " + ",".join(SITE_COLUMNS))
+                          for c in missing])
     problems = []
     counts = {}
     for column in ("referrals", "jobs"):

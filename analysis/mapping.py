@@ -1,38 +1,14 @@
-"""A trust's mapping file (YAML): its column names and codes to the contract's.
+"""A trust's mapping file (YAML): where its table is, its column names and codes to the contract's.
 
-    columns:                 # the file's column -> the contract's column (each contract column once)
-      Client ID: person_id
-      Referral Date: first_contact_date
-    ignore_columns: [Team notes]       # columns the file has that are not analysed (listed, not silently dropped;
-                                       # a direct identifier listed here still refuses the run)
-    null_values: ["NULL", "N/A", "-"]  # cells read as blank, in every column (CSV and Excel alike)
-    column_null_values:                # more blank tokens for one column (the file's column name)
-      Gender Code: ["99"]
-    date_format: "%d/%m/%Y"            # how the file writes dates (default YYYY-MM-DD); a time after the date
-                                       # (12/03/2023 00:00) is accepted and dropped
-    date_formats:                      # a different format for one column (the file's or the contract's name)
-      Discharge Date: "%Y-%m-%d %H:%M:%S"
-    values:                            # codes -> the contract's values, per contract column
-      ethnicity: nhs_ethnic_category   # the NHS Data Dictionary Ethnic Category codes A-S, Z, 99
-      gender: {"1": Male, "2": Female, "9": Not known}
-      diagnosis:                       # exact codes first, then prefixes and ranges of prefixes
-        codes: {"Z03.2": Not known}
-        prefixes: {"F20-F29": Psychosis, "F31": Bipolar, "F32-F41": Depression or anxiety,
-                   "F60": Personality disorder}
-        otherwise: Other               # optional: any other code
-    combine:                           # one contract column from several file columns, chosen by the outcome
-      outcome_date: {gained_employment: Job Start Date, retained_employment: Job Start Date,
-                     education: Education Start Date}
-
-The same `values` rules map the CMHT table's categories (`load_reference(..., mapping)`), where a code
-may be followed by its description ("A - White British"). Codes the mapping does not cover are left as
-they are, so validation reports them as unknown codes. Mistakes in the mapping itself (an unknown key or
-target, two columns mapped to one target, a combine rule naming a column the file lacks) are reported
-by file, key and what was expected. `ips-analysis mapping-template EXTRACT` writes a starting point.
+Every key, with an example, is in docs/mapping.md (a test checks that the page and `KEYS`, `RULE_KEYS`
+and `TABLE_KEYS` here agree). Every value is read as text, as written: a code `01`, `No` or `NULL`
+stays that code, not a number, a false or a blank. A mistake in the mapping itself (an unknown key or
+target, a list where a table belongs, two columns mapped to one target, a date format that cannot
+read a date) is reported by file, key, what was found and what was expected, never as a traceback.
+`ips-analysis mapping-template EXTRACT` writes a starting point (analysis/template.py).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,46 +16,50 @@ import pandas as pd
 import yaml
 
 from . import contract as C
+from .codes import PRESETS, CodeRule, preset
+from .dates import ISO, to_iso
 from .errors import InputError, Problem
 
-BUILT_IN_CODES = {"nhs_ethnic_category": C.NHS_ETHNIC_CATEGORY}
-KEYS = {"columns", "ignore_columns", "date_format", "date_formats", "values", "null_values", "column_null_values",
-        "combine"}
-RULE_KEYS = {"codes", "prefixes", "otherwise"}
-DESCRIPTION = re.compile(r"^\s*([^\s:-]+)\s*(?:-|:)\s+.*$")  # "A - White British" -> "A"
+# Each key a mapping accepts, and what its value must be.
+KEYS = {"columns": "a table of the file's column names to contract columns",
+        "ignore_columns": "a list of the file's column names",
+        "null_values": "a list of cells to read as blank", "column_null_values": "a table of column -> list of cells",
+        "date_format": "a date format such as %d/%m/%Y", "date_formats": "a table of column -> date format",
+        "values": "a table of contract column -> code rule", "combine": "a table of contract column -> outcome -> column",
+        "sheet": "the name of the workbook's sheet", "header_row": "the header's row number (1 is the first row)",
+        "reference": "a table describing the CMHT case-load table", "need": "a table describing the need table"}
+RULE_KEYS = {"preset": "one of: " + ", ".join(PRESETS), "codes": "a table of code -> value",
+             "prefixes": "a table of prefix or range -> value", "otherwise": "the value of any other code"}
+TABLE_KEYS = {"characteristic": "one of: " + ", ".join(C.FACTORS), "category": "the column of categories or codes",
+              "description": "the column of their descriptions", "count": "the column of counts",
+              "sheet": KEYS["sheet"], "header_row": KEYS["header_row"]}
 
 
 @dataclass
-class CodeRule:
-    """Exact codes first, then prefixes ("F31") and ranges of prefixes ("F32-F41"), then `otherwise`."""
-    codes: dict[str, str] = field(default_factory=dict)
-    prefixes: dict[str, str] = field(default_factory=dict)
-    otherwise: str | None = None
-    allowed: tuple = ()  # the contract's own values pass through prefixes and `otherwise` unchanged
-
-    def __call__(self, value: str) -> str:
-        if value in self.codes:
-            return self.codes[value]
-        if value == "" or value in self.allowed:
-            return value
-        code = value.strip().upper()
-        for prefix, target in self.prefixes.items():
-            low, _, high = prefix.upper().partition("-")
-            if (high and low <= code[:len(low)] <= high) or (not high and code.startswith(low)):
-                return target
-        return self.otherwise if self.otherwise is not None else value
+class TableLayout:
+    """Where a reference table's table is and what its columns are (all optional: found when not given)."""
+    characteristic: str | None = None
+    category: str | None = None
+    description: str | None = None
+    count: str | None = None
+    sheet: str | None = None
+    header_row: int | None = None
 
 
 @dataclass
 class Mapping:
     columns: dict[str, str] = field(default_factory=dict)
     ignore_columns: list[str] = field(default_factory=list)
-    date_format: str = "%Y-%m-%d"
+    date_format: str = ISO
     values: dict[str, CodeRule] = field(default_factory=dict)
     null_values: list[str] = field(default_factory=list)
     column_null_values: dict[str, list[str]] = field(default_factory=dict)
     date_formats: dict[str, str] = field(default_factory=dict)
     combine: dict[str, dict[str, str]] = field(default_factory=dict)
+    sheet: str | None = None
+    header_row: int | None = None
+    reference: TableLayout = field(default_factory=TableLayout)
+    need: TableLayout = field(default_factory=TableLayout)
 
     def source_name(self, contract_column: str) -> str | None:
         """The file's own name for a contract column, for messages the analyst can act on."""
@@ -90,100 +70,194 @@ class Mapping:
 
     def map_codes(self, column: str, values: pd.Series) -> pd.Series:
         rule = self.values.get(column)
-        return values if rule is None else values.map(rule)
+        return values if rule is None else rule.map(values)
+
+    def date_format_of(self, source: str, target: str) -> str:
+        return self.date_formats.get(source) or self.date_formats.get(target) or self.date_format
 
 
-def _code_rule(file: str, column: str, spec, problems: list[Problem]) -> CodeRule | None:
-    where = f"values: {column}"
-    if isinstance(spec, str):
-        if spec not in BUILT_IN_CODES:
-            problems.append(Problem(file, None, where, f"'{spec}'", "a table of codes or one of: " + ", ".join(BUILT_IN_CODES)))
-            return None
-        return CodeRule(dict(BUILT_IN_CODES[spec]))
-    if not isinstance(spec, dict):
-        problems.append(Problem(file, None, where, repr(spec), "a table of codes"))
+class _Checker:
+    """Reads one mapping file's values, collecting a Problem for each that is not what its key takes."""
+
+    def __init__(self, file: str):
+        self.file, self.problems = file, []
+
+    def wrong(self, where: str, found: str, expected: str) -> None:
+        self.problems.append(Problem(self.file, None, where, found, expected))
+
+    def _kind(self, value) -> str:
+        return ("a table" if isinstance(value, dict) else "a list" if isinstance(value, list)
+                else "a blank" if value in ("", None) else repr(value))
+
+    def text(self, value, where: str, expected: str) -> str | None:
+        if isinstance(value, str) and value != "":
+            return value
+        if value not in ("", None):
+            self.wrong(where, self._kind(value), expected)
         return None
-    structured = set(spec) & RULE_KEYS and set(spec) <= RULE_KEYS
-    rule = (CodeRule({str(k): str(v) for k, v in (spec.get("codes") or {}).items()},
-                     {str(k): str(v) for k, v in (spec.get("prefixes") or {}).items()},
-                     None if spec.get("otherwise") is None else str(spec["otherwise"]))
-            if structured else CodeRule({str(k): str(v) for k, v in spec.items()}))
-    allowed = C.FACTORS.get(column) or next((c.allowed for c in C.COLUMNS if c.name == column), None)
-    targets = list(rule.codes.values()) + list(rule.prefixes.values()) + ([rule.otherwise] if rule.otherwise else [])
-    if column not in C.COLUMN_NAMES:
-        problems.append(Problem(file, None, where, f"'{column}'", "a contract column: " + ", ".join(C.COLUMN_NAMES)))
-    elif allowed:
-        rule.allowed = tuple(allowed)
-        problems += [Problem(file, None, where, f"the target '{t}'", "one of: " + ", ".join(allowed))
-                     for t in dict.fromkeys(targets) if t not in allowed]
-    return rule
+
+    def texts(self, value, where: str, expected: str) -> list[str]:
+        if value in ("", None):
+            return []
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        self.wrong(where, self._kind(value), expected + " (write a list as [a, b] or one '- a' line each)")
+        return []
+
+    def table(self, value, where: str, expected: str) -> dict:
+        if value in ("", None):
+            return {}
+        if isinstance(value, dict):
+            return value
+        self.wrong(where, self._kind(value), expected + " (write a table as {a: b} or one 'a: b' line each)")
+        return {}
+
+    def text_table(self, value, where: str, expected: str) -> dict[str, str]:
+        out = {}
+        for key, item in self.table(value, where, expected).items():
+            text = self.text(item, f"{where}: {key}", expected)
+            if text is not None or item == "":
+                out[key] = text or ""
+        return out
+
+    def row(self, value, where: str) -> int | None:
+        text = self.text(value, where, KEYS["header_row"])
+        if text is not None and not (text.isdigit() and int(text) >= 1):
+            self.wrong(where, repr(text), KEYS["header_row"])
+            return None
+        return int(text) if text is not None else None
+
+    def date_format(self, value, where: str) -> str | None:
+        form = self.text(value, where, KEYS["date_format"])
+        if form is None:
+            return None
+        try:
+            pd.to_datetime(pd.Series(["2022-01-01"]), format=form, errors="coerce")
+        except ValueError as err:
+            self.wrong(where, f"'{form}', which cannot read dates ({err})", KEYS["date_format"])
+            return None
+        if not any(d in form for d in ("%d", "%j")) or not any(d in form for d in ("%Y", "%y")):
+            self.wrong(where, f"'{form}'", "a date format with a day (%d) and a year (%Y or %y), e.g. %d/%m/%Y")
+            return None
+        return form
+
+    def unknown_keys(self, spec: dict, known: dict, where: str = "") -> None:
+        for key in spec:
+            if key not in known:
+                self.wrong(f"{where}{key}", "an unknown key", "one of: " + ", ".join(sorted(known)))
+
+    def rule(self, column: str, spec) -> CodeRule | None:
+        where = f"values: {column}"
+        allowed = C.FACTORS.get(column) or next((c.allowed for c in C.COLUMNS if c.name == column), None) or ()
+        if column not in C.COLUMN_NAMES:
+            self.wrong(where, f"'{column}'", "a contract column: " + ", ".join(C.COLUMN_NAMES))
+        if isinstance(spec, str):
+            spec = {"preset": spec}
+        spec = self.table(spec, where, "a preset's name or a table of codes")
+        structured = bool(spec) and set(spec) <= set(RULE_KEYS)
+        if not structured:
+            spec = {"codes": spec}
+        name = self.text(spec.get("preset"), f"{where}: preset", RULE_KEYS["preset"])
+        if name is not None and name not in PRESETS:
+            self.wrong(f"{where}: preset", f"'{name}'", RULE_KEYS["preset"])
+            name = None
+        own = CodeRule(self.text_table(spec.get("codes"), f"{where}: codes", RULE_KEYS["codes"]),
+                       self.text_table(spec.get("prefixes"), f"{where}: prefixes", RULE_KEYS["prefixes"]),
+                       self.text(spec.get("otherwise"), f"{where}: otherwise", RULE_KEYS["otherwise"]),
+                       allowed=tuple(allowed))
+        targets = list(own.codes.values()) + list(own.prefixes.values()) + ([own.otherwise] if own.otherwise else [])
+        if allowed:
+            for target in dict.fromkeys(targets):
+                if target not in allowed:
+                    self.wrong(where, f"the target '{target}'", "one of: " + ", ".join(allowed))
+        return preset(name).under(own) if name else own
+
+    def layout(self, value, where: str) -> TableLayout:
+        spec = self.table(value, where, KEYS[where])
+        self.unknown_keys(spec, TABLE_KEYS, f"{where}: ")
+        layout = TableLayout(**{k: self.text(spec.get(k), f"{where}: {k}", TABLE_KEYS[k])
+                                for k in ("characteristic", "category", "description", "count", "sheet")},
+                             header_row=self.row(spec.get("header_row"), f"{where}: header_row"))
+        if layout.characteristic is not None and layout.characteristic not in C.FACTORS:
+            self.wrong(f"{where}: characteristic", f"'{layout.characteristic}'", TABLE_KEYS["characteristic"])
+        return layout
+
+
+def _read_yaml(path: Path):
+    """The file's YAML with every scalar as the text written (PyYAML's BaseLoader)."""
+    file = str(path)
+    try:
+        return yaml.load(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.BaseLoader)
+    except FileNotFoundError:
+        raise InputError([Problem(file, None, None, "no such file", "a YAML mapping file")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError([Problem(file, None, None, f"a file that cannot be read as text ({err})",
+                                  "a YAML mapping file")]) from None
+    except yaml.YAMLError as err:
+        raise InputError([Problem(file, None, None, f"text that is not valid YAML ({str(err).splitlines()[0]})",
+                                  "a YAML mapping file")]) from None
 
 
 def load_mapping(path: Path) -> Mapping:
     file = str(path)
-    try:
-        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError([Problem(file, None, None, "no such file", "a YAML mapping file")]) from None
-    except yaml.YAMLError as err:
-        raise InputError([Problem(file, None, None, f"text that is not valid YAML ({str(err).splitlines()[0]})",
-                                  "a YAML mapping file")]) from None
+    spec = _read_yaml(path)
+    if spec in ("", None):
+        spec = {}
     if not isinstance(spec, dict):
         raise InputError([Problem(file, None, None, "no mapping of keys", "keys: " + ", ".join(sorted(KEYS)))])
-    problems = [Problem(file, None, key, "an unknown key", "one of: " + ", ".join(sorted(KEYS)))
-                for key in spec if key not in KEYS]
-    columns = {str(k): str(v) for k, v in (spec.get("columns") or {}).items()}
-    problems += [Problem(file, None, f"columns: {k}", f"'{v}'", "a contract column: " + ", ".join(C.COLUMN_NAMES))
-                 for k, v in columns.items() if v not in C.COLUMN_NAMES]
-    combine = {str(k): {str(o): str(c) for o, c in (v or {}).items()} for k, v in (spec.get("combine") or {}).items()}
-    targets = list(columns.values()) + list(combine)
-    problems += [Problem(file, None, "columns", f"two or more columns mapped to '{t}'",
-                         "each contract column from one file column (or one combine rule)")
-                 for t in dict.fromkeys(targets) if targets.count(t) > 1]
-    for target, sources in combine.items():
+    check = _Checker(file)
+    check.unknown_keys(spec, KEYS)
+    columns = check.text_table(spec.get("columns"), "columns", KEYS["columns"])
+    for source, target in columns.items():
         if target not in C.COLUMN_NAMES:
-            problems.append(Problem(file, None, f"combine: {target}", f"'{target}'", "a contract column"))
-        problems += [Problem(file, None, f"combine: {target}", f"the outcome '{o}'", "one of: " + ", ".join(C.OUTCOMES))
-                     for o in sources if o not in C.OUTCOMES]
-    values = {}
-    for column, codes in (spec.get("values") or {}).items():
-        rule = _code_rule(file, str(column), codes, problems)
-        if rule is not None:
-            values[str(column)] = rule
-    if problems:
-        raise InputError(problems)
-    return Mapping(columns, [str(c) for c in spec.get("ignore_columns") or []],
-                   str(spec.get("date_format") or "%Y-%m-%d"), values,
-                   [str(v) for v in spec.get("null_values") or []],
-                   {str(k): [str(v) for v in vs] for k, vs in (spec.get("column_null_values") or {}).items()},
-                   {str(k): str(v) for k, v in (spec.get("date_formats") or {}).items()}, combine)
-
-
-def _iso_dates(values: pd.Series, date_format: str) -> pd.Series:
-    """Dates in the file's format rewritten as YYYY-MM-DD where they parse (with or without a time after
-    them); cells that do not parse are left as they are, for validation to report."""
-    if date_format == "%Y-%m-%d" and not values.str.contains(" ", regex=False).any():
-        return values
-    parsed = pd.to_datetime(values, format=date_format, errors="coerce")
-    for with_time in (" %H:%M", " %H:%M:%S"):
-        if parsed.isna().any() and with_time not in date_format:
-            parsed = parsed.fillna(pd.to_datetime(values, format=date_format + with_time, errors="coerce"))
-    return parsed.dt.strftime("%Y-%m-%d").where(parsed.notna(), values)
+            check.wrong(f"columns: {source}", f"'{target}'", "a contract column: " + ", ".join(C.COLUMN_NAMES))
+    combine = {}
+    for target, sources in check.table(spec.get("combine"), "combine", KEYS["combine"]).items():
+        combine[target] = check.text_table(sources, f"combine: {target}", "a table of outcome -> the file's column")
+        if target not in C.COLUMN_NAMES:
+            check.wrong(f"combine: {target}", f"'{target}'", "a contract column")
+        for outcome in combine[target]:
+            if outcome not in C.OUTCOMES:
+                check.wrong(f"combine: {target}", f"the outcome '{outcome}'", "one of: " + ", ".join(C.OUTCOMES))
+    targets = list(columns.values()) + list(combine)
+    for target in dict.fromkeys(targets):
+        if targets.count(target) > 1:
+            check.wrong("columns", f"two or more columns mapped to '{target}'",
+                        "each contract column from one file column (or one combine rule)")
+    values = {column: check.rule(column, rule)
+              for column, rule in check.table(spec.get("values"), "values", KEYS["values"]).items()}
+    date_formats = {}
+    for column, form in check.table(spec.get("date_formats"), "date_formats", KEYS["date_formats"]).items():
+        form = check.date_format(form, f"date_formats: {column}")
+        if form is not None:
+            date_formats[column] = form
+    column_nulls = {column: check.texts(tokens, f"column_null_values: {column}", "a list of cells")
+                    for column, tokens in check.table(spec.get("column_null_values"), "column_null_values",
+                                                      KEYS["column_null_values"]).items()}
+    mapping = Mapping(columns, check.texts(spec.get("ignore_columns"), "ignore_columns", KEYS["ignore_columns"]),
+                      check.date_format(spec.get("date_format"), "date_format") or ISO, values,
+                      check.texts(spec.get("null_values"), "null_values", KEYS["null_values"]), column_nulls,
+                      date_formats, combine, check.text(spec.get("sheet"), "sheet", KEYS["sheet"]),
+                      check.row(spec.get("header_row"), "header_row"),
+                      check.layout(spec.get("reference"), "reference"), check.layout(spec.get("need"), "need"))
+    if check.problems:
+        raise InputError(check.problems)
+    return mapping
 
 
 def apply_mapping(raw: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
-    """Blank the null tokens, combine, rename, drop the listed columns, map codes, and rewrite dates as
-    YYYY-MM-DD where they parse."""
+    """Blank the null tokens, rewrite dates as YYYY-MM-DD where they read, combine, rename, drop the listed
+    columns, and map codes. The file's column names must be unique (checked before)."""
     table = raw.copy()
     for column in table.columns:
         tokens = set(mapping.null_values) | set(mapping.column_null_values.get(column, []))
         if tokens:
             table[column] = table[column].where(~table[column].str.strip().isin(tokens), "")
-    target_of = {**mapping.columns, **{s: t for t, sources in mapping.combine.items() for s in sources.values()}}
+    target_of = {**{c: c for c in C.DATE_COLUMNS}, **mapping.columns,  # a file may use the contract's own names
+                 **{s: t for t, sources in mapping.combine.items() for s in sources.values()}}
     for source, target in target_of.items():
         if source in table.columns and target in C.DATE_COLUMNS:
-            form = mapping.date_formats.get(source) or mapping.date_formats.get(target) or mapping.date_format
-            table[source] = _iso_dates(table[source], form)
+            table[source] = to_iso(table[source], mapping.date_format_of(source, target))
     sources = {s for rule in mapping.combine.values() for s in rule.values()}
     combined = {}
     outcome_source = mapping.source_name("outcome") or "outcome"
@@ -204,107 +278,3 @@ def apply_mapping(raw: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
         if column in table.columns:
             table[column] = mapping.map_codes(column, table[column])
     return table
-
-
-def map_reference_categories(table: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
-    """The CMHT table's categories through the same code rules (a code may carry its description:
-    "A - White British"), with the counts of codes that map to one group added up."""
-    table = table.copy()
-    for factor in C.FACTORS:
-        rows = table["characteristic"] == factor
-        if factor in mapping.values and rows.any():
-            categories = table.loc[rows, "category"]
-            codes = categories.str.replace(DESCRIPTION, r"\1", regex=True)
-            mapped = mapping.map_codes(factor, categories)
-            by_code = mapping.map_codes(factor, codes)
-            table.loc[rows, "category"] = mapped.where(mapped != categories, by_code)
-    return table
-
-
-GUESSES = {"person_id": ("clientid", "patientid", "personid", "id", "pseudoid", "clientref"),
-           "first_contact_date": ("referraldate", "firstcontactdate", "firstcontact", "ipsreferraldate", "referral"),
-           "age": ("age", "ageatreferral", "ageatfirstcontact"), "gender": ("gender", "gendercode", "sex"),
-           "ethnicity": ("ethnicity", "ethniccategory", "ethnicgroup", "ethnicitycode"),
-           "diagnosis": ("diagnosis", "primarydiagnosis", "diagnosiscode", "icd10"),
-           "outcome": ("outcome", "employmentoutcome"), "outcome_date": ("outcomedate",),
-           "discharge_date": ("dischargedate", "enddate", "closuredate"), "site": ("site", "team", "teamname")}
-MAX_CODES_LISTED = 40
-
-
-def _yaml_scalar(text: str) -> str:
-    """A column name or code written so that YAML reads it back as the same string ('99', 'Team: A')."""
-    return yaml.safe_dump(text).strip().removesuffix("\n...")
-
-
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%m/%d/%Y", "%Y/%m/%d", "%d/%m/%y")
-DATE_COLUMNS = ("first_contact_date", "outcome_date", "discharge_date")
-
-
-def detected_date_format(values: pd.Series) -> tuple[str, str]:
-    """The date format that reads every non-blank value of the date columns (a time after the date is
-    allowed, as the loader allows it), and a comment for the template: which formats fit, or that none did."""
-    values = values.dropna().astype(str).str.strip()
-    values = values[values != ""].str.split(" ").str[0]
-    if not len(values):
-        return "%Y-%m-%d", "no dates found: the contract's format"
-    fits = [f for f in DATE_FORMATS if pd.to_datetime(values, format=f, errors="coerce").notna().all()]
-    if len(fits) == 1:
-        return fits[0], f"every date found reads as {fits[0]}"
-    if fits:
-        return fits[0], "ambiguous: every date found reads as any of " + ", ".join(fits) + "; check one"
-    return "%Y-%m-%d", "no common format reads every date: set it (and date_formats per column)"
-
-
-def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str]) -> str:
-    """A starting mapping for an extract: every column (guessed target or ignored), and for columns with few
-    distinct values every code found, with the contract's allowed values beside it. Identifier columns are
-    named for removal and their values never printed."""
-    key = lambda name: "".join(ch for ch in name.lower() if ch.isalnum())  # noqa: E731
-    guessed = {}
-    exact = lambda column, t, names: key(column) in names or key(column) == key(t)  # noqa: E731
-    within = lambda column, t, names: any(len(n) >= 6 and n in key(column) for n in names)  # noqa: E731
-    for match in (exact, within):  # exact names first; then a known name inside a longer one ("IPS Outcome")
-        for column in raw.columns:
-            target = next((t for t, names in GUESSES.items() if match(column, t, names)), None)
-            if column not in guessed and column not in identifiers and target and target not in guessed.values():
-                guessed[column] = target
-    guessed = {c: guessed[c] for c in raw.columns if c in guessed}
-    lines = [f"# Starting mapping for {Path(file).name}, written by `ips-analysis mapping-template`.",
-             "# Check every line; the contract's columns and values are in data_synthetic/DATA_DICTIONARY.md.",
-             "columns:"]
-    for column in raw.columns:
-        if column in identifiers:
-            lines.append(f"  # {column!r}: a direct identifier - remove this column from the file before any run")
-        elif column in guessed:
-            lines.append(f"  {_yaml_scalar(column)}: {guessed[column]}")
-        else:
-            free = [c for c in C.COLUMN_NAMES if c not in guessed.values()]
-            lines.append(f"  # {_yaml_scalar(column)}: ?   "
-                         + (f"(one of: {', '.join(free)}; or leave it under ignore_columns)" if free
-                            else "(not a contract column: leave it under ignore_columns)"))
-    unmapped = [c for c in raw.columns if c not in guessed and c not in identifiers]
-    lines += ["ignore_columns:     # columns that are not analysed: keep here only those you mean to leave out"]
-    lines += [f"  - {_yaml_scalar(c)}" for c in unmapped] or ["  []"]
-    dates = [c for c, t in guessed.items() if t in DATE_COLUMNS]
-    nulls = {"NULL", "N/A", "-"}
-    form, why = detected_date_format(pd.concat([raw[c][~raw[c].astype(str).isin(nulls)] for c in dates])
-                                     if dates else pd.Series(dtype=str))
-    lines += ['null_values: ["NULL", "N/A", "-"]   # cells to read as blank', f'date_format: "{form}"   # {why}',
-              "values:"]
-    for column, target in guessed.items():
-        allowed = C.FACTORS.get(target) or next((c.allowed for c in C.COLUMNS if c.name == target), None)
-        if not allowed:
-            continue
-        found = raw[column].value_counts()
-        if target == "ethnicity" and set(found.index) <= set(C.NHS_ETHNIC_CATEGORY) | {""}:
-            lines.append("  ethnicity: nhs_ethnic_category   # the codes found are NHS Ethnic Category codes")
-            continue
-        lines.append(f"  {target}:   # allowed: {', '.join(allowed)}; the row counts are for checking, not for sharing")
-        if len(found) > MAX_CODES_LISTED:
-            lines.append(f"    # {len(found)} distinct codes: use prefixes, e.g. prefixes: {{\"F20-F29\": Psychosis}}")
-            continue
-        for code, count in found.items():
-            mapped = code if code in allowed else "?"
-            lines.append(f"    {_yaml_scalar(str(code))}: {mapped}"
-                         f"   # {count} row(s)")
-    return "\n".join(lines) + "\n"

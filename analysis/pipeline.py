@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from . import access, competing, employment, in_work, outcome, sites
-from .contract import FACTORS, IN_WORK_OUTCOMES
+from .contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
 from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step, merge_small_groups,
                          month_window_problem, verdicts)
 from .errors import InputError, Problem
 from .files import as_published, write_csv_atomic, write_folder_atomically
-from .load import apply_entry_window, load_extract, load_extract_excluding_invalid, load_reference, load_sites
+from .load import apply_entry_window, exclusion_flow, load, load_references, load_sites, reference_spec
 from .mapping import load_mapping
 from .results import key_table, row
 
@@ -46,7 +46,7 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     beside it; else the extract's own sites alone.
     """
     yield "cohort", [row("cohort_n", len(data), "People analysed: rows of the extract that passed validation and "
-                         "fall in the entry window", n=len(data))], {}
+                         "fall in the entry window, one episode per person", n=len(data))], {}
     yield "time to employment", *employment.analyse(data, extract_date)
     yield "competing risks by group", *competing.analyse(data, extract_date)
     yield "in-work support", *in_work.analyse(data, extract_date)
@@ -135,54 +135,97 @@ class FigureDrawer:
 KEPT_FILES = ("benchmark.csv", "robustness.csv")
 
 
-def run(extract: Path, extract_date: str, out: Path, reference: Path | None = None, sites_path: Path | None = None,
+def _outside(out: Path, local: Path | str | None, option: str) -> None:
+    """A file or folder of person-level rows (the problems, the local record) may not sit in the shared results."""
+    if local is not None and Path(local).resolve().is_relative_to(Path(out).resolve()):
+        raise InputError([Problem(option, None, None, f"'{local}', inside the results folder {out}",
+                                  "a place outside --out: it lists rows of the extract, and the results folder is "
+                                  "the one that is shared")])
+
+
+def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path: Path | None = None,
         mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
         disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None,
-        exclude_invalid: bool = False, service_name: str | None = None, need: Path | None = None) -> pd.DataFrame:
-    """The whole run for one extract: validate, exclude by entry window, analyse, control, write. Returns key results.
+        exclude_invalid: bool = False, service_name: str | None = None, need=None,
+        episode: str = DEFAULT_EPISODE_RULE, local_dir: Path | None = None, problems: Path | None = None) -> pd.DataFrame:
+    """The whole run for one extract: validate, exclude by entry window and episode rule, analyse, control,
+    write. Returns key results. `reference` and `need` are a file or a list of `[characteristic=]file`.
 
-    Everything is written into a staging folder that replaces `out` only when the run has succeeded.
+    Everything shareable is written into a staging folder that replaces `out` only when the run has
+    succeeded. What must stay in the trust goes elsewhere, after that: with `problems`, every problem of
+    the rows left out as invalid; with `local_dir`, the exact (unrounded) exclusion flow and the SHA-256 of
+    each input (`write_local_record`).
     """
     date = pd.Timestamp(extract_date)
+    _outside(out, local_dir, "--local-dir")
+    _outside(out, problems, "--problems")
 
-    def fill(folder: Path) -> pd.DataFrame:
+    def fill(folder: Path):
         for name in KEPT_FILES:
             if (Path(out) / name).exists():
                 shutil.copy2(Path(out) / name, folder / name)  # mtime kept: make judges it by its own inputs
         drawer = FigureDrawer(folder / FIGURE_DIR) if with_figures else None
-        key = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                 disclosure, drawer, progress, exclude_invalid, service_name, need)
+        done = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
+                                  disclosure, drawer, progress, exclude_invalid, service_name, need, episode)
         not_drawn = drawer.errors if drawer is not None else []
         if not_drawn:  # the results stand; the figures that failed are named, here and in a file
             for message in not_drawn:
                 progress(f"warning: a figure could not be drawn: {message}")
             (folder / FIGURE_DIR).mkdir(parents=True, exist_ok=True)
             write_csv_atomic(folder / FIGURE_DIR / "not_drawn.csv", pd.DataFrame({"figure_and_error": not_drawn}))
-        return key
+        return done
 
-    key = write_folder_atomically(out, fill)
+    key, flow, loaded = write_folder_atomically(out, fill)
     progress(f"results written to {out}")
+    if problems is not None:
+        InputError(loaded.problems).write_csv(problems)
+        progress(f"{len(loaded.problems)} problem(s) of the rows left out written to {problems}")
+    if local_dir is not None:
+        inputs = [("extract", extract), ("mapping", mapping), ("sites", sites_path)]
+        inputs += [("reference", reference_spec(str(r))[1]) for r in _listed(reference)]
+        inputs += [("need", reference_spec(str(r))[1]) for r in _listed(need)]
+        write_local_record(Path(local_dir), flow, loaded.problems, [(k, Path(p)) for k, p in inputs if p], out)
+        progress(f"the local record (exact exclusions, problems, input hashes) written to {local_dir}: keep it in "
+                 f"the trust; share {out} only")
     return key
 
 
+def _listed(files) -> list:
+    return [] if not files else [files] if isinstance(files, (str, Path)) else list(files)
+
+
+def write_local_record(folder: Path, flow: pd.DataFrame, problems: list[Problem], inputs: list[tuple[str, Path]],
+                       out: Path) -> None:
+    """The record a trust keeps of a run and never sends: `exclusions_exact.csv` (the exclusion flow with
+    counts of 1 to 7 and unrounded counts, which the shared `exclusions.csv` blanks and rounds),
+    `problems.csv` (every problem of a row left out, by row: person-level), and `run_record.csv` (each
+    input's path and SHA-256, which would link runs and confirm a guessed file if shared). Byte-identical
+    for the same inputs: nothing timed is written."""
+    write_csv_atomic(folder / "exclusions_exact.csv", flow)
+    InputError(problems).write_csv(folder / "problems.csv")
+    record = [(f"{kind}_file", str(path.resolve())) for kind, path in inputs]
+    record += [(f"{kind}_sha256", sha256(path)) for kind, path in inputs]
+    record += [("results_folder", str(Path(out).resolve())), ("package_version", version("ips-outcomes"))]
+    write_csv_atomic(folder / "run_record.csv", pd.DataFrame(record, columns=["item", "value"]))
+
+
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
-                       drawer, progress, exclude_invalid=False, service_name=None, need=None) -> pd.DataFrame:
+                       drawer, progress, exclude_invalid=False, service_name=None, need=None,
+                       episode=DEFAULT_EPISODE_RULE):
     progress(f"validating {extract} ...")
     started = time.perf_counter()
     mapping_rules = load_mapping(Path(mapping)) if mapping else None
-    if exclude_invalid:
-        data, invalid = load_extract_excluding_invalid(Path(extract), date, mapping_rules)
-    else:
-        data, invalid = load_extract(Path(extract), date, mapping_rules), None
-    reference_table = load_reference(Path(reference), mapping_rules) if reference else None
-    need_table = load_reference(Path(need), mapping_rules) if need else None
+    loaded = load(Path(extract), date, mapping_rules, exclude_invalid, note=progress)
+    data = loaded.data
+    layouts = (mapping_rules.reference, mapping_rules.need) if mapping_rules else (None, None)
+    reference_table = load_references(reference, mapping_rules, layouts[0], progress)
+    need_table = load_references(need, mapping_rules, layouts[1], progress)
     site_table = load_sites(Path(sites_path)) if sites_path else None
     log: list[dict] = []
     if disclosure.has("month_windows"):
         entry_from, entry_to, log = whole_month_window(extract, data, entry_from, entry_to, disclosure)
-    data, flow = apply_entry_window(data, entry_from, entry_to)
-    if invalid is not None and len(invalid) > 1:  # rows read, then those left out as invalid, then the window
-        flow = pd.concat([invalid, flow.iloc[1:]], ignore_index=True)
+    data, window = apply_entry_window(data, entry_from, entry_to, episode)
+    flow = exclusion_flow(loaded, window)
     if len(data) == 0:
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])
@@ -212,8 +255,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     run_info = [("service_name", service_name or default_name),
                 ("data", "synthetic" if synthetic else "a trust's extract"),
                 ("extract", Path(extract).name), ("extract_sha256", digest),
-                ("reference", Path(reference).name if reference else "none"),
-                ("need", Path(need).name if need else "none"),
+                ("reference", _names(reference)), ("need", _names(need)),
                 ("sites", Path(sites_path).name if sites_path else "from the extract" if "sites_rates" in tables else "none"),
                 ("own_sites", "from the extract, beside the site table" if "own_sites_rates" in tables else "none"),
                 ("mapping", Path(mapping).name if mapping else "none"), ("extract_date", f"{date:%Y-%m-%d}"),
@@ -222,8 +264,8 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         # A file hash links runs and confirms a guessed file: it stays with the trust, on screen, not in results/.
         run_info = [item for item in run_info if item[0] != "extract_sha256"]
         progress(f"extract sha256 (for your local records; not written to the shared results): {digest}")
-    flow, flow_log = control_counts_table("exclusions", flow, disclosure)
-    write_tables(folder, {"exclusions": flow, "run_info": pd.DataFrame(run_info, columns=["item", "value"])})
+    controlled, flow_log = control_counts_table("exclusions", flow, disclosure)
+    write_tables(folder, {"exclusions": controlled, "run_info": pd.DataFrame(run_info, columns=["item", "value"])})
     key = key_table(keys)
     if disclosure.active:
         key["suppressed"] = [k.get("suppressed", "") for k in keys]
@@ -233,7 +275,17 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         written = sorted(p.name for p in folder.glob("*.csv") if p.name not in KEPT_FILES)
         write_csv_atomic(folder / "disclosure_log.csv", pd.concat([verdicts(log, written, disclosure), log],
                                                                   ignore_index=True))
-    return key
+    return key, flow, loaded
+
+
+def _names(files) -> str:
+    """The reference files as run_info names them: their names (with a characteristic given on the command
+    line), "none" without."""
+    names = []
+    for spec in _listed(files):
+        characteristic, path = reference_spec(str(spec))
+        names.append(f"{characteristic}={Path(path).name}" if characteristic else Path(path).name)
+    return "; ".join(names) or "none"
 
 
 def whole_month_window(extract, data: pd.DataFrame, entry_from, entry_to, rule: Disclosure):

@@ -1,7 +1,8 @@
 """Write a realistic, messy trust export made from the synthetic extract (seeded, so the same files every time).
 
 What a RiO/SystmOne-style report gives an analyst: the system's own column names, NHS Ethnic Category codes
-(A-S, Z, 99), ICD-10 diagnoses (F20.0, F41.1, ...), gender coded 1/2/9, dd/mm/yyyy dates (some with a
+(A-S, Z, 99), ICD-10 diagnoses (F20.0, F41.1, ...), gender as NHS Person Stated Gender codes 1/2/9/X (9
+Indeterminate, X Not Known), dd/mm/yyyy dates (some with a
 00:00 time), "NULL" for empty cells, job start and education start in separate columns, a free-text notes
 column, a client entered twice, and three referrals dated after their discharge. Written as Windows-1252
 CSV and as .xlsx, with its mapping (messy_mapping.yaml) and a CMHT table with NHS codes and descriptions.
@@ -23,7 +24,7 @@ ETHNIC_CODES = {"White": ["A", "B", "C"], "Mixed": ["D", "E", "F", "G"], "Asian"
 ICD10 = {"Psychosis": ["F20.0", "F20.9", "F25.1", "F29"], "Bipolar": ["F31.1", "F31.6"],
          "Depression or anxiety": ["F32.1", "F33.2", "F41.1", "F40.0"], "Personality disorder": ["F60.3", "F60.9"],
          "Other": ["F50.0", "F84.5"], "Not known": ["NULL"]}
-GENDER = {"Male": "1", "Female": "2", "Not known": "9", "Other": "X"}
+GENDER = {"Male": "1", "Female": "2", "Other": "9", "Not known": "X"}  # NHS Person Stated Gender Code
 NOTES = ["Keen to work in retail", "Attended 3 of 4 appts", "", "Café job — part time", "Needs CV support", ""]
 
 

@@ -40,7 +40,8 @@ def changed_values(baseline: pd.DataFrame, current: pd.DataFrame, rtol: float = 
             if column not in baseline.columns:
                 continue
             old, new = baseline[column].iloc[i], current[column].iloc[i]
-            if pd.isna(old) and pd.isna(new):
+            blank = lambda v: pd.isna(v) or v == ""  # noqa: E731  (a CSV reads an empty text back as NaN)
+            if blank(old) and blank(new):
                 continue
             try:
                 same = bool(np.isclose(float(old), float(new), rtol=rtol, atol=atol))

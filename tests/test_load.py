@@ -41,8 +41,9 @@ BAD = [
      "row 3, column 'age': found '450'; expected an age from 14 to 100"),
     ("unknown code", GOOD.replace("Black", "B"),
      "row 3, column 'ethnicity': found 'B'; expected one of: White, Mixed, Asian, Black, Other, Not known"),
-    ("duplicate id", GOOD.replace("A2,", "A1,"),
-     "row 3, column 'person_id': found 'A1'; expected a person_id not used on an earlier row"),
+    ("one person, two rows on one date", GOOD.replace("A2,2022-06-01", "A1,2022-05-01"),
+     "row 3, column 'person_id': found 'A1'; expected one row per person_id and first_contact_date: a person's "
+     "episodes start on different dates (row 2 has the same person and date)"),
     ("outcome without a date", GOOD.replace("gained_employment,2022-09-01", "gained_employment,"),
      "row 2, column 'outcome_date': found a blank cell; expected the date of the outcome"),
     ("date without an outcome", GOOD.replace("none,,", "none,2022-07-01,"),

@@ -239,10 +239,11 @@ def test_an_identifier_listed_under_ignore_columns_still_refuses_the_run(tmp_pat
 
 
 def broken_extract(folder: Path, bad_dates: int = 3) -> Path:
-    """The synthetic extract with a duplicated client, `bad_dates` unreadable dates and a discharge before
-    first contact."""
+    """The synthetic extract with a client referred twice (a second episode, which is no problem),
+    `bad_dates` unreadable dates and a discharge before first contact."""
     data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
-    data.loc[10, "person_id"] = data.loc[3, "person_id"]  # line 12 repeats line 5's id
+    data.loc[10, "person_id"] = data.loc[3, "person_id"]  # line 12 is line 5's person, referred on another day
+    assert data.loc[10, "first_contact_date"] != data.loc[3, "first_contact_date"]
     for i in range(bad_dates):
         data.loc[20 + i, "first_contact_date"] = "31/04/2022"
     data.loc[40, "discharge_date"] = "2021-01-01"
@@ -255,15 +256,21 @@ def test_invalid_rows_stop_the_run_or_are_excluded_and_counted_by_reason(tmp_pat
     args = ["run", str(extract), "--extract-date", "2024-02-27", "--disclosure", "none", "--no-figures"]
     assert main(args + ["--out", str(tmp_path / "a"), "--problems", str(tmp_path / "problems.csv")]) == 2
     err = capsys.readouterr().err
-    assert "row 12, column 'person_id'" in err and "(row 5 has it)" in err
+    assert "row 22, column 'first_contact_date': found '31/04/2022'" in err and "person_id" not in err
     problems = pd.read_csv(tmp_path / "problems.csv")
-    assert len(problems) == 5 and set(problems.columns) == {"file", "row", "column", "contract_column", "found", "expected"}
-    assert main(args + ["--out", str(tmp_path / "b"), "--exclude-invalid"]) == 0
+    assert len(problems) == 4 and set(problems.columns) == {"file", "row", "column", "contract_column", "found", "expected"}
+    # With --exclude-invalid the run goes on, and --problems still lists every problem of the rows left out.
+    assert main(args + ["--out", str(tmp_path / "b"), "--exclude-invalid", "--problems", str(tmp_path / "left.csv")]) == 0
+    left = pd.read_csv(tmp_path / "left.csv")
+    assert list(left["row"]) == [22, 23, 24, 42] and set(left["column"]) == {"first_contact_date", "discharge_date"}
     flow = pd.read_csv(tmp_path / "b" / "exclusions.csv")
     excluded = flow[flow["step"] == "excluded"].set_index("reason")["rows"]
     assert excluded["invalid first_contact_date: expected a date as YYYY-MM-DD"] == 3
-    assert excluded["invalid person_id: expected a person_id not used on an earlier row"] == 1
     assert excluded["invalid discharge_date: expected a date on or after first_contact_date"] == 1
+    # The second referral is the person's other episode, not an invalid id.
+    assert excluded["another episode of a person already counted (each person's first episode that starts in "
+                    "the entry window is analysed)"] == 1
+    assert not excluded.index.str.contains("person_id").any()
     read = int(flow.loc[flow["step"] == "read", "rows"].iloc[0])
     analysed = int(flow.loc[flow["step"] == "analysed", "rows"].iloc[0])
     assert read == 539 and analysed == 534 and read == analysed + int(excluded.sum())
@@ -275,8 +282,8 @@ def test_many_problems_are_summarised_by_column_on_screen_and_all_written_to_the
     err = capsys.readouterr().err
     assert "column 'first_contact_date': 60 problem(s), expected a date as YYYY-MM-DD; rows 22, 23, 24, 25, 26, ..." in err
     assert len(err.splitlines()) < 10  # a summary, not 61 lines
-    # 60 dates + the duplicate id (line 42's discharge cannot be checked against its unreadable first contact)
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 61
+    # 60 dates (line 42's discharge cannot be checked against its unreadable first contact)
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 60
 
 
 def test_a_file_level_problem_still_stops_a_run_that_excludes_invalid_rows(tmp_path, capsys):
@@ -295,5 +302,5 @@ def test_the_readme_messy_export_example_runs_as_written(tmp_path):
         command = line.replace(".venv/bin/", "")
         done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, (command, done.stderr[-2000:])
-    assert (tmp_path / "my_mapping.yaml").exists() and len(pd.read_csv(tmp_path / "my_problems.csv")) == 7
+    assert (tmp_path / "my_mapping.yaml").exists() and len(pd.read_csv(tmp_path / "my_problems.csv")) == 6
     assert (tmp_path / "my_reports" / "index.html").exists()

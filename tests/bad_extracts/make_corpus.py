@@ -57,8 +57,10 @@ CASES = [
      ", row 1, column 'notes': found a column the contract does not have; expected only the contract's columns "
      "(person_id, first_contact_date, age, gender, ethnicity, diagnosis, outcome, outcome_date, discharge_date, "
      "site); map it to one or list it under ignore_columns in a mapping file"),
-    ("duplicate_id.csv", edit("A2,", "A1,"), [],
-     ", row 3, column 'person_id': found 'A1'; expected a person_id not used on an earlier row"),
+    # A person may have several episodes; two rows of one person starting on one day cannot both be right.
+    ("same_person_same_date.csv", edit("A2,2022-06-01", "A1,2022-05-01"), [],
+     ", row 3, column 'person_id': found 'A1'; expected one row per person_id and first_contact_date: a person's "
+     "episodes start on different dates (row 2 has the same person and date)"),
     ("blank_id.csv", edit("A2,", ","), [], ", row 3, column 'person_id': found a blank cell; expected a pseudonymous identifier"),
     ("date_wrong_format.csv", edit("2022-05-01", "01/05/2022"), [],
      ", row 2, column 'first_contact_date': found '01/05/2022'; expected a date as YYYY-MM-DD"),
@@ -141,11 +143,24 @@ CASES = [
     ("mapping_bad_target.csv", GOOD, ["--mapping", "bad_target.yaml"],
      "@bad_target.yaml, column 'columns: Client': found 'person_ident'; expected a contract column: person_id, "
      "first_contact_date, age, gender, ethnicity, diagnosis, outcome, outcome_date, discharge_date, site"),
+    ("date_time_impossible.csv", edit("2022-05-01", "2022-05-01 25:10"), [],
+     ", row 2, column 'first_contact_date': found '2022-05-01 25:10'; expected a date as YYYY-MM-DD"),
+    # Below banner rows, the header names two columns alike: a message naming them, not a traceback.
+    ("banner_repeated_name.csv", "Caseload report\nRun on 03/10/2022\n" + GOOD.replace(",outcome_date,", ",Date,")
+     .replace(",discharge_date", ",Date"), ["--mapping", "dates.yaml"],
+     ", row 3, column 'Date': found the column more than once (columns H, I); expected each column once"),
+    ("header_row_too_far.csv", GOOD, ["--mapping", "header_row.yaml"],
+     ": found no row 40 (the table read has 4 row(s)); expected the header at the row given as header_row in the mapping"),
+    ("mapping_list_for_a_table.csv", GOOD, ["--mapping", "columns_list.yaml"],
+     "@columns_list.yaml, column 'columns': found a list; expected a table of the file's column names to contract "
+     "columns (write a table as {a: b} or one 'a: b' line each)"),
     ("all_outside_window.csv", GOOD, ["--entry-from", "2023-01-01"],
      ", column 'first_contact_date': found no rows in the entry window; expected at least one first contact between "
      "--entry-from and --entry-to"),
 ]
-MAPPINGS = {"gender.yaml": MAPPING_GENDER, "bad_target.yaml": MAPPING_BAD_TARGET}
+MAPPINGS = {"gender.yaml": MAPPING_GENDER, "bad_target.yaml": MAPPING_BAD_TARGET,
+            "dates.yaml": "columns:\n  Date: outcome_date\n", "header_row.yaml": "header_row: 40\n",
+            "columns_list.yaml": "columns: [Client ID, Referral Date]\n"}
 
 
 def main() -> None:
