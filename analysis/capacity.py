@@ -84,7 +84,7 @@ WHAT_IF_METHOD = ("Steady state per year at this extract's arrival rate, censori
 @dataclass(frozen=True)
 class Limit:
     """A what-if rule: job seeking and/or in-work support limited to so many months (None: no limit)."""
-    rule: str  # identifier, e.g. in_work_6m
+    rule: str  # identifier, e.g. "in-work 6m" (a level of key_results' factor "rule")
     seeking_months: float | None = None
     in_work_months: float | None = None
 
@@ -99,14 +99,14 @@ class Limit:
 
 
 def in_work_limit(months: float) -> Limit:
-    return Limit(f"in_work_{months:g}m", in_work_months=float(months))
+    return Limit(f"in-work {months:g}m", in_work_months=float(months))
 
 
 def seeking_limit(months: float) -> Limit:
-    return Limit(f"job_seeking_{months:g}m", seeking_months=float(months))
+    return Limit(f"job-seeking {months:g}m", seeking_months=float(months))
 
 
-IPS_LITE = Limit("ips_lite", seeking_months=9.0, in_work_months=4.0)
+IPS_LITE = Limit("IPS-LITE", seeking_months=9.0, in_work_months=4.0)
 DEFAULT_LIMITS = (in_work_limit(6), in_work_limit(9), in_work_limit(12), seeking_limit(6), seeking_limit(9),
                   seeking_limit(12), IPS_LITE)
 

@@ -120,6 +120,8 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
         jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])) and tables["access_composition"]["representation_ratio"].notna().any():
         jobs.append(("access_comparison", (tables["access_composition"], folder)))
+    if "capacity_census" in tables:
+        jobs.append(("capacity_census", (tables["capacity_census"], folder)))
     for prefix in sites.SOURCES:
         if f"{prefix}_rates" in tables and f"{prefix}_summary" in tables:
             jobs.append(("funnel", (tables[f"{prefix}_rates"], float(tables[f"{prefix}_summary"]["pooled_rate_pct"].iloc[0]),
