@@ -268,3 +268,75 @@ def test_logistic_on_counts_agrees_with_the_person_level_fit():
     coef, _, _ = logistic(frame["event"], np.ones(len(frame)), x)
     grouped, _, _, _, _, _, _ = clustering.fit_logistic(frame, list(levels), levels)
     assert grouped == pytest.approx(coef[1:], rel=1e-8)
+
+
+@pytest.fixture(scope="module")
+def nhs_run(tmp_path_factory):
+    """A generated extract of 300 people run under the default nhs disclosure rule."""
+    from analysis.cli import main
+
+    folder = tmp_path_factory.mktemp("nhs")
+    assert main(["synth", "--n", "300", "--seed", "11", "--out", str(folder)]) == 0
+    assert main(["run", str(folder / "ips_extract.csv"), "--reference", str(folder / "reference_population.csv"),
+                 "--extract-date", "2024-02-27", "--out", str(folder / "out"), "--no-figures",
+                 "--specialists", "4", "--in-work-limit", "3"]) == 0
+    out = folder / "out"
+    return {p.stem: pd.read_csv(p) for p in out.glob("*.csv")}
+
+
+NEW_TABLES = ("capacity_arrivals", "capacity_census", "capacity_durations", "capacity_littles_law", "capacity_steady",
+              "capacity_what_if", "missing_data_models", "missing_data_summary", "clustering_models",
+              "age_spline_tests", "age_spline_ratios", "power_detectable_hr", "multiplicity")
+
+
+def test_every_new_table_has_a_rule_and_is_safe_to_release(nhs_run):
+    log = nhs_run["disclosure_log"]
+    verdicts = log[log["action"] == "verdict"].set_index("file")["rule"]
+    for name in NEW_TABLES:
+        assert name in nhs_run, name
+        assert verdicts[f"{name}.csv"].startswith("safe to release"), (name, verdicts[f"{name}.csv"])
+    keys = nhs_run["key_results"]
+    mine = keys[keys["measure"].str.startswith(("capacity_", "holm_p_"))]
+    assert len(mine) and not mine["method"].str.contains("no disclosure rule").any()
+    limits = mine.loc[mine["measure"] == "capacity_places_freed", "level"].tolist()
+    assert limits[-1] == "in-work 3m" and "IPS-LITE" in limits  # the run option's limit after the defaults
+
+
+def test_new_count_tables_show_no_small_or_unrounded_count(nhs_run):
+    for name, columns in (("capacity_arrivals", ["first_contacts", "in_work_starts", "education_starts", "discharges"]),
+                          ("capacity_census", ["seeking", "in_work", "education", "total", "mean_total"]),
+                          ("capacity_what_if", ["observed_people_cut", "observed_jobs_forgone", "people_cut_per_year",
+                                                "more_starts_per_year", "jobs_forgone_per_year"]),
+                          ("missing_data_summary", ["n_analysed", "n_total", "events"])):
+        values = nhs_run[name][columns].to_numpy(dtype=float).ravel()
+        values = values[~np.isnan(values)]
+        assert len(values) and (values % 5 == 0).all(), name
+    # the per-day census is not published: one row a month, and no person-days
+    census = nhs_run["capacity_census"]
+    assert len(census) == census["month"].nunique() == len(nhs_run["capacity_arrivals"])
+    assert "observed_person_days_freed" not in nhs_run["capacity_what_if"]
+    steady = nhs_run["capacity_steady"].iloc[0]
+    first_contacts = nhs_run["capacity_arrivals"]["first_contacts"]
+    # the arrival rate is recomputed from the rounded count: it gives back no exact cohort size
+    assert steady["arrivals_per_month"] * steady["entry_window_days"] / (365.25 / 12) % 5 == pytest.approx(0, abs=1e-6)
+    assert first_contacts.notna().all() or nhs_run["capacity_arrivals"]["suppressed"].str.contains("first_contacts").any()
+
+
+def test_new_model_tables_at_reduced_precision_and_consistent_with_the_other_files(nhs_run):
+    for name in ("missing_data_models", "clustering_models", "age_spline_ratios"):
+        table = nhs_run[name]
+        assert not {"coef", "se", "z", "log_odds_ratio"} & set(table.columns)
+        ratios = table["ratio"].dropna().to_numpy()
+        assert len(ratios) and np.allclose(ratios, np.round(ratios, 2))
+    # power: the group sizes and events are those the by-group file publishes
+    power_table = nhs_run["power_detectable_hr"].dropna(subset=["n"])
+    groups = nhs_run["employment_by_group"].set_index(["factor", "level"])
+    for _, r in power_table[power_table["analysis"] == "employment"].iterrows():
+        assert r["n"] == groups.loc[(r["factor"], r["level"]), "n"]
+        assert r["events"] == groups.loc[(r["factor"], r["level"]), "events"]
+    # multiplicity: the raw p-values are the published ones
+    plan = nhs_run["multiplicity"]
+    tests = nhs_run["outcome_tests"].set_index("factor")["p"]
+    for _, r in plan[plan["source"] == "outcome_tests.csv"].iterrows():
+        published = tests[r["factor"]]
+        assert (np.isnan(r["raw_p"]) and np.isnan(published)) or r["raw_p"] == pytest.approx(round(published, 3), abs=1e-12)
