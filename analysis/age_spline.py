@@ -109,5 +109,15 @@ def analyse_one(frame: pd.DataFrame, analysis: str) -> tuple[pd.DataFrame, pd.Da
 
 
 def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    tests, ratios = zip(*(analyse_one(frame, name) for name, frame in frames.items()))
+    tests, ratios = [], []
+    for name, frame in frames.items():
+        if len(frame) < 20 or frame["event"].nunique() < 2 or frame["age"].nunique() < 6:
+            continue  # too few people, no events or too few distinct ages for four knots
+        try:
+            t, r = analyse_one(frame, name)
+        except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
+            continue  # not estimable on these data (separation, a singular information)
+        tests.append(t), ratios.append(r)
+    if not tests:
+        return pd.DataFrame(), pd.DataFrame()
     return pd.concat(tests, ignore_index=True), pd.concat(ratios, ignore_index=True)

@@ -163,7 +163,13 @@ def models(frame: pd.DataFrame, analysis: str) -> pd.DataFrame:
 
 def analyse(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every analysis's models with site-robust variance; empty when the extract names fewer than two sites."""
-    parts = [models(frame, name) for name, frame in frames.items() if frame["site"].nunique() >= 2
-             and len(frame) >= MIN_COMPARED]
+    parts = []
+    for name, frame in frames.items():
+        if frame["site"].nunique() < 2 or len(frame) < MIN_COMPARED or frame["event"].nunique() < 2:
+            continue
+        try:
+            parts.append(models(frame, name))
+        except (ValueError, KeyError, IndexError):
+            continue  # not estimable on these data
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

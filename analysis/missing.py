@@ -278,14 +278,19 @@ def summary(frame: pd.DataFrame, analysis: str, table: pd.DataFrame) -> list[dic
 
 def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     people, extra = auxiliary(frames)
-    if not any((people[f] == NOT_KNOWN).any() for f in FACTORS):
+    if not any((people[f] == NOT_KNOWN).any() for f in FACTORS) or frames["outcome"]["event"].nunique() < 2:
         return pd.DataFrame(), pd.DataFrame()
     imputed = impute(people, extra, np.random.default_rng(SEED))  # one imputation model for all three analyses
     rows, sums = [], []
     for name, frame in frames.items():
-        if not len(frame):
-            continue
-        mine = analyse_one(frame, name, imputed)
+        if not len(frame) or frame["event"].nunique() < 2:
+            continue  # nobody in this analysis, or nothing to model (no events, or nothing but events)
+        try:
+            mine = analyse_one(frame, name, imputed)
+        except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
+            continue  # a model that cannot be fitted on these data: left out, as the paper's models are
+        if not mine:
+            continue  # no term to compare (every factor has fewer than two groups that can be compared)
         rows += mine
         sums += summary(frame, name, pd.DataFrame(mine))
-    return pd.DataFrame(rows), pd.DataFrame(sums)
+    return pd.DataFrame(rows), pd.DataFrame(sums)  # empty when nothing could be fitted

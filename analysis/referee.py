@@ -23,13 +23,17 @@ def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capa
     yield "capacity and time limits", *capacity.analyse(data, extract_date, capacity_options)
     person = frames(data, extract_date)
     models, summary = missing.analyse(person)
-    yield "missing data", [], {"missing_data_models": models, "missing_data_summary": summary}
+    if len(models):
+        yield "missing data", [], {"missing_data_models": models, "missing_data_summary": summary}
     robust = clustering.analyse(person)
     if len(robust):
         yield "clustering by site", [], {"clustering_models": robust}
     tests, ratios = age_spline.analyse(person)
-    yield "age as a continuous term", [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
-    yield "power for time to event", [], {"power_detectable_hr": power.analyse(person)}
+    if len(tests):
+        yield "age as a continuous term", [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
+    detectable = power.analyse(person)
+    if len(detectable):
+        yield "power for time to event", [], {"power_detectable_hr": detectable}
 
 
 def multiplicity_step(tables: dict[str, pd.DataFrame]) -> tuple[list[dict], dict[str, pd.DataFrame]]:

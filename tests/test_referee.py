@@ -340,3 +340,16 @@ def test_new_model_tables_at_reduced_precision_and_consistent_with_the_other_fil
     for _, r in plan[plan["source"] == "outcome_tests.csv"].iterrows():
         published = tests[r["factor"]]
         assert (np.isnan(r["raw_p"]) and np.isnan(published)) or r["raw_p"] == pytest.approx(round(published, 3), abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", ["no outcome", "everyone in work at referral", "twelve people", "no site"])
+def test_the_new_steps_leave_out_what_cannot_be_fitted_instead_of_failing(synthetic, shape):
+    from analysis import referee
+
+    data = {"no outcome": synthetic.assign(outcome="none", outcome_date=pd.NaT),
+            "everyone in work at referral": synthetic[synthetic["outcome"] == "retained_employment"],
+            "twelve people": synthetic.head(12), "no site": synthetic.drop(columns="site")}[shape].reset_index(drop=True)
+    steps = {label: tables for label, _, tables in referee.steps(data, pd.Timestamp("2024-02-27"))}
+    assert "capacity and time limits" in steps
+    assert ("clustering by site" in steps) == (shape == "everyone in work at referral")  # sites and events there
+    assert all(len(t.columns) for tables in steps.values() for t in tables.values())
