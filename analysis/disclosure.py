@@ -1151,6 +1151,7 @@ def _capacity_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
                   f"case-loads to {rule.base}, times in whole weeks, rates to 2 decimals, differences to 1")
         statistics = [c for c in law.columns if c not in ("phase", "days_checked", "tolerance_pct", "holds", "method",
                                                            "steady_window_days", "days_with_20_or_more")]
+        law["holds"] = law["holds"].astype(object)  # yes / no, or blank with the row's statistics
         step.out["capacity_littles_law"] = _hide(law.assign(suppressed=""), ~ok, statistics + ["holds"],
                                                  "capacity_littles_law", step, _why(rule))
     if "capacity_steady" in raw:

@@ -64,28 +64,43 @@ METHODS = {
 def multinomial_fit(y: np.ndarray, x: np.ndarray, weight: np.ndarray, classes: int, ridge: float = RIDGE,
                     max_iter: int = 100, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logit of class y (0..classes-1, 0 the reference) on x (intercept included by the caller),
-    by Newton-Raphson with case weights from `start` (zeros by default): (coefficients (p x classes-1),
-    covariance of their flattening in column order)."""
+    by Newton-Raphson with case weights from `start` (zeros by default), each step halved while it lowers
+    the penalised log-likelihood: (coefficients (p x classes-1), covariance of their flattening in column
+    order). Stops when the log-likelihood no longer moves (relative 1e-12) or the step is below 1e-8."""
     n, p = x.shape
     k = classes - 1
     beta = np.zeros((p, k)) if start is None else start.copy()
     target = np.zeros((n, k))
     rows = np.flatnonzero(y > 0)
     target[rows, y[rows] - 1] = 1.0
-    for _ in range(max_iter):
-        eta = np.column_stack([np.zeros(n), x @ beta])
+
+    def terms(b):
+        eta = np.column_stack([np.zeros(n), x @ b])
         eta -= eta.max(axis=1, keepdims=True)
-        prob = np.exp(eta)
-        prob /= prob.sum(axis=1, keepdims=True)
+        log_prob = eta - np.log(np.exp(eta).sum(axis=1, keepdims=True))
+        loglik = float((weight * log_prob[np.arange(n), y]).sum() - ridge / 2 * (b ** 2).sum())
+        return loglik, np.exp(log_prob)
+
+    loglik, prob = terms(beta)
+    for _ in range(max_iter):
         pk = prob[:, 1:]
         score = (x.T @ (weight[:, None] * (target - pk))).T.ravel() - ridge * beta.T.ravel()
         middle = weight[:, None, None] * (pk[:, :, None] * (np.eye(k)[None] - pk[:, None, :]))
         info = _information(x, middle) + ridge * np.eye(p * k)
-        step = np.linalg.solve(info, score)
-        beta += step.reshape((k, p)).T
-        if np.max(np.abs(step)) < 1e-7:
+        step = np.linalg.solve(info, score).reshape((k, p)).T
+        for _ in range(30):
+            new_loglik, new_prob = terms(beta + step)
+            if new_loglik >= loglik - 1e-12 * abs(loglik):
+                break
+            step /= 2
+        beta += step
+        moved = abs(new_loglik - loglik)
+        loglik, prob = new_loglik, new_prob
+        if np.max(np.abs(step)) < 1e-8 or moved <= 1e-12 * (abs(loglik) + 1e-12):
             break
-    return beta, np.linalg.inv(info)
+    pk = prob[:, 1:]
+    middle = weight[:, None, None] * (pk[:, :, None] * (np.eye(k)[None] - pk[:, None, :]))
+    return beta, np.linalg.inv(_information(x, middle) + ridge * np.eye(p * k))
 
 
 SMALL_PRODUCT = 262_144  # m x n x k of a matrix product below which OpenBLAS runs it on one thread
@@ -158,8 +173,10 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
     """`imputations` copies of people (person_id and the factors) with every 'Not known' imputed by chained
     equations on the other factors and the columns of `extra`."""
     frame = people
-    incomplete = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any()]
     categories = {f: sorted(v for v in frame[f].unique() if v != NOT_KNOWN) for f in FACTORS}
+    # a factor is imputed from two or more known groups; with one, everyone unknown is in it; with none, left as is
+    incomplete = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) >= 2]
+    single = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) == 1]
     codes = {f: np.array([categories[f].index(v) if v != NOT_KNOWN else -1 for v in frame[f]]) for f in FACTORS}
     missing = {f: codes[f] < 0 for f in FACTORS}
     out = []
@@ -194,6 +211,8 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
         done = frame.copy()
         for f in incomplete:
             done[f] = np.array(categories[f], dtype=object)[current[f]]
+        for f in single:
+            done[f] = categories[f][0]
         out.append(done)
     return out
 
