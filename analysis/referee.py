@@ -12,6 +12,10 @@ starts with its step's prefix, which analysis/disclosure.py's rule for that step
 """
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
 import pandas as pd
 
 from . import age_spline, capacity, clustering, missing, multiplicity, power
@@ -19,19 +23,34 @@ from .model_frames import frames
 from .results import row
 
 
+@contextmanager
+def quiet():
+    """A ratio of a group with no events or no non-events runs off to infinity: its CI is infinite (the
+    reports say "not estimable") and numpy's overflow warning is not for the analyst's screen."""
+    with warnings.catch_warnings(), np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
 def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capacity.Options | None = None):
-    yield "capacity and time limits", *capacity.analyse(data, extract_date, capacity_options)
-    person = frames(data, extract_date)
-    models, summary = missing.analyse(person)
+    with quiet():
+        found = capacity.analyse(data, extract_date, capacity_options)
+    yield "capacity and time limits", *found
+    with quiet():
+        person = frames(data, extract_date)
+        models, summary = missing.analyse(person)
     if len(models):
         yield "missing data", [], {"missing_data_models": models, "missing_data_summary": summary}
-    robust = clustering.analyse(person)
+    with quiet():
+        robust = clustering.analyse(person)
     if len(robust):
         yield "clustering by site", [], {"clustering_models": robust}
-    tests, ratios = age_spline.analyse(person)
+    with quiet():
+        tests, ratios = age_spline.analyse(person)
     if len(tests):
         yield "age as a continuous term", [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
-    detectable = power.analyse(person)
+    with quiet():
+        detectable = power.analyse(person)
     if len(detectable):
         yield "power for time to event", [], {"power_detectable_hr": detectable}
 
