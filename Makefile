@@ -32,6 +32,11 @@ SERVICE_NAME ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),Synthetic 
 # analysed beside it) or leave SITES empty to compare its own sites alone.
 SITES ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/making_ips_work_sites.csv)
 
+# Employment specialists by month (month,specialists_wte) for the capacity chapter: the synthetic service's
+# assumed staffing for the synthetic data; a trust names its own (STAFFING=...) or gives SPECIALISTS=WTE.
+STAFFING ?= $(if $(filter data_synthetic/ips_extract.csv,$(DATA)),data_synthetic/staffing.csv)
+SPECIALISTS ?=
+
 SYNTHETIC := data_synthetic/ips_extract.csv data_synthetic/reference_population.csv \
              data_synthetic/making_ips_work_sites.csv
 
@@ -59,8 +64,9 @@ data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py a
 
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
-$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(NEED) $(SITES) $(MAPPING) $(CODE) | $(ENV_STAMP)
+$(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(NEED) $(SITES) $(MAPPING) $(STAFFING) $(CODE) | $(ENV_STAMP)
 	$(BIN)/ips-analysis run $(DATA) $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)") --reference $(REFERENCE) $(if $(NEED),--need $(NEED)) $(if $(SITES),--sites $(SITES)) $(if $(MAPPING),--mapping $(MAPPING)) \
+	    $(if $(STAFFING),--staffing $(STAFFING)) $(if $(SPECIALISTS),--specialists $(SPECIALISTS)) \
 	    $(if $(ENTRY_FROM),--entry-from $(ENTRY_FROM)) $(if $(ENTRY_TO),--entry-to $(ENTRY_TO)) --extract-date $(EXTRACT_DATE) --disclosure $(DISCLOSURE) --out $(RESULTS)
 
 # --- robustness: how often each published conclusion holds across seeds and assumptions (synthetic only) --

@@ -68,12 +68,16 @@ def _run(args) -> None:
     from .disclosure import preset
     from .pipeline import run
 
+    from .capacity import Options
+
     rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base)
     started = time.perf_counter()
+    options = Options(specialists_wte=args.specialists).with_limits(args.in_work_limit or [], args.job_seeking_limit or [])
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
               args.entry_from, args.entry_to, rule, not args.no_figures, progress=_say,
               exclude_invalid=args.exclude_invalid, service_name=args.service_name, need=args.need,
-              episode=args.episode, local_dir=args.local_dir, problems=args.problems)
+              episode=args.episode, local_dir=args.local_dir, problems=args.problems,
+              capacity_options=options, staffing=Path(args.staffing) if args.staffing else None)
     print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
           f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
@@ -178,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--local-dir", default=None, metavar="DIR",
                      help="a folder outside --out for the record the trust keeps and never sends: the exact exclusion "
                      "counts, the problems of rows left out, and each input's SHA-256")
+    run.add_argument("--specialists", type=float, default=None, metavar="WTE",
+                     help="whole-time equivalent employment specialists, for the case-load per specialist (capacity)")
+    run.add_argument("--staffing", default=None, metavar="CSV",
+                     help="specialists by month (month YYYY-MM, specialists_wte); months it lists override --specialists")
+    run.add_argument("--in-work-limit", type=float, action="append", metavar="MONTHS",
+                     help="a what-if: in-work support limited to this many months (repeatable; 6, 9 and 12 always)")
+    run.add_argument("--job-seeking-limit", type=float, action="append", metavar="MONTHS",
+                     help="a what-if: job seeking limited to this many months (repeatable; 6, 9 and 12 always)")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="render the Quarto reports (HTML and PDF) for a results folder")

@@ -860,6 +860,8 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     """One key result as published: read from the controlled tables, or recomputed by the same rule."""
     m, factor, level = key["measure"], key["factor"], key["level"]
     tables, curves = step.out, step.curves
+    if m.startswith(REFEREE_MEASURES):
+        return _referee_key_row(key, step)
     if m == "cohort_n":
         value = float(published_counts(key["value"], rule))
         return {**key, "value": value, "suppressed": "" if pd.notna(value) else "value"}
@@ -992,12 +994,16 @@ def _precision_only(key: dict) -> dict:
 
 # --- entry points ---------------------------------------------------------------------------------------------------
 
-def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclosure
+def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclosure,
+                 published: dict[str, pd.DataFrame] | None = None
                  ) -> tuple[dict[str, pd.DataFrame], list[dict], list[dict]]:
-    """Control one analysis step's tables and key rows together: (tables, key rows, log rows)."""
+    """Control one analysis step's tables and key rows together: (tables, key rows, log rows). `published`:
+    the tables of the steps before, as published (rule 9 reads group visibility and p-values from them)."""
     if not rule.active:
         return tables, keys, []
     step = Step(tables, rule)
+    if any(name.startswith(REFEREE_TABLES) for name in tables):
+        _referee_step(step, published or {})
     replaced = None
     for prefix in ("employment", "in_work"):
         if any(name.startswith(prefix + "_") for name in tables):
@@ -1064,3 +1070,289 @@ def verdicts(log: pd.DataFrame, files: list[str], rule: Disclosure) -> pd.DataFr
         rows.append({"file": "figures/*.png", "column": "(file)", "action": "verdict", "cells": 0,
                      "rule": "safe to release: drawn only from the controlled tables above (curves, rates, group sizes as published)"})
     return pd.DataFrame(rows)
+
+
+# --- rule 9: capacity and the referee's sensitivity analyses (issue #25) -------------------------------------
+#
+# 9. Capacity (capacity_*): monthly first contacts, starts and discharges, and the census on the first day of
+#    each month by phase, are counts (rule 2: 1 to t blank, others rounded to b; a month pinned by the
+#    column's total is blanked too, "(secondary)"); the per-day census is never published (its day-to-day
+#    differences are the day's arrivals minus departures, so it would give back every date), only the
+#    monthly snapshot and the month's mean daily census, rounded to b. Rates and case-loads are recomputed
+#    from the rounded number of people (a rate per month to one decimal would give back the cohort size);
+#    times in a phase (medians, restricted means, the time by which 95% have left) are in whole weeks, as
+#    medians (rule 6); a phase with fewer than m people or 1 to t leaving has no statistics. What-if rows:
+#    people cut and job starts forgone are counts; places freed and shares to one decimal; the person-days
+#    freed are not published (a rule that cut one person would give back that person's time); a rule that
+#    cut 1 to t people in this extract has its in-this-extract columns blank.
+#    Models (missing_data_*, clustering_*, age_spline_*): estimates fitted on person-level data (rule 5):
+#    ratios and CI limits to 2 decimals, p to 3, chi-squared and AIC differences to 2, fractions of missing
+#    information and SE ratios to 2; no coefficients or SEs; a term whose group (or reference) has its
+#    statistics hidden in the file of its analysis (outcome_rates, employment_by_group, in_work_by_group)
+#    is blank here too; spline knots (percentiles of age) in whole years. Power (power_*): the minimum
+#    detectable hazard ratios are recomputed from the group sizes and events as the by-group file
+#    publishes them (read from its published curve), so no group size is rounded twice.
+#    Multiplicity: the raw p-values are the published ones, read back from the controlled tables; a p not
+#    published counts as 1 in its family (rule of analysis/multiplicity.py) and stays blank.
+
+REFEREE_TABLES = ("capacity_", "missing_data_", "clustering_", "age_spline_", "power_", "multiplicity")
+REFEREE_MEASURES = ("capacity_", "holm_p_")
+_GROUP_SOURCES = {"outcome": "outcome_rates", "employment": "employment_by_group", "in_work": "in_work_by_group"}
+
+
+def _round_counts(name: str, table: pd.DataFrame, columns: list[str], step: Step) -> pd.DataFrame:
+    """Rule 2 on the named columns: 1..t blank (named in `suppressed`), others rounded to the base."""
+    rule, out = step.rule, table.copy()
+    notes = [[] for _ in range(len(out))]
+    if "suppressed" in out:
+        notes = [[n] if isinstance(n, str) and n else [] for n in out["suppressed"]]
+    for c in columns:
+        if c not in out:
+            continue
+        values = out[c].to_numpy(dtype=float)
+        hidden = small(values, rule)
+        out[c] = pd.array(np.round(published_counts(values, rule)), dtype="Int64")
+        for i in np.flatnonzero(hidden):
+            notes[i].append(c)
+        step.note(name, c, "suppressed", hidden.sum(), f"count from 1 to {rule.threshold}")
+        step.note(name, c, "rounded", (~hidden & ~np.isnan(values) & (values != 0)).sum(),
+                  f"rounded to the nearest {rule.base}")
+    out["suppressed"] = ["; ".join(n) for n in notes]
+    return out
+
+
+def _weeks_of(values) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(v), 7 * np.floor(v / 7 + 0.5), np.nan)
+
+
+def _published_group_visible(published: dict[str, pd.DataFrame], analysis: str, factor: str, level: str) -> bool:
+    """A group's statistics are shown in the published file of its analysis (rule 3), read from that file."""
+    table = published.get(_GROUP_SOURCES.get(analysis, ""))
+    if table is None or not len(table):
+        return False
+    rows = table[(table["factor"].astype(str) == factor) & (table["level"].astype(str) == str(level))]
+    if len(rows) != 1:
+        return False
+    note = rows["suppressed"].iloc[0] if "suppressed" in rows else ""
+    return not (isinstance(note, str) and HIDDEN_NOTE in [n.strip() for n in note.split(";")])
+
+
+def _referee_models(name: str, table: pd.DataFrame, step: Step, published: dict[str, pd.DataFrame],
+                    decimals: dict[str, int]) -> pd.DataFrame:
+    """Rule 5 for the referee's model tables: counts rounded, estimates at reduced precision, no SEs, rows of
+    hidden groups blank."""
+    if not len(table):
+        return table
+    out = _round_counts(name, table, [c for c in ("n", "events", "n_analysed", "n_total") if c in table], step)
+    for column, digits in decimals.items():
+        if column in out:
+            out[column] = out[column].astype(float).round(digits)
+            step.note(name, column, "precision reduced", out[column].notna().sum(),
+                      f"{digits} decimals (model fitted on person-level data)")
+    if {"analysis", "factor", "level", "reference"} <= set(table.columns):
+        hidden = np.array([not (_published_group_visible(published, a, f, lv) and
+                                _published_group_visible(published, a, f, ref))
+                           for a, f, lv, ref in zip(table["analysis"], table["factor"], table["level"],
+                                                    table["reference"])], dtype=bool)
+        out = _hide(out, hidden, [c for c in decimals if c in out], name, step,
+                    _why(step.rule) + " (as in the file of its analysis)")
+    return out
+
+
+def _capacity_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
+    rule, raw = step.rule, step.raw
+    if "capacity_arrivals" in raw:
+        arrivals = raw["capacity_arrivals"]
+        columns = ["first_contacts", "in_work_starts", "education_starts", "discharges"]
+        out = _round_counts("capacity_arrivals", arrivals, columns, step)
+        if rule.has("secondary_for_totals"):
+            for c in columns:
+                values = arrivals[c].to_numpy(dtype=float)
+                secondary = np.zeros(len(values), dtype=bool)
+                while pinned_by_total(values, float(values.sum()), secondary, rule).any():
+                    candidates = [i for i in np.argsort(values, kind="stable") if values[i] > 0 and not secondary[i]
+                                  and not small(values[i], rule)]
+                    if not candidates:
+                        break
+                    secondary[candidates[0]] = True
+                out = _hide(out, secondary, [c], "capacity_arrivals", step,
+                            "the months' and the total's rounding would pin a count (rounding is not controlled)",
+                            note=f"{c} (secondary)", action="suppressed (secondary)")
+        step.out["capacity_arrivals"] = out
+    if "capacity_census" in raw:
+        census = raw["capacity_census"]
+        out = _round_counts("capacity_census", census, ["seeking", "in_work", "education", "total"], step)
+        out["mean_total"] = np.floor(census["mean_total"].to_numpy(float) / rule.base + 0.5) * rule.base
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["caseload_per_specialist"] = out["mean_total"] / out["specialists_wte"].astype(float)
+        step.note("capacity_census", "mean_total; caseload_per_specialist", "rounded; recomputed", len(out),
+                  f"mean daily census rounded to {rule.base}; per specialist from it; the per-day census is not "
+                  "published (its differences give back each day's arrivals and departures)")
+        step.out["capacity_census"] = out
+    phases_ok = {}
+    if "capacity_durations" in raw:
+        durations = raw["capacity_durations"]
+        ok = _group_ok(durations["n"], durations["events"], rule)
+        phases_ok = dict(zip(durations["phase"], ok))
+        out = _round_counts("capacity_durations", durations, ["n", "events"], step)
+        for c in ("km_median_days", "km_median_conf_low", "km_median_conf_high", "rmst_days"):
+            out[c] = _weeks_of(durations[c])
+        out["still_in_phase_at_tau_pct"] = durations["still_in_phase_at_tau_pct"].round(0)
+        step.note("capacity_durations", "medians; restricted means", "rounded to whole weeks", len(out), "rule 6")
+        step.out["capacity_durations"] = _hide(out, ~ok, ["km_median_days", "km_median_conf_low", "km_median_conf_high",
+                                                         "rmst_days", "still_in_phase_at_tau_pct"],
+                                               "capacity_durations", step, _why(rule))
+    if "capacity_littles_law" in raw:
+        law = raw["capacity_littles_law"].copy()
+        ok = np.array([phases_ok.get(ph, False) for ph in law["phase"]], dtype=bool)
+        for c in ("littles_law_caseload", "mean_census", "mean_expected_census", "steady_mean_census"):
+            law[c] = np.floor(law[c].astype(float) / rule.base + 0.5) * rule.base
+        law["mean_days_in_phase"] = _weeks_of(law["mean_days_in_phase"])
+        law["entries_per_day"] = law["entries_per_day"].round(2)
+        law["entries_per_year"] = np.floor(law["entries_per_year"].astype(float) / rule.base + 0.5) * rule.base
+        for c in ("relative_difference_pct", "steady_relative_difference_pct"):
+            law[c] = law[c].astype(float).round(1)
+        law["max_daily_deviation_pct"] = law["max_daily_deviation_pct"].astype(float).round(0)
+        step.note("capacity_littles_law", "(statistics)", "rounded", len(law),
+                  f"case-loads to {rule.base}, times in whole weeks, rates to 2 decimals, differences to 1")
+        statistics = [c for c in law.columns if c not in ("phase", "days_checked", "tolerance_pct", "holds", "method",
+                                                           "steady_window_days", "days_with_20_or_more")]
+        law["holds"] = law["holds"].astype(object)  # yes / no, or blank with the row's statistics
+        step.out["capacity_littles_law"] = _hide(law.assign(suppressed=""), ~ok, statistics + ["holds"],
+                                                 "capacity_littles_law", step, _why(rule))
+    if "capacity_steady" in raw:
+        steady = raw["capacity_steady"].copy()
+        n = float(published_counts(raw["capacity_arrivals"]["first_contacts"].sum(), rule)) \
+            if "capacity_arrivals" in raw else np.nan
+        window = steady["entry_window_days"].astype(float)
+        steady["arrivals_per_month"] = n / window * MONTH_DAYS
+        steady["arrivals_per_year"] = n / window * 365.25
+        steady["steady_caseload"] = np.floor(steady["steady_caseload"].astype(float) / rule.base + 0.5) * rule.base
+        with np.errstate(divide="ignore", invalid="ignore"):
+            steady["steady_caseload_per_specialist"] = steady["steady_caseload"] / steady["specialists_wte"]
+        steady["specialists_needed_at_standard"] = steady["steady_caseload"] / steady["ips25_standard"]
+        steady["stay95_days"] = _weeks_of(steady["stay95_days"])
+        step.note("capacity_steady", "(all)", "recomputed from rounded counts", 1,
+                  f"arrival rates from the rounded number of first contacts; case-load rounded to {rule.base}; "
+                  "times in whole weeks")
+        step.out["capacity_steady"] = steady.assign(suppressed="")
+    if "capacity_what_if" in raw:
+        rules = raw["capacity_what_if"].copy()
+        for c in ("places_freed", "share_of_caseload_pct", "observed_places_freed", "observed_share_freed_pct"):
+            rules[c] = rules[c].astype(float).round(1)
+        for c in ("more_starts_per_year", "people_cut_per_year", "jobs_forgone_per_year"):
+            rules[c] = np.floor(rules[c].astype(float) / rule.base + 0.5) * rule.base
+        few_now = small(rules["observed_people_cut"], rule)
+        few_steady = small(raw["capacity_what_if"]["people_cut_per_year"].round(), rule)
+        rules = rules.drop(columns="observed_person_days_freed")
+        step.note("capacity_what_if", "observed_person_days_freed", "not published", len(rules),
+                  "person-days freed by a rule that cut few people give back their times")
+        out = _round_counts("capacity_what_if", rules, ["observed_people_cut", "observed_jobs_forgone"], step)
+        out = _hide(out, few_now, ["observed_places_freed", "observed_share_freed_pct"], "capacity_what_if", step,
+                    f"the rule cut 1-{rule.threshold} people in this extract")
+        out = _hide(out, few_steady, ["places_freed", "share_of_caseload_pct", "more_starts_per_year",
+                                      "people_cut_per_year", "jobs_forgone_per_year"], "capacity_what_if", step,
+                    f"the rule would cut 1-{rule.threshold} people a year")
+        step.out["capacity_what_if"] = out
+
+
+def _referee_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
+    raw = step.raw
+    _capacity_step(step, published)
+    ratio = {"ratio": 2, "conf_low": 2, "conf_high": 2, "p": 3}
+    if "missing_data_models" in raw:
+        step.out["missing_data_models"] = _referee_models("missing_data_models", raw["missing_data_models"], step,
+                                                          published, {**ratio, "fraction_missing_information": 2})
+        step.out["missing_data_summary"] = _round_counts(
+            "missing_data_summary", raw["missing_data_summary"],
+            [c for c in raw["missing_data_summary"].columns if c in ("n_analysed", "n_total", "events")
+             or c.startswith("not_known_")], step)
+    if "clustering_models" in raw:
+        step.out["clustering_models"] = _referee_models(
+            "clustering_models", raw["clustering_models"], step, published,
+            {**ratio, "robust_conf_low": 2, "robust_conf_high": 2, "robust_p": 3, "se_ratio": 2})
+    if "age_spline_tests" in raw:
+        tests = _referee_models("age_spline_tests", raw["age_spline_tests"], step, published,
+                                {"lr_chi2": 2, "p": 3, "aic_bands_minus_spline": 2})
+        if len(tests):
+            tests["knots"] = ["; ".join(f"{float(k):.0f}" for k in str(v).split("; ")) for v in raw["age_spline_tests"]["knots"]]
+            step.note("age_spline_tests", "knots", "rounded to whole years", len(tests), "percentiles of age (rule 6)")
+        step.out["age_spline_tests"] = tests
+        step.out["age_spline_ratios"] = _referee_models("age_spline_ratios", raw["age_spline_ratios"], step, published,
+                                                        {"ratio": 2, "conf_low": 2, "conf_high": 2})
+    if "power_detectable_hr" in raw:
+        step.out["power_detectable_hr"] = _power_from_published(raw["power_detectable_hr"], step, published)
+    if "multiplicity" in raw:
+        from .multiplicity import plan
+
+        table = plan(published).reindex(columns=raw["multiplicity"].columns)
+        for c in ("raw_p", "holm_p"):
+            table[c] = table[c].astype(float).round(PRECISION["p"])
+        step.note("multiplicity", "raw_p; holm_p", "read from the published tables", len(table),
+                  "the p-values as published; Holm recomputed from them (a p not published counts as 1)")
+        step.out["multiplicity"] = table.assign(suppressed=np.where(table["raw_p"].isna(), HIDDEN_NOTE, ""))
+
+
+def _power_from_published(raw: pd.DataFrame, step: Step, published: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    from .power import detectable_hazard_ratio, events_required
+
+    if not len(raw):
+        return raw
+    rows = []
+    for _, r in raw.iterrows():
+        source = published.get(_GROUP_SOURCES[r["analysis"]])
+        record = r.to_dict()
+        found = []
+        for level in (r["level"], r["reference"]):
+            match = source[(source["factor"] == r["factor"]) & (source["level"].astype(str) == str(level))] \
+                if source is not None and len(source) else source
+            visible = _published_group_visible(published, r["analysis"], r["factor"], level)
+            found.append((float(match["n"].iloc[0]), float(match["events"].iloc[0])) if visible and len(match) else None)
+        if all(found) and sum(f[0] for f in found) > 0:
+            (n, e), (nr, er) = found
+            share = n / (n + nr)
+            above = detectable_hazard_ratio(e + er, share)
+            record.update(n=n, n_reference=nr, events=e, events_reference=er, share=round(share, 2),
+                          detectable_hr_above=round(above, 2), detectable_hr_below=round(1 / above, 2),
+                          events_for_hr_1_5=float(np.ceil(events_required(1.5, share))), suppressed="",
+                          method=r["method"] + "; from the group sizes and events as published in the by-group file")
+        else:
+            record.update(n=np.nan, n_reference=np.nan, events=np.nan, events_reference=np.nan, share=np.nan,
+                          detectable_hr_above=np.nan, detectable_hr_below=np.nan, events_for_hr_1_5=np.nan,
+                          suppressed=HIDDEN_NOTE)
+        rows.append(record)
+    step.note("power_detectable_hr", "(all)", "recomputed from published counts", len(rows),
+              "group sizes and events as the by-group files publish them")
+    out = pd.DataFrame(rows, columns=list(raw.columns) + ["suppressed"])
+    for c in ("n", "n_reference", "events", "events_reference", "events_for_hr_1_5"):
+        out[c] = pd.array(np.round(out[c].astype(float)), dtype="Int64")
+    return out
+
+
+def _referee_key_row(key: dict, step: Step) -> dict:
+    m, level = key["measure"], key["level"]
+    tables = step.out
+    if m.startswith("holm_p_"):
+        source = "access_tests.csv" if m == "holm_p_access" else "outcome_tests.csv"
+        table = tables.get("multiplicity")
+        primary = table[(table["source"] == source) & (table["role"] == "primary")] if table is not None and len(table) \
+            else None
+        row = _lookup(primary, factor=key["factor"]) if primary is not None else None
+        return _from_row(key, row, "holm_p")
+    steady = _lookup(tables.get("capacity_steady"))
+    if m == "capacity_arrivals_per_month":
+        return _from_row(key, steady, "arrivals_per_month")
+    if m == "capacity_steady_caseload":
+        return _from_row(key, steady, "steady_caseload")
+    if m == "capacity_caseload_per_specialist":
+        return _from_row(key, steady, "steady_caseload_per_specialist")
+    if m == "capacity_littles_law_difference_pct":
+        return _from_row(key, _lookup(tables.get("capacity_littles_law"), phase="total"), "relative_difference_pct")
+    column = {"capacity_places_freed": "places_freed", "capacity_people_cut_per_year": "people_cut_per_year",
+              "capacity_more_starts_per_year": "more_starts_per_year",
+              "capacity_jobs_forgone_per_year": "jobs_forgone_per_year"}.get(m)
+    if column:
+        return _from_row(key, _lookup(tables.get("capacity_what_if"), rule=level), column)
+    return _from_row(key, None, "value") | {"method": key["method"] + "; no disclosure rule for this measure"}

@@ -358,3 +358,26 @@ def fidelity_plot(services: pd.DataFrame, fit, folder: Path) -> list[Path]:
     if by_score:
         ax.legend(fontsize=7, loc="lower right", facecolor="white", edgecolor="none", framealpha=1)
     return save(fig, folder, "pooled_fidelity")
+
+def capacity_census(census: pd.DataFrame, folder: Path) -> list[Path]:
+    """The open case-load on the first day of each month by phase (stacked, as published: rounded counts,
+    a blank month drawn as a gap), with the IPS-25 ceiling of 20 per whole-time specialist when the staffing
+    is known."""
+    fig, ax = figure(3.0, left=0.65, bottom=0.75)
+    x = np.arange(len(census))
+    bottom = np.zeros(len(census))
+    for column, label, colour in (("seeking", "Seeking work", "#1b6ca8"), ("in_work", "In work (in-work support)", "#e08a1e"),
+                                  ("education", "In education", "#5a9e4b")):
+        values = census[column].astype(float).to_numpy()
+        ax.bar(x, np.nan_to_num(values), bottom=bottom, color=colour, width=0.85, label=label)
+        bottom = bottom + np.nan_to_num(values)
+    if census["specialists_wte"].notna().any():
+        ceiling = census["specialists_wte"].astype(float) * census["ips25_standard"].astype(float)
+        ax.step(x, ceiling, where="mid", color="black", linestyle="--", linewidth=1,
+                label="IPS-25 ceiling: 20 per whole-time specialist")
+    ticks = x[::3]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(census["month"].iloc[::3], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("People on the case-load\n(first day of the month)")
+    ax.legend(frameon=False, fontsize=7, loc="upper right")
+    return save(fig, folder, "capacity_census")

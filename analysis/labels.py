@@ -15,6 +15,7 @@ FACTORS = {
     "diagnosis": "Diagnosis",
     "months": "Months since first contact",
     "site": "Site",
+    "rule": "What-if rule",
 }
 
 MEASURES = {
@@ -107,6 +108,20 @@ for _name, _label in POOLED.items():
                      f"pooled_{_name}_prediction": f"Pooled, with the 95% prediction interval for a new service: "
                                                    f"{_label[0].lower()}{_label[1:]}",
                      f"pooled_{_name}_i2_pct": f"I-squared between services (%): {_label[0].lower()}{_label[1:]}"})
+
+# Capacity and the multiplicity plan (issue #25: analysis/capacity.py, analysis/multiplicity.py).
+MEASURES.update(
+    capacity_arrivals_per_month="First contacts per month",
+    capacity_steady_caseload="Case-load in a steady state (Little's law: arrivals x time on the case-load)",
+    capacity_caseload_per_specialist="Steady-state case-load per whole-time employment specialist (IPS-25: at most 20)",
+    capacity_littles_law_difference_pct="Little's law check: expected minus reconstructed mean case-load (%)",
+    capacity_places_freed="What-if: places freed on the case-load (steady state)",
+    capacity_people_cut_per_year="What-if: people a year whose support would be cut while still using it",
+    capacity_more_starts_per_year="What-if: more people who could start a year at the same case-load",
+    capacity_jobs_forgone_per_year="What-if: job starts a year after the job-seeking limit (forgone)",
+    holm_p_access="Primary family (R10, R11): access p, Holm-adjusted",
+    holm_p_outcome="Primary family (R10, R11): outcome p, Holm-adjusted",
+)
 SENSITIVITY_SUFFIX = "_12m_window"
 
 COLUMNS = {  # identifiers that appear inside table cells (terms, model names)

@@ -13,9 +13,11 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from . import access, competing, employment, in_work, outcome, sites
+from . import access, capacity, competing, employment, in_work, outcome, sites
+from . import referee
 from .contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
 from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step, merge_small_groups,
                          month_window_problem, verdicts)
@@ -39,8 +41,24 @@ def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
-                   site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None):
-    """Each analysis in turn, as (label, key result rows, {table name: table}).
+                   site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None,
+                   capacity_options: capacity.Options | None = None):
+    """Each analysis in turn, as (label, key result rows, {table name: table}): the paper's analyses, then
+    capacity and the referee's sensitivity analyses (analysis/referee.py), and last the multiplicity plan,
+    which reads the p-values of every step before it."""
+    seen: dict[str, pd.DataFrame] = {}
+    for label, keys, tables in _paper_steps(data, extract_date, reference, site_table, need):
+        seen.update(tables)
+        yield label, keys, tables
+    for label, keys, tables in referee.steps(data, extract_date, capacity_options):
+        seen.update(tables)
+        yield label, keys, tables
+    yield "multiplicity plan", *referee.multiplicity_step(seen)
+
+
+def _paper_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
+                 site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None):
+    """The paper's analyses in turn, as (label, key result rows, {table name: table}).
 
     The site analysis uses `site_table` (e.g. Making IPS Work) when given, and then the extract's own sites
     beside it; else the extract's own sites alone.
@@ -64,11 +82,12 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
 
 
 def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
-                 site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None
+                 site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None,
+                 capacity_options: capacity.Options | None = None
                  ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Every analysis on typed data: (key results, {table name: table})."""
     keys, tables = [], {}
-    for _, k, t in analysis_steps(data, extract_date, reference, site_table, need):
+    for _, k, t in analysis_steps(data, extract_date, reference, site_table, need, capacity_options):
         keys += k
         tables.update(t)
     return key_table(keys), tables
@@ -102,6 +121,8 @@ def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str
         jobs.append(("outcome_forest", (tables["outcome_rates"], folder)))
     if len(tables.get("access_composition", [])) and tables["access_composition"]["representation_ratio"].notna().any():
         jobs.append(("access_comparison", (tables["access_composition"], folder)))
+    if "capacity_census" in tables:
+        jobs.append(("capacity_census", (tables["capacity_census"], folder)))
     for prefix in sites.SOURCES:
         if f"{prefix}_rates" in tables and f"{prefix}_summary" in tables:
             jobs.append(("funnel", (tables[f"{prefix}_rates"], float(tables[f"{prefix}_summary"]["pooled_rate_pct"].iloc[0]),
@@ -147,7 +168,8 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
         mapping: Path | None = None, entry_from: str | None = None, entry_to: str | None = None,
         disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None,
         exclude_invalid: bool = False, service_name: str | None = None, need=None,
-        episode: str = DEFAULT_EPISODE_RULE, local_dir: Path | None = None, problems: Path | None = None) -> pd.DataFrame:
+        episode: str = DEFAULT_EPISODE_RULE, local_dir: Path | None = None, problems: Path | None = None,
+        capacity_options: capacity.Options | None = None, staffing: Path | None = None) -> pd.DataFrame:
     """The whole run for one extract: validate, exclude by entry window and episode rule, analyse, control,
     write. Returns key results. `reference` and `need` are a file or a list of `[characteristic=]file`.
 
@@ -166,7 +188,8 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
                 shutil.copy2(Path(out) / name, folder / name)  # mtime kept: make judges it by its own inputs
         drawer = FigureDrawer(folder / FIGURE_DIR) if with_figures else None
         done = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
-                                  disclosure, drawer, progress, exclude_invalid, service_name, need, episode)
+                                  disclosure, drawer, progress, exclude_invalid, service_name, need, episode,
+                                  with_staffing(capacity_options, staffing))
         not_drawn = drawer.errors if drawer is not None else []
         if not_drawn:  # the results stand; the figures that failed are named, here and in a file
             for message in not_drawn:
@@ -209,9 +232,30 @@ def write_local_record(folder: Path, flow: pd.DataFrame, problems: list[Problem]
     write_csv_atomic(folder / "run_record.csv", pd.DataFrame(record, columns=["item", "value"]))
 
 
+def with_staffing(options: capacity.Options | None, staffing: Path | None) -> capacity.Options | None:
+    """The capacity options with the staffing table read from its file (month,specialists_wte)."""
+    if staffing is None:
+        return options
+    from dataclasses import replace
+
+    table = pd.read_csv(staffing, dtype={"month": str})
+    missing = {"month", "specialists_wte"} - set(table.columns)
+    if missing:
+        raise InputError([Problem(str(staffing), None, ", ".join(sorted(missing)), "column missing",
+                                  "a staffing table with the columns month (YYYY-MM) and specialists_wte")])
+    bad = ~table["month"].str.fullmatch(r"\d{4}-\d{2}") | ~(pd.to_numeric(table["specialists_wte"], errors="coerce") > 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError([Problem(str(staffing), i + 2, "month/specialists_wte", f"{table['month'].iloc[i]}, "
+                                  f"{table['specialists_wte'].iloc[i]}", "a month YYYY-MM and a positive number of "
+                                  "whole-time equivalents")])
+    table = table.assign(specialists_wte=pd.to_numeric(table["specialists_wte"]))[["month", "specialists_wte"]]
+    return replace(options or capacity.Options(), staffing=table)
+
+
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
                        drawer, progress, exclude_invalid=False, service_name=None, need=None,
-                       episode=DEFAULT_EPISODE_RULE):
+                       episode=DEFAULT_EPISODE_RULE, capacity_options=None):
     progress(f"validating {extract} ...")
     started = time.perf_counter()
     mapping_rules = load_mapping(Path(mapping)) if mapping else None
@@ -239,9 +283,10 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     progress(f"analysing {len(data)} rows ({int(flow.loc[flow['step'] == 'excluded', 'rows'].sum())} excluded) ...")
     keys, tables = [], {}
     started = time.perf_counter()
-    for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table, need_table):
+    for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table, need_table,
+                                                        capacity_options):
         progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
-        step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure)
+        step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure, published=tables)
         keys += step_keys
         log += step_log
         write_tables(folder, step_tables)

@@ -301,7 +301,7 @@ def read_fidelity(path: Path, names: list[str]) -> pd.DataFrame:
                                   + " (ips25_total or band may be blank, not both)") for c in missing])
     problems, out = [], []
     for i, r in raw.iterrows():
-        line = int(i) + 2
+        line = int(i)  # read_table numbers each row by its line in the file
         if r["service"] not in names:
             problems.append(Problem(file, line, "service", repr(r["service"]),
                                     "one of the services given: " + ", ".join(names)))
@@ -320,7 +320,7 @@ def read_fidelity(path: Path, names: list[str]) -> pd.DataFrame:
         out.append({"service": r["service"], "ips25_total": score, "review_date": r["review_date"],
                     "band": band or (band_of(score) if pd.notna(score) and 25 <= score <= 125 else "")})
     twice = raw["service"].duplicated()
-    problems += [Problem(file, int(i) + 2, "service", repr(raw["service"][i]), "each service once") for i in raw.index[twice]]
+    problems += [Problem(file, int(i), "service", repr(raw["service"][i]), "each service once") for i in raw.index[twice]]
     if problems:
         raise InputError(problems)
     return pd.DataFrame(out)

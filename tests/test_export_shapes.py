@@ -38,7 +38,8 @@ def cli(*args: str) -> tuple[int, str]:
 def run_args(shape, out: Path, *extra: str) -> list[str]:
     references = [a for r in shape.references for a in ("--reference", r)]
     return ["run", shape.extract, "--mapping", shape.mapping, *references, "--sites", SITES, "--extract-date",
-            EXTRACT_DATE, "--entry-from", WINDOW[0], "--entry-to", WINDOW[1], "--out", out, *extra]
+            EXTRACT_DATE, "--entry-from", WINDOW[0], "--entry-to", WINDOW[1], "--out", out,
+            "--staffing", str(ROOT / "data_synthetic" / "staffing.csv"), *extra]  # as make passes it
 
 
 @pytest.fixture(scope="module")

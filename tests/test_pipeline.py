@@ -24,7 +24,7 @@ def fresh_run(tmp_path_factory):
     assert main(["run", str(ROOT / "data_synthetic" / "ips_extract.csv"), "--reference",
                  str(ROOT / "data_synthetic" / "reference_population.csv"), "--sites",
                  str(ROOT / "data_synthetic" / "making_ips_work_sites.csv"), "--extract-date", "2024-02-27",
-                 "--disclosure", "none",
+                 "--disclosure", "none", "--staffing", str(ROOT / "data_synthetic" / "staffing.csv"),
                  "--out", str(out)]) == 0
     return out
 
@@ -91,7 +91,7 @@ def test_the_committed_figures_are_the_same_bytes_on_another_machine(tmp_path):
         str(ROOT / "data_synthetic" / "ips_extract.csv"), "--reference",
         str(ROOT / "data_synthetic" / "reference_population.csv"), "--sites",
         str(ROOT / "data_synthetic" / "making_ips_work_sites.csv"), "--extract-date", "2024-02-27",
-        "--disclosure", "none"])
+        "--disclosure", "none", "--staffing", str(ROOT / "data_synthetic" / "staffing.csv")])
     same_figures(elsewhere, ROOT / "results")
 
 

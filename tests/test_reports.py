@@ -18,8 +18,9 @@ from analysis.reporting import Results, anchor, fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "reports" / "_output"
-PAGES = {"index": 0, "data-methods": 0, "employment": 5, "in-work-support": 5, "access": 1, "outcome": 1,
-         "sites": 2, "benchmarks": 0, "robustness": 0, "disclosure": 0, "key-results": 0, "references": 0}  # figures per page
+PAGES = {"index": 0, "multiplicity": 0, "data-methods": 0, "employment": 5, "in-work-support": 5, "capacity": 1,
+         "access": 1, "outcome": 1, "sensitivity": 0, "sites": 2, "benchmarks": 0, "robustness": 0, "disclosure": 0,
+         "key-results": 0, "references": 0}  # figures per page
 PDF = "ips-outcomes.pdf"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
