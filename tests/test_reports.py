@@ -226,32 +226,57 @@ def test_the_pdf_has_a_contents_list_every_chapter_and_every_figure(rendered, pd
 
 
 def overprinted(path: Path, tolerance: float = 1.5) -> list[tuple[int, str]]:
-    """Places where one character is printed over another on the same line (more than `tolerance` points of
-    overlap; a ligature's two characters share one glyph and are not counted): a table cell too narrow for
-    its number runs into the next ("1.630.805")."""
+    """Lines of the PDF where text is printed over other text: two or more pairs of neighbouring characters
+    overlapping by more than `tolerance` points (one pair is a glyph's own overhang, the tail of a Q; a
+    ligature's two characters share one glyph). A line is the characters whose centres (by the font's height)
+    lie within a third of a line of each other; a character's width is its glyph's."""
     import pypdfium2
 
     found = []
     document = pypdfium2.PdfDocument(str(path))
     for number in range(len(document)):
         text = document[number].get_textpage()
-        lines = {}
+        chars = []
         for i in range(text.count_chars()):
             if text.get_text_range(i, 1).strip():
-                left, bottom, right, _ = text.get_charbox(i)
-                lines.setdefault(round(bottom), []).append((left, right, i))
-        for chars in lines.values():
-            chars.sort()
-            for (left1, right1, i), (left2, right2, _) in zip(chars, chars[1:]):
-                if (left1, right1) != (left2, right2) and left2 < right1 - tolerance:
-                    found.append((number + 1, text.get_text_range(max(i - 12, 0), 24)))
+                _, bottom, _, top = text.get_charbox(i, loose=True)
+                left, _, right, _ = text.get_charbox(i)
+                chars.append(((bottom + top) / 2, left, right, top - bottom, i))
+        lines, current = [], []
+        for char in sorted(chars):
+            if current and char[0] - current[0][0] > current[0][3] / 3:
+                lines.append(current)
+                current = []
+            current.append(char)
+        lines += [current] if current else []
+        for line in lines:
+            line.sort(key=lambda c: c[1])
+            over = [a for a, b in zip(line, line[1:]) if (a[1], a[2]) != (b[1], b[2]) and b[1] < a[2] - tolerance]
+            if len(over) >= 2:
+                found.append((number + 1, text.get_text_range(max(over[0][4] - 12, 0), 24)))
     return found
 
 
-def test_no_text_is_printed_over_other_text_in_the_pdf(rendered):
-    """The committed PDF before this check overprinted 15 places (Table 2.10's "1.630.805", the contract's
-    first_contact_date over its Type column, a robustness header); the same check finds each of them."""
+def run_together(path: Path) -> list[tuple[int, str]]:
+    """Two table cells printed with no space between them: a ratio at 2 decimals run into the p-value after it
+    ('1.630.805' for 1.63 and 0.805), in the PDF's text."""
+    import pypdfium2
+
+    found = []
+    document = pypdfium2.PdfDocument(str(path))
+    for number in range(len(document)):
+        text = document[number].get_textpage()
+        page = text.get_text_range(0, text.count_chars())
+        found += [(number + 1, m.group()) for m in re.finditer(r"(?<![\d.])\d+\.\d\d\d+\.\d\d\d?(?![\d.])", page)]
+    return found
+
+
+def test_no_text_is_printed_over_or_into_other_text_in_the_pdf(rendered):
+    """The committed PDF before these checks ran table cells together (Table 2.10's '1.630.805', 29 times) and
+    printed over its neighbours five times (an identifier of the contract table, a robustness header); the
+    same checks find each of them there."""
     assert overprinted(rendered / PDF) == []
+    assert run_together(rendered / PDF) == []
 
 
 def found_at(text: str, row: list[str], position: int) -> int | None:
