@@ -70,7 +70,7 @@ def _run(args) -> None:
 
     from .capacity import Options
 
-    rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base)
+    rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base, args.class_disclosure)
     started = time.perf_counter()
     options = Options(specialists_wte=args.specialists).with_limits(args.in_work_limit or [], args.job_seeking_limit or [])
     key = run(Path(args.extract), args.extract_date, Path(args.out), args.reference, args.sites, args.mapping,
@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="disclosure control preset (default nhs: small counts suppressed, others rounded to 5)")
     run.add_argument("--disclosure-threshold", type=int, default=None, help="suppress counts from 1 to this")
     run.add_argument("--rounding-base", type=int, default=None, help="round other counts to a multiple of this")
+    run.add_argument("--class-disclosure", choices=["hide", "show"], default="hide",
+                     help="a group of 8 or more in which nobody, or everybody, had the outcome tells each member's "
+                     "outcome: hide it as a small group is (default), or show it (the IG lead's decision); where it "
+                     "applied goes to the --local-dir record")
     run.add_argument("--no-figures", action="store_true", help="write the tables only (faster; no reports)")
     run.add_argument("--entry-from", default=None, help="first contacts from this date (default: the earliest)")
     run.add_argument("--entry-to", default=None, help="first contacts up to this date (default: the latest)")

@@ -20,8 +20,8 @@ from scipy import stats
 from .contract import FACTORS
 from .employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times
 from .estimators import aalen_johansen, newton_raphson, step_at
-from .modelling import (MIN_COMPARED, WEIGHT, collapse, compared_groups, design, fit_by_factors, model_specs,
-                        ratio_key_rows)
+from .modelling import (MIN_COMPARED, WEIGHT, collapse, compared_groups, design, fit_by_factors, left_out_note,
+                        model_specs, ratio_key_rows)
 from .results import MONTH_DAYS, Z95, row
 
 CAUSES = {EMPLOYED: "job", EDUCATION: "education", DISCHARGED: "discharged with neither"}
@@ -279,7 +279,6 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     cells = collapse(first_event_times(data, extract_date), ["days", "cause"])
     curves, tests, keys = [], [], []
     for factor in FACTORS:
-        compared = compared_groups(cells, factor)
         for level, group in cells.groupby(factor, sort=False):
             for cause, label in CAUSES.items():
                 cif = aalen_johansen(group["days"], group["cause"], of=cause, weight=group[WEIGHT])
@@ -291,11 +290,13 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
                                    "events": int(group.loc[group["cause"] == cause, WEIGHT].sum()),
                                    "method": cif["method"].iloc[0] if len(cif) else ""})
         for cause, label in CAUSES.items():
+            # the groups this cause's test compares: judged on the cause's own events under disclosure control
+            compared = compared_groups(cells, factor, (cells["cause"] == cause).to_numpy())
             test = gray_test(compared["days"], compared["cause"], compared[factor], compared[WEIGHT], of=cause)
             tests.append({"factor": factor, "cause": label, **test, "n": int(compared[WEIGHT].sum()),
-                          "method": GRAY_METHOD})
+                          "method": GRAY_METHOD + left_out_note()})
             if cause == EMPLOYED:
-                keys.append(row("employment_gray_p", test["p"], GRAY_METHOD + "; cause: job", factor=factor,
+                keys.append(row("employment_gray_p", test["p"], GRAY_METHOD + left_out_note() + "; cause: job", factor=factor,
                                 n=int(compared[WEIGHT].sum())))
     models, excluded = fine_gray_models(cells)
     keys += ratio_key_rows(models, "employment_fine_gray_shr", "subdistribution_hr")

@@ -62,18 +62,25 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from . import access, outcome, sites
+from . import access, intervals, outcome, sites
 from .contract import FACTORS, NOT_KNOWN
 from .estimators import (aalen_johansen, at_risk_on_curve, kaplan_meier, km_median, restricted_mean_time_lost,
                          step_at)
-from .modelling import MIN_COMPARED, WEIGHT
+from .modelling import MIN_COMPARED, WEIGHT, Comparable
 from .proportions import wilson
 from .results import MONTH_DAYS, Z95
 
 COUNT_COLUMNS = {"n", "n_risk", "n_event", "n_censor", "n_competing", "events", "positive", "ips_n", "cmht_n",
                  "referrals", "jobs", "n_at_risk", "n_ips", "n_cmht", "rows"}
 ALL_PROTECTIONS = frozenset({"merge_small_groups", "published_counts", "secondary_for_totals", "curves",
-                             "model_precision", "whole_weeks", "no_identifying_metadata", "month_windows"})
+                             "model_precision", "whole_weeks", "no_identifying_metadata", "month_windows",
+                             "published_conditions", "zeros_beside_blanks", "tests_without_hidden_groups",
+                             "true_intervals"})
+# The size of a row's group (a blank size blanks every count of the row, zeros included) and its outcome
+# counts (blank wherever the row's statistics are, so a hidden group's outcome is never read from a zero).
+SIZE_COLUMNS = ("n", "referrals", "ips_n", "n_ips")
+OUTCOME_COLUMNS = ("positive", "jobs", "events")
+REFERENCE_COUNTS = ("cmht_n", "n_cmht")  # the trust's own aggregate table, not counts of the extract
 PRECISION = {"ratio": 2, "p": 3, "chi2": 2}
 MODEL_HIDDEN_COLUMNS = ("coef", "se", "z", "log_odds_ratio")
 RATIO_COLUMNS = ("hazard_ratio", "subdistribution_hr", "odds_ratio")
@@ -87,6 +94,9 @@ class Disclosure:
     base: int  # other counts rounded to the nearest multiple of this
     min_people: int  # statistics resting on fewer people are suppressed
     protections: frozenset = field(default=ALL_PROTECTIONS)
+    # Class disclosure (the IG lead's option, --class-disclosure): a group of 8 or more in which nobody, or
+    # everybody, had the outcome tells each member's outcome. Hidden by default ("hide"); "show" publishes it.
+    class_disclosure: bool = True
 
     @property
     def active(self) -> bool:
@@ -95,22 +105,35 @@ class Disclosure:
     def has(self, protection: str) -> bool:
         return self.active and protection in self.protections
 
+    def comparing(self) -> Comparable:
+        """The groups every test and model of a run compares (modelling.Comparable): those whose statistics
+        this rule publishes, judged on published counts; without control, or with that protection off, the
+        analysis's own rule only (groups of at least 10)."""
+        if not self.has("tests_without_hidden_groups"):
+            return Comparable()
+        return Comparable(publish=lambda values: published_counts(values, self), threshold=self.threshold,
+                          class_disclosure=self.class_disclosure)
+
     def describe(self) -> str:
         if not self.active:
             return "none: outputs as computed (synthetic or internal data)"
         off = sorted(ALL_PROTECTIONS - self.protections)
         return (f"{self.name}: groups of fewer than {self.min_people} people counted with 'Not known'; counts "
-                f"1-{self.threshold} suppressed, others rounded to the nearest {self.base}; rates, CIs, tests and "
-                f"unadjusted odds ratios computed from the rounded counts; curves from rounded cumulative monthly "
-                f"counts; model estimates to 2 decimals without SEs; medians in whole weeks"
+                f"1-{self.threshold} suppressed, others rounded to the nearest {self.base}; rates, tests and "
+                f"unadjusted odds ratios computed from the rounded counts, with intervals that hold for every count "
+                f"the rounded ones may stand for; curves from rounded cumulative monthly counts; summaries of curves "
+                f"and model estimates from the person-level data on a coarse grid, intervals rounded outward; "
+                f"medians in whole weeks; groups whose statistics are hidden left out of every test; class "
+                f"disclosure (nobody or everybody in a group) {'hidden' if self.class_disclosure else 'shown'}"
                 + (f"; PROTECTIONS OFF: {', '.join(off)}" if off else ""))
 
 
 PRESETS = {"nhs": Disclosure("nhs", 7, 5, 8), "none": Disclosure("none", 0, 1, 0)}
 
 
-def preset(name: str, threshold: int | None = None, base: int | None = None) -> Disclosure:
-    chosen = PRESETS[name]
+def preset(name: str, threshold: int | None = None, base: int | None = None, class_disclosure: str = "hide"
+           ) -> Disclosure:
+    chosen = replace(PRESETS[name], class_disclosure=class_disclosure == "hide")
     if threshold is not None:
         chosen = replace(chosen, name=f"{chosen.name} (custom)", threshold=threshold, min_people=threshold + 1)
     if base is not None:
@@ -188,7 +211,26 @@ def _monthly_rounded(curve: pd.DataFrame, column: str, months: np.ndarray, rule:
 
 def _curve_visible(curve: pd.DataFrame, rule: Disclosure) -> bool:
     people = float(curve["n_risk"].iloc[0]) if len(curve) else 0.0
+    if rule.has("published_conditions"):
+        return bool(_group_ok(people, curve["n_event"].sum(), rule)[()])
     return people >= rule.min_people and not small(curve["n_event"].sum(), rule)
+
+
+CURVE_INTERVALS = ("std_err", "conf_low", "conf_high")
+
+
+def coarse(estimate, low, high, n, rule: Disclosure, scale: float = 100.0) -> tuple[np.ndarray, ...]:
+    """A curve's value at a fixed time (a share on `scale`, 100 for percent) and its 95% CI, computed on the
+    person-level data, as published: on a grid of the share `base` people make of the `n` people published
+    (at least a point), the estimate to the nearest step and the limits outward, so the published interval
+    holds the exact one and no more is said of the numerator than a rounded count says."""
+    step = intervals.percent_step(published_counts(n, rule), rule.base) * scale / 100
+    return intervals.outward(estimate, low, high, step)
+
+
+def coarse_days(estimate, low, high) -> tuple[np.ndarray, ...]:
+    """A time (a Kaplan-Meier median, a restricted mean) and its CI in whole weeks, the limits outward."""
+    return intervals.outward(estimate, low, high, intervals.WEEK)
 
 
 def published_curves(curve: pd.DataFrame, rule: Disclosure, competing: bool = False) -> dict[str, pd.DataFrame]:
@@ -229,8 +271,11 @@ def _blank_thin_rows(table: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
     table["suppressed"] = np.where(thin, f"fewer than {rule.min_people} at risk", "")
     table["n_risk"] = pd.array(np.round(table["n_risk"].to_numpy(dtype=float)), dtype="Int64")
     # The month's events and censorings are differences of rounded counts: kept out of the file (the curve and
-    # the numbers at risk are enough to draw and read it), so no cell shows a count below the threshold.
-    return table.drop(columns=[c for c in ("n_event", "n_censor", "n_competing") if c in table])
+    # the numbers at risk are enough to draw and read it), so no cell shows a count below the threshold. The
+    # curve's own intervals go too: the curve of rounded counts is not the curve of the data, and its interval
+    # need not hold the data's estimate; the intervals published are those of the summaries (`coarse`).
+    dropped = ("n_event", "n_censor", "n_competing") + (CURVE_INTERVALS if rule.has("true_intervals") else ())
+    return table.drop(columns=[c for c in dropped if c in table])
 
 
 def _empty_like(table: pd.DataFrame) -> pd.DataFrame:
@@ -259,9 +304,16 @@ def _counts_only(name: str, table: pd.DataFrame, step: Step) -> pd.DataFrame:
     rule = step.rule
     out = table.copy()
     notes = [[] for _ in range(len(out))]
-    for c in [c for c in out.columns if c in COUNT_COLUMNS]:
+    counts = [c for c in out.columns if c in COUNT_COLUMNS]
+    # A group whose size is hidden has every count of its row hidden, zeros too: 'n blank, positive 0' would
+    # say that a group of 1 to t people had no outcome at all.
+    size_hidden = np.zeros(len(out), dtype=bool)
+    if rule.has("zeros_beside_blanks"):
+        for c in [c for c in SIZE_COLUMNS if c in out.columns]:
+            size_hidden |= small(out[c].to_numpy(dtype=float), rule)
+    for c in counts:
         values = out[c].to_numpy(dtype=float)
-        hidden = small(values, rule)
+        hidden = small(values, rule) | (size_hidden & (c not in REFERENCE_COUNTS) & ~np.isnan(values))
         out[c] = pd.array(np.round(published_counts(values, rule)), dtype="Int64")
         for i in np.flatnonzero(hidden):
             notes[i].append(c)
@@ -301,16 +353,30 @@ def _hide(table: pd.DataFrame, mask, columns: list[str], name: str, step: Step, 
 
 
 def _group_ok(n, events, rule: Disclosure, binary: bool = False) -> np.ndarray:
+    """Whether a group's statistics are published (rule 3). Judged on the published counts (a size of 10 or
+    more as published, events and, for a binary outcome, non-events not blank; with class disclosure hidden,
+    not none or all), so that a group being shown or left out tells nothing its published counts do not."""
     n, events = np.asarray(n, dtype=float), np.asarray(events, dtype=float)
+    if rule.has("published_conditions"):
+        return Comparable(lambda v: published_counts(v, rule), rule.threshold, rule.class_disclosure).groups(
+            n, events, binary)
     ok = (n >= rule.min_people) & ~small(events, rule)
     return ok & ~small(n - events, rule) if binary else ok
 
 
-GROUP_RULE = "fewer than {m} people, or 1-{t} events (or non-events for a binary outcome)"
+GROUP_RULE = ("a published size under 10, or events (or, for an outcome, non-events) from 1 to {t}, or (class "
+              "disclosure) an outcome that nobody or everybody had")
 
 
 def _why(rule: Disclosure) -> str:
     return GROUP_RULE.format(m=rule.min_people, t=rule.threshold)
+
+
+def _and_outcomes(columns: list[str], table: pd.DataFrame, rule: Disclosure) -> list[str]:
+    """A hidden group's statistics and its outcome counts: with only its statistics blank, a published 0 (or a
+    count equal to its size) would still say that nobody (or everybody) in it had the outcome."""
+    extra = [c for c in OUTCOME_COLUMNS if c in table.columns] if rule.has("zeros_beside_blanks") else []
+    return list(columns) + [c for c in extra if c not in columns]
 
 
 # --- survival steps -------------------------------------------------------------------------------------------
@@ -378,9 +444,13 @@ def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.Da
         record = g.to_dict()
         if good and curves_on:
             curve = _published_group_curve(exact, rule)
+            if rule.has("true_intervals"):  # the summaries of the data, coarse; n and events as the curve has them
+                record.update(_coarse_summary(record, rule))
+                record["method"] = record["method"] + COARSE_NOTE
+            else:
+                record.update(_group_summary(curve, record))
+                record["method"] = record["method"] + "; from the published monthly curve"
             record.update(n=float(curve["n_risk"].iloc[0]) if len(curve) else 0.0, events=float(curve["n_event"].sum()))
-            record.update(_group_summary(curve, record))
-            record["method"] = record["method"] + "; from the published monthly curve"
             published.append(_blank_thin_rows(curve.assign(factor=g["factor"], level=g["level"]), rule))
         elif good:
             published.append(exact.assign(suppressed=""))
@@ -392,12 +462,35 @@ def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.Da
                   f"month by month, so within a few people of the truth but not always its nearest multiple of "
                   f"{rule.base}")
     stats_columns = [c for c in groups.columns if c.startswith(("km_", "cif_"))]
-    step.out[f"{prefix}_by_group"] = _hide(table, ~ok, stats_columns, f"{prefix}_by_group", step, _why(rule))
+    step.out[f"{prefix}_by_group"] = _hide(table, ~ok, _and_outcomes(stats_columns, table, rule), f"{prefix}_by_group",
+                                           step, _why(rule))
     step.out[curve_name] = pd.concat(published, ignore_index=True) if published else _empty_like(long)
     step.note(curve_name, "(curves)", "groups without a curve", (~ok).sum(), _why(rule))
     if curves_on:
         step.note(curve_name, "(all)", "recomputed from published counts", len(step.out[curve_name]),
                   f"curves by month from cumulative counts rounded to {rule.base}")
+
+
+COARSE_NOTE = ("; computed on the person-level data and published coarse: shares on a grid of the share 5 people "
+               "make of the group (at least 1 point), times in whole weeks, the estimate to the nearest step and the "
+               "95% limits outward, so the published interval holds the exact one")
+
+
+def _coarse_summary(record: dict, rule: Disclosure) -> dict:
+    """A by-group row's summaries (incidences at fixed months in percent, survival shares, medians in days)
+    computed on the data, published coarse (`coarse`, `coarse_days`)."""
+    out, n = {}, record["n"]
+    for column in [c for c in record if c.startswith("cif_") and c.endswith("_pct")]:
+        value, low, high = coarse(record[column], record[column.replace("_pct", "_conf_low")],
+                                  record[column.replace("_pct", "_conf_high")], n, rule)
+        out.update({column: value, column.replace("_pct", "_conf_low"): low, column.replace("_pct", "_conf_high"): high})
+    if "km_median_days" in record:
+        out.update(zip(("km_median_days", "km_median_conf_low", "km_median_conf_high"),
+                       coarse_days(record["km_median_days"], record["km_median_conf_low"], record["km_median_conf_high"])))
+    for column in ("km_survival_6m", "km_survival_12m"):
+        if column in record:
+            out[column] = coarse(record[column], record[column], record[column], n, rule, scale=1.0)[0]
+    return {k: float(v) for k, v in out.items()}
 
 
 def _group_summary(curve: pd.DataFrame, record: dict) -> dict:
@@ -428,7 +521,7 @@ def _definitions_step(prefix: str, step: Step) -> None:
         step.out[curves_name] = _counts_only(curves_name, long, step)
         step.out[f"{prefix}_definitions"] = _counts_only(f"{prefix}_definitions", table, step)
         return
-    published = []
+    published, exact_table = [], table.copy()
     for definition, exact in long.groupby("definition", sort=False):
         exact = exact.drop(columns="definition")
         visible = _curve_visible(exact, rule)
@@ -445,11 +538,17 @@ def _definitions_step(prefix: str, step: Step) -> None:
         at = step_at(curve, table.loc[mine, "months"].to_numpy() * MONTH_DAYS, ["cif", "conf_low", "conf_high"],
                      before=0.0)
         thin = at_risk_on_curve(curve, table.loc[mine, "months"].to_numpy() * MONTH_DAYS) < rule.min_people
-        for column in ("cif", "conf_low", "conf_high"):
-            table.loc[mine, "cif_pct" if column == "cif" else column] = np.where(thin, np.nan, 100 * at[column].to_numpy())
+        if rule.has("true_intervals"):  # the data's incidences, coarse
+            found = exact_table.loc[mine]
+            values = coarse(found["cif_pct"], found["conf_low"], found["conf_high"], found["n"], rule)
+            for column, value in zip(("cif_pct", "conf_low", "conf_high"), values):
+                table.loc[mine, column] = np.where(thin, np.nan, value)
+        else:
+            for column in ("cif", "conf_low", "conf_high"):
+                table.loc[mine, "cif_pct" if column == "cif" else column] = np.where(thin, np.nan, 100 * at[column].to_numpy())
         table.loc[mine, "n"] = float(curve["n_risk"].iloc[0]) if len(curve) else np.nan
         published.append(_blank_thin_rows(curve.assign(definition=definition), rule))
-    table["method"] = table["method"] + "; from the published monthly curve"
+    table["method"] = table["method"] + (COARSE_NOTE if rule.has("true_intervals") else "; from the published monthly curve")
     step.out[f"{prefix}_definitions"] = _counts_only(f"{prefix}_definitions", table, step)
     step.out[curves_name] = pd.concat(published, ignore_index=True) if published else _empty_like(long)
     step.note(curves_name, "(all)", "recomputed from published counts", len(step.out[curves_name]),
@@ -499,8 +598,17 @@ def _model_table(name: str, table: pd.DataFrame, family: str, step: Step) -> pd.
                   PRECISION["p"] if column in ("p", "wald_p") else
                   PRECISION["chi2"] if column in ("chi2", "lr_chi2", "lr_chi2_model") else None)
         if digits is not None:
-            out[column] = out[column].astype(float).round(digits)
-            step.note(name, column, "precision reduced", out[column].notna().sum(), f"{digits} decimals (model fitted on person-level data)")
+            values = out[column].astype(float)
+            if column in ("conf_low", "conf_high") and rule.has("true_intervals"):  # outward: it holds the exact CI
+                step_size = 10.0 ** -digits
+                values = intervals.outward(values, values, values, step_size)[1 if column == "conf_low" else 2]
+                out[column] = np.round(values, digits)
+            else:
+                out[column] = values.round(digits)
+            step.note(name, column, "precision reduced", out[column].notna().sum(),
+                      f"{digits} decimals (model fitted on person-level data)"
+                      + ("; interval limits rounded outward" if column in ("conf_low", "conf_high")
+                         and rule.has("true_intervals") else ""))
     return _hide(out, hidden, [c for c in out.columns if c in RATIO_COLUMNS + ("conf_low", "conf_high", "p", "wald_p",
                                                                                 "chi2", "lr_chi2", "flag")],
                  name, step, _why(rule))
@@ -589,19 +697,19 @@ def _outcome_tables(prefix: str, step: Step) -> None:
     if from_counts:
         positive, n = rates["positive"].to_numpy(dtype=float), rates["n"].to_numpy(dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            low, high = wilson(positive, n)
+            low, high = _wilson_of_published(positive, n, rule)
             rates["rate_pct"] = 100 * positive / n
         rates["conf_low"], rates["conf_high"] = 100 * low, 100 * high
-        rates["method"] = rates["method"] + "; from the published (rounded) counts"
+        rates["method"] = rates["method"] + "; from the published (rounded) counts" + _hull_note(rule)
         step.note(f"{prefix}_rates", "rate_pct; conf_low; conf_high", "recomputed from published counts", ok.sum(),
                   "rate and Wilson CI of the rounded counts in the same row")
-    step.out[f"{prefix}_rates"] = _hide(rates, ~ok, ["rate_pct", "conf_low", "conf_high"], f"{prefix}_rates", step,
-                                        _why(rule))
+    step.out[f"{prefix}_rates"] = _hide(rates, ~ok, _and_outcomes(["rate_pct", "conf_low", "conf_high"], rates, rule),
+                                        f"{prefix}_rates", step, _why(rule))
     published = step.out[f"{prefix}_rates"]
     shown = published[(published["factor"] != "all") & ok]
     if f"{prefix}_precision" in raw:  # statistics of the published counts of the groups shown
         name = f"{prefix}_precision"
-        step.out[name] = (outcome.precision(shown).reindex(columns=raw[name].columns) if from_counts
+        step.out[name] = (_precision_from_counts(shown, rule).reindex(columns=raw[name].columns) if from_counts
                           else _model_table(name, raw[name], prefix, step))
         if from_counts:
             step.note(name, "(statistics)", "recomputed from published counts", len(step.out[name]),
@@ -626,6 +734,35 @@ def _outcome_tables(prefix: str, step: Step) -> None:
     if f"{prefix}_model_exclusions" in raw:
         step.out[f"{prefix}_model_exclusions"] = _exclusions(f"{prefix}_model_exclusions",
                                                              raw[f"{prefix}_model_exclusions"], prefix, step)
+
+
+def _hull_note(rule: Disclosure) -> str:
+    return ("; 95% interval: the hull of the intervals of every set of counts the rounded ones may stand for, so it "
+            "holds the interval of the exact counts" if rule.has("true_intervals") else "")
+
+
+def _wilson_of_published(positive, n, rule: Disclosure) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson interval of published counts: the hull over the counts they may stand for (true_intervals),
+    else the interval of the rounded counts themselves."""
+    if rule.has("true_intervals"):
+        return intervals.wilson_hull(positive, n, rule.base, rule.threshold)
+    return wilson(positive, n)
+
+
+def _precision_from_counts(shown: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
+    """outcome.precision on the published counts, with each difference's interval the hull of Newcombe's
+    intervals over the counts the published ones may stand for."""
+    table = outcome.precision(shown)
+    if not len(table) or not rule.has("true_intervals"):
+        return table
+    counts = shown.set_index(["factor", "level"])[["positive", "n"]].astype(float)
+    group = counts.reindex(list(zip(table["factor"], table["level"]))).to_numpy()
+    reference = counts.reindex(list(zip(table["factor"], table["reference"]))).to_numpy()
+    low, high = intervals.difference_hull(group[:, 0], group[:, 1], reference[:, 0], reference[:, 1], rule.base,
+                                          rule.threshold)
+    table["difference_conf_low"], table["difference_conf_high"] = 100 * low, 100 * high
+    table["method"] = table["method"] + _hull_note(rule)
+    return table
 
 
 def _two_by_k(shown: pd.DataFrame, factor: str) -> pd.DataFrame:
@@ -667,9 +804,18 @@ def _unadjusted_from_counts(name: str, kind: str, exact: pd.DataFrame, shown: pd
         elif kind == "logit":
             fitted = mine[["model", "factor", "level", "reference", "term"]].merge(
                 fitted.drop(columns=["reference", "term"], errors="ignore"), on=["model", "factor", "level"], how="left")
+            if step.rule.has("true_intervals"):  # the hull over every 2 x 2 table the rounded counts stand for
+                rows = shown[shown["factor"] == factor].set_index("level")[["positive", "n"]].astype(float)
+                group, reference = rows.reindex(fitted["level"]).to_numpy(), rows.reindex(fitted["reference"]).to_numpy()
+                low, high = intervals.odds_ratio_hull(group[:, 0], group[:, 1], reference[:, 0], reference[:, 1],
+                                                      step.rule.base, step.rule.threshold)
+                keep = fitted["odds_ratio"].notna().to_numpy()
+                fitted["conf_low"] = np.where(keep, low, np.nan)
+                fitted["conf_high"] = np.where(keep, high, np.nan)
         else:
             fitted = fitted if len(fitted) else mine.assign(lr_chi2=np.nan, p=np.nan)
-        fitted["method"] = (mine["method"].iloc[0] if len(mine) else "") + "; fitted on the published (rounded) counts"
+        fitted["method"] = ((mine["method"].iloc[0] if len(mine) else "") + "; fitted on the published (rounded) counts"
+                            + (_hull_note(step.rule) if kind == "logit" else ""))
         parts.append(fitted.reindex(columns=exact.columns))
     table = pd.concat(parts, ignore_index=True) if parts else exact.iloc[0:0]
     step.note(name, "(unadjusted models)", "recomputed from published counts", len(table),
@@ -725,7 +871,12 @@ def _access_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
     if not len(comp):
         step.out[composition], step.out[tests_name] = comp, tests
         return []
-    ok = (comp["ips_n"].to_numpy(dtype=float) >= rule.min_people) & ~small(comp["cmht_n"], rule)
+    if rule.has("published_conditions"):  # on the published size, like every other group
+        ok = rule.comparing().groups(comp["ips_n"]) if rule.has("tests_without_hidden_groups") else \
+            Comparable(lambda v: published_counts(v, rule)).groups(comp["ips_n"])
+        ok &= ~small(comp["cmht_n"], rule)
+    else:
+        ok = (comp["ips_n"].to_numpy(dtype=float) >= rule.min_people) & ~small(comp["cmht_n"], rule)
     published_keys, compositions, test_rows = [], [], []
     note = "; from the published (rounded) counts, groups with suppressed statistics excluded from the test"
     for factor, rows in comp.groupby("characteristic", sort=False):
@@ -737,6 +888,8 @@ def _access_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
         if rule.has("published_counts"):
             tested = good | (rows["category"] == NOT_KNOWN).to_numpy()
             c, t, k = access.compare(factor, ips[tested].fillna(0), cmht[tested].fillna(0), note, prefix)
+            if rule.has("true_intervals"):
+                c, k = _access_hulls(c, k, rule)
             c = rows[["characteristic", "category"]].merge(c.drop(columns=["ips_n", "cmht_n"]), how="left",
                                                            on=["characteristic", "category"])
             c.insert(2, "ips_n", rows["ips_n"].to_numpy())
@@ -762,6 +915,31 @@ def _access_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
     return published_keys
 
 
+def _access_hulls(comp: pd.DataFrame, keys: list[dict], rule: Disclosure) -> tuple[pd.DataFrame, list[dict]]:
+    """Access intervals that hold for every count the published ones may stand for: each group's share of its
+    CMHT group in IPS (Wilson) and its representation ratio (the nested or independent delta-method interval),
+    hulls over the group's counts and the extremes of the totals; the evidence read off the hull."""
+    comp = comp.copy()
+    known = (comp["category"] != NOT_KNOWN).to_numpy()
+    ips, cmht = comp["ips_n"].to_numpy(dtype=float), comp["cmht_n"].to_numpy(dtype=float)
+    low, high = intervals.wilson_hull(ips, cmht, rule.base, rule.threshold)
+    comp["pct_of_cmht_group_conf_low"], comp["pct_of_cmht_group_conf_high"] = 100 * low, 100 * high
+    nested = not comp["method"].str.contains("independent samples").any()
+    totals = [tuple(np.sum(bound[known]) for bound in intervals.count_box(x, rule.base, rule.threshold)) for x in (ips, cmht)]
+    low, high = intervals.ratio_hull(ips, totals[0], cmht, totals[1], rule.base, rule.threshold,
+                                     lambda a, big_a, c, big_c: access.ratio_se(a, big_a, c, big_c, nested))
+    shown = comp["representation_ratio"].notna().to_numpy()
+    comp["ratio_conf_low"] = np.where(shown, low, np.nan)
+    comp["ratio_conf_high"] = np.where(shown, high, np.nan)
+    comp["ratio_evidence"] = np.where(~shown, None, np.where(comp["ratio_conf_low"] > 1, "over-represented", np.where(
+        comp["ratio_conf_high"] < 1, "under-represented", "no clear difference")))
+    comp["method"] = comp["method"] + _hull_note(rule)
+    by_level = comp.set_index("category")
+    keys = [{**k, "conf_low": by_level.loc[k["level"], "ratio_conf_low"], "conf_high": by_level.loc[k["level"], "ratio_conf_high"],
+             "method": k["method"] + _hull_note(rule)} if k["measure"].endswith("representation_ratio") else k for k in keys]
+    return comp, keys
+
+
 def _sites_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
     """One site analysis (prefix "sites" or "own_sites"): every statistic recomputed from the rounded counts
     of the sites that pass rule 3, or nothing compared when fewer than two do. (`keys` is not needed here;
@@ -776,13 +954,16 @@ def _sites_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
         ok = np.zeros(len(exact), dtype=bool)
     statistics = [c for c in exact.columns if c not in COUNT_COLUMNS | {"site", "counted", "method"}]
     if not rule.has("published_counts") or ok.sum() < 2:
-        step.out[rates_name] = _hide(_counts_only(rates_name, exact, step), ~ok, statistics, rates_name, step, _why(rule))
+        step.out[rates_name] = _hide(_counts_only(rates_name, exact, step), ~ok, _and_outcomes(statistics, exact, rule),
+                                     rates_name, step, _why(rule))
         step.out[summary_name] = (_model_table(summary_name, raw[summary_name], prefix, step)
                                   if ok.sum() >= 2 else _empty_like(raw[summary_name]))
         return []
     shown = pd.DataFrame({"site": exact["site"][ok], "referrals": rounded(exact["referrals"][ok], rule).astype(int),
                           "jobs": rounded(exact["jobs"][ok], rule).astype(int), "counted": exact["counted"][ok]})
     keys, tables = sites.analyse(shown.reset_index(drop=True), prefix)
+    if rule.has("true_intervals"):
+        keys, tables = _site_hulls(shown.reset_index(drop=True), keys, tables, prefix, rule)
     rates = exact[["site"]].merge(tables[rates_name].drop(columns=["referrals", "jobs", "counted"]), on="site",
                                   how="left")
     rates.insert(1, "referrals", exact["referrals"].to_numpy())
@@ -790,7 +971,7 @@ def _sites_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
     rates.insert(3, "counted", exact["counted"].to_numpy())
     rates["method"] = rates["method"].fillna(exact["method"].iloc[0]) + "; from the published (rounded) counts"
     rates = _counts_only(rates_name, rates.reindex(columns=exact.columns), step)
-    step.out[rates_name] = _hide(rates, ~ok, statistics, rates_name, step, _why(rule))
+    step.out[rates_name] = _hide(rates, ~ok, _and_outcomes(statistics, rates, rule), rates_name, step, _why(rule))
     summary = tables[summary_name]
     left_out = int((~ok).sum())
     summary["method"] = summary["method"] + (f"; from the published (rounded) counts of {int(ok.sum())} sites"
@@ -802,6 +983,46 @@ def _sites_step(step: Step, keys: list[dict], prefix: str) -> list[dict]:
         if k["measure"].endswith("jobs_total"):
             k["value"] = float(rounded(k["value"], rule))
     return keys
+
+
+def _site_hulls(shown: pd.DataFrame, keys: list[dict], tables: dict, prefix: str, rule: Disclosure):
+    """Site intervals that hold for every count the published ones may stand for: each site's Wilson interval
+    and the pooled one as hulls; the random-effects interval and prediction interval as the hull over the
+    published counts and the two extreme sets (every site's jobs at the top of their box and referrals at the
+    bottom, and the other way round), between which the pooled rates of every set the counts stand for lie."""
+    rates_name, summary_name = f"{prefix}_rates", f"{prefix}_summary"
+    jobs, referrals = shown["jobs"].to_numpy(float), shown["referrals"].to_numpy(float)
+    (jobs_lo, jobs_hi), (ref_lo, ref_hi) = (intervals.count_box(x, rule.base, rule.threshold) for x in (jobs, referrals))
+    rates = tables[rates_name].copy()
+    low, high = intervals.wilson_hull(jobs, referrals, rule.base, rule.threshold)
+    rates["conf_low"], rates["conf_high"] = 100 * low, 100 * high
+    summary = tables[summary_name].copy()
+    extremes = [sites.analyse(shown.assign(jobs=j.astype(int), referrals=np.maximum(r, j).astype(int)), prefix)[1][summary_name]
+                for j, r in ((jobs_hi, ref_lo), (jobs_lo, ref_hi))]
+    for low_column, high_column in (("re_conf_low", "re_conf_high"), ("prediction_low", "prediction_high")):
+        summary[low_column] = min([summary[low_column].iloc[0]] + [e[low_column].iloc[0] for e in extremes])
+        summary[high_column] = max([summary[high_column].iloc[0]] + [e[high_column].iloc[0] for e in extremes])
+    pooled_low = float(wilson(jobs_lo.sum(), ref_hi.sum())[0])
+    pooled_high = float(wilson(jobs_hi.sum(), np.maximum(ref_lo, jobs_hi).sum())[1])
+    measure = sites.SOURCES[prefix]
+    bounds = {f"{measure}job_rate_pct": None,
+              f"{measure}pooled_rate_pct": (100 * pooled_low, 100 * pooled_high),
+              f"{measure}random_effects_rate_pct": (summary["re_conf_low"].iloc[0], summary["re_conf_high"].iloc[0]),
+              f"{measure}prediction_interval_pct": (summary["prediction_low"].iloc[0], summary["prediction_high"].iloc[0])}
+    by_site = rates.set_index("site")
+    out = []
+    for k in keys:
+        k = dict(k)
+        if k["measure"] == f"{measure}job_rate_pct":
+            k["conf_low"], k["conf_high"] = by_site.loc[k["level"], "conf_low"], by_site.loc[k["level"], "conf_high"]
+        elif bounds.get(k["measure"]):
+            k["conf_low"], k["conf_high"] = bounds[k["measure"]]
+        if k["measure"] in bounds:
+            k["method"] = k["method"] + _hull_note(rule)
+        out.append(k)
+    rates["method"] = rates["method"] + _hull_note(rule)
+    summary["method"] = summary["method"] + _hull_note(rule)
+    return out, {**tables, rates_name: rates, summary_name: summary}
 
 
 # --- key results ------------------------------------------------------------------------------------------------
@@ -856,6 +1077,34 @@ def _weeks(key: dict, rule: Disclosure) -> dict:
     return out
 
 
+# Key results that summarise a curve: computed on the person-level data, published coarse (`coarse`), with the
+# published curve they summarise (blank where it is not published or has fewer than m at risk by then).
+COARSE_MEASURES = {"km_median_days_to_employment": "employment_km", "km_median_days_in_work_support": "in_work_km",
+                   "cif_employment_pct": "employment_cif", "cif_competing_pct": "employment_cif_competing",
+                   "km_pct_still_supported": "in_work_km", "rmtl_days_employed_12m": "employment_cif",
+                   "mean_days_without_job_12m": "employment_cif"}
+
+
+def _coarse_key_row(key: dict, step: Step, rule: Disclosure) -> dict:
+    m, level = key["measure"], key["level"]
+    curve = step.curves.get(COARSE_MEASURES[m])
+    months = int(level) if key["factor"] == "months" else 12
+    if curve is None or (key["factor"] == "months"
+                         and at_risk_on_curve(curve, [months * MONTH_DAYS])[0] < rule.min_people):
+        return _from_row(key, None, "value")
+    n = float(curve["n_risk"].iloc[0])  # the cohort as its published curve counts it
+    value, low, high = key["value"], key["conf_low"], key["conf_high"]
+    if m.startswith("km_median"):
+        value, low, high = coarse_days(value, low, high)
+    elif m.startswith(("rmtl", "mean_days")):
+        value, low, high = intervals.outward(value, low, high, intervals.days_step(published_counts(n, rule),
+                                                                                    rule.base, 12 * MONTH_DAYS))
+    else:
+        value, low, high = coarse(value, low, high, n, rule)
+    return {**key, "value": float(value), "conf_low": float(low), "conf_high": float(high), "n": n,
+            "method": key["method"] + COARSE_NOTE, "suppressed": ""}
+
+
 def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     """One key result as published: read from the controlled tables, or recomputed by the same rule."""
     m, factor, level = key["measure"], key["factor"], key["level"]
@@ -874,6 +1123,8 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     if m.startswith("pct_"):
         return _share(key, rule) if rule.has("published_counts") else key
     prefix = "employment" if "employment" in m else "in_work"
+    if rule.has("true_intervals") and m in COARSE_MEASURES:
+        return _coarse_key_row(key, step, rule)
     if m in ("km_median_days_to_employment", "km_median_days_in_work_support"):
         km = curves.get(f"{prefix}_km")
         if km is None:
@@ -1039,6 +1290,31 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
     return step.out, key_rows, step.log
 
 
+# Where each table keeps a group's size and its outcome count (binary outcome or events).
+CLASS_SOURCES = {"outcome_rates": ("n", "positive"), "outcome_12m_window_rates": ("n", "positive"),
+                 "employment_by_group": ("n", "events"), "in_work_by_group": ("n", "events"),
+                 "sites_rates": ("referrals", "jobs"), "own_sites_rates": ("referrals", "jobs")}
+
+
+def class_disclosure_cells(tables: dict[str, pd.DataFrame], rule: Disclosure) -> pd.DataFrame:
+    """The groups of these (uncontrolled) tables in which nobody or everybody had the outcome, with 8 or more
+    people: where the class-disclosure rule applies (blank when hidden). For the trust's local record only:
+    the shared log says that the rule holds, not where, which would tell the outcome it hides."""
+    rows = []
+    for name, (size, count) in CLASS_SOURCES.items():
+        table = tables.get(name)
+        if table is None or not len(table) or not rule.active:
+            continue
+        n, k = table[size].to_numpy(dtype=float), table[count].to_numpy(dtype=float)
+        hit = (n >= rule.min_people) & ((k == 0) | (k == n))
+        for i in np.flatnonzero(hit):
+            r = table.iloc[i]
+            rows.append({"file": f"{name}.csv", "factor": r.get("factor", "site"), "level": r.get("level", r.get("site")),
+                         "people": int(n[i]), "had_the_outcome": "nobody" if k[i] == 0 else "everybody",
+                         "action": "hidden (class disclosure)" if rule.class_disclosure else "shown (--class-disclosure show)"})
+    return pd.DataFrame(rows, columns=["file", "factor", "level", "people", "had_the_outcome", "action"])
+
+
 def control_counts_table(name: str, table: pd.DataFrame, rule: Disclosure) -> tuple[pd.DataFrame, list[dict]]:
     """A table of counts only (the exclusion flow): counts rounded and small ones blank."""
     if not rule.active:
@@ -1067,6 +1343,11 @@ def verdicts(log: pd.DataFrame, files: list[str], rule: Disclosure) -> pd.DataFr
         rows.append({"file": file, "column": "(file)", "action": "verdict",
                      "cells": int(mine["cells"].sum()) if len(mine) else 0, "rule": verdict})
     if rule.active:
+        rows.append({"file": "(every file)", "column": "(groups)", "action": "class disclosure", "cells": 0,
+                     "rule": ("a group in which nobody or everybody had the outcome is blank as a small one is "
+                              "(--class-disclosure hide); where it applied is in the run's local record only"
+                              if rule.class_disclosure else "groups in which nobody or everybody had the outcome "
+                              "are shown (--class-disclosure show): the IG lead's decision")})
         rows.append({"file": "figures/*.png", "column": "(file)", "action": "verdict", "cells": 0,
                      "rule": "safe to release: drawn only from the controlled tables above (curves, rates, group sizes as published)"})
     return pd.DataFrame(rows)
@@ -1148,7 +1429,10 @@ def _referee_models(name: str, table: pd.DataFrame, step: Step, published: dict[
     out = _round_counts(name, table, [c for c in ("n", "events", "n_analysed", "n_total") if c in table], step)
     for column, digits in decimals.items():
         if column in out:
-            out[column] = out[column].astype(float).round(digits)
+            values = out[column].astype(float)
+            if step.rule.has("true_intervals") and column.endswith(("conf_low", "conf_high")):  # limits outward
+                values = intervals.outward(values, values, values, 10.0 ** -digits)[1 if column.endswith("low") else 2]
+            out[column] = np.round(values, digits)
             step.note(name, column, "precision reduced", out[column].notna().sum(),
                       f"{digits} decimals (model fitted on person-level data)")
     if {"analysis", "factor", "level", "reference"} <= set(table.columns):
@@ -1197,8 +1481,10 @@ def _capacity_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
         ok = _group_ok(durations["n"], durations["events"], rule)
         phases_ok = dict(zip(durations["phase"], ok))
         out = _round_counts("capacity_durations", durations, ["n", "events"], step)
-        for c in ("km_median_days", "km_median_conf_low", "km_median_conf_high", "rmst_days"):
+        for c in ("km_median_days", "rmst_days"):
             out[c] = _weeks_of(durations[c])
+        _, out["km_median_conf_low"], out["km_median_conf_high"] = coarse_days(  # limits outward
+            durations["km_median_days"], durations["km_median_conf_low"], durations["km_median_conf_high"])
         out["still_in_phase_at_tau_pct"] = durations["still_in_phase_at_tau_pct"].round(0)
         step.note("capacity_durations", "medians; restricted means", "rounded to whole weeks", len(out), "rule 6")
         step.out["capacity_durations"] = _hide(out, ~ok, ["km_median_days", "km_median_conf_low", "km_median_conf_high",

@@ -130,9 +130,10 @@ def _curve_with_band(ax, table: pd.DataFrame, column: str, start: float, label: 
     """A step curve with its 95% CI as a band; returns the last time (months) drawn."""
     x, y = _steps(table, column, start)
     ax.step(x, 100 * y, where="post", color="#1b6ca8", label=label)
-    _, low = _steps(table, "conf_low", start)
-    _, high = _steps(table, "conf_high", start)
-    ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label=band_label)
+    if {"conf_low", "conf_high"} <= set(table.columns):  # a curve redrawn from rounded counts has no band
+        _, low = _steps(table, "conf_low", start)
+        _, high = _steps(table, "conf_high", start)
+        ax.fill_between(x, 100 * low, 100 * high, step="post", color="#1b6ca8", alpha=0.15, label=band_label)
     return float(x.max())
 
 
@@ -205,13 +206,14 @@ def outcome_forest(rates: pd.DataFrame, folder: Path) -> list[Path]:
     y = np.arange(len(groups))[::-1]
     ax.errorbar(groups["rate_pct"], y, xerr=error_bars(groups["rate_pct"], groups["conf_low"], groups["conf_high"]),
                 fmt="o", color="#1b6ca8", ecolor="#1b6ca8", markersize=4, capsize=2)
-    ax.axvline(overall["rate_pct"], color="grey", linestyle="--", linewidth=1,
-               label=f"All: {overall['rate_pct']:.1f}%")
+    if pd.notna(overall["rate_pct"]):  # a hidden overall rate draws no line and no "All: nan%"
+        ax.axvline(overall["rate_pct"], color="grey", linestyle="--", linewidth=1, label=f"All: {overall['rate_pct']:.1f}%")
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=7)
     ax.set_xlim(0, 100)
     ax.set_xlabel("Gained or retained employment, or education (%)\nWilson 95% CI")
-    ax.legend(frameon=False, loc="lower right")
+    if pd.notna(overall["rate_pct"]):
+        ax.legend(frameon=False, loc="lower right")
     return save(fig, folder, "outcome_rates_by_group")
 
 

@@ -17,12 +17,25 @@ uncontrolled interval:
 """
 from __future__ import annotations
 
+import warnings
+from functools import wraps
+
 import numpy as np
 
 from .proportions import wilson
 from .results import Z95
 
 WEEK = 7.0
+
+
+def _quiet(function):
+    """Hull functions take min and max over grids that are empty where a count is blank: NaN, not a warning."""
+    @wraps(function)
+    def quiet(*args, **kwargs):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return function(*args, **kwargs)
+    return quiet
 
 
 def count_box(published, base: int, threshold: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +58,7 @@ def _grid(low, high) -> np.ndarray:
     return np.where(grid <= high[..., None], grid, np.nan)
 
 
+@_quiet
 def wilson_hull(positive, n, base: int, threshold: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The hull of the Wilson 95% intervals (as proportions) of every (positive, n) the published counts may
     stand for, with positive <= n."""
@@ -58,6 +72,7 @@ def wilson_hull(positive, n, base: int, threshold: int = 0) -> tuple[np.ndarray,
                 np.nanmax(np.where(valid, high, np.nan), axis=(-2, -1)))
 
 
+@_quiet
 def odds_ratio_hull(positive, n, positive_ref, n_ref, base: int, threshold: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The hull of the Wald 95% intervals of a group's odds ratio against a reference group, (a/b)/(c/d) with
     a = positive, b = n - positive (and c, d the reference's), over every (positive, n) of the group and the
@@ -76,6 +91,7 @@ def odds_ratio_hull(positive, n, positive_ref, n_ref, base: int, threshold: int 
         return np.nanmin(np.where(usable, low, np.nan), axis=axes), np.nanmax(np.where(usable, high, np.nan), axis=axes)
 
 
+@_quiet
 def difference_hull(positive, n, positive_ref, n_ref, base: int, threshold: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The hull of Newcombe's hybrid score 95% intervals of a difference in rates p - p_ref (as statsmodels'
     confint_proportions_2indep(method="newcomb") computes it, from the two Wilson intervals) over every
@@ -95,6 +111,7 @@ def difference_hull(positive, n, positive_ref, n_ref, base: int, threshold: int 
         return np.nanmin(np.where(usable, low, np.nan), axis=axes), np.nanmax(np.where(usable, high, np.nan), axis=axes)
 
 
+@_quiet
 def ratio_hull(a, big_a, c, big_c, base: int, threshold: int, se_of) -> tuple[np.ndarray, np.ndarray]:
     """The hull of the 95% intervals of a representation ratio (a/A)/(c/C), log-scale with the standard error
     se_of(a, A, c, C), over every a and c the published counts may stand for and the extremes of the totals

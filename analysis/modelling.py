@@ -3,9 +3,18 @@
 One rule for every model (Cox here, logistic in the outcome analysis): 'Not known' is left out; a level
 with no events (or, for logistic models, nothing but events) cannot be estimated, so it is left out and
 the table says so rather than printing an infinite ratio; the reference level is the largest group.
+
+Which groups are compared at all is one rule too (`Comparable`): at least MIN_COMPARED people; and, when a
+run's results are shared under disclosure control, the rule that decides which groups' statistics are
+published, judged on the counts as published. The pipeline sets it for the run (`comparing`), so every test
+and model of the run (log-rank, Gray, Cox, Fine-Gray, logistic, the referee's models) leaves a group out
+exactly when its statistics are not published, as it leaves out 'Not known'.
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -22,6 +31,68 @@ TOO_FEW = f"fewer than {MIN_COMPARED} people: described, not compared"
 WEIGHT = "count"  # collapsed frames: one row per cell (time, event, factors) with the number of people in it
 
 
+@dataclass(frozen=True)
+class Comparable:
+    """Which groups a test or model compares ('Not known' never). Without disclosure control (`publish` is
+    None): groups of at least MIN_COMPARED people. Under it: a group whose published size is at least
+    MIN_COMPARED, whose published events are not blank (1 to `threshold`) and, for a binary outcome, whose
+    published non-events are not from 1 to `threshold` either; with `class_disclosure`, not a group in which
+    nobody (or everybody) had the event. Judged on published counts only, so which groups are compared tells
+    a reader nothing the published counts do not."""
+    publish: Callable | None = None
+    threshold: int = 0
+    class_disclosure: bool = False
+
+    @property
+    def controlled(self) -> bool:
+        return self.publish is not None
+
+    def groups(self, n, events=None, binary: bool = False) -> np.ndarray:
+        n = np.asarray(n, dtype=float)
+        if not self.controlled:
+            return n >= MIN_COMPARED
+        size = self.publish(n)
+        ok = np.nan_to_num(size, nan=-1.0) >= MIN_COMPARED
+        if events is None:
+            return ok
+        shown = self.publish(np.asarray(events, dtype=float))
+        ok &= ~np.isnan(shown)
+        rest = size - shown
+        if binary:
+            ok &= ~((rest >= 1) & (rest <= self.threshold))
+        if self.class_disclosure:
+            ok &= (np.nan_to_num(shown) > 0) & (np.nan_to_num(rest) > 0)
+        return ok
+
+    def reason(self) -> str:
+        """Why a group was left out, in words that add nothing to the rule (the same for every group)."""
+        return ("left out: a small group, or few events, or (class disclosure) none or all (disclosure control)"
+                if self.controlled else TOO_FEW)
+
+
+_COMPARING: contextvars.ContextVar = contextvars.ContextVar("comparing", default=Comparable())
+
+
+@contextmanager
+def comparing(rule: Comparable):
+    """Compare groups by `rule` in every test and model run inside the block (the pipeline's analysis steps)."""
+    token = _COMPARING.set(rule)
+    try:
+        yield
+    finally:
+        _COMPARING.reset(token)
+
+
+def comparable() -> Comparable:
+    return _COMPARING.get()
+
+
+def left_out_note() -> str:
+    """What a test's method adds under disclosure control: the groups it leaves out, and why (none without)."""
+    return ("; under disclosure control, groups whose statistics are not published are left out too"
+            if comparable().controlled else "")
+
+
 def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """People to counts per distinct (keys, factors): every estimate here is exact on counts."""
     factors = list(FACTORS)
@@ -30,12 +101,18 @@ def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return cells
 
 
-def compared_groups(frame: pd.DataFrame, factor: str) -> pd.DataFrame:
-    """The rows of a collapsed frame that a comparison of `factor`'s groups uses: known value, and a group of
-    at least MIN_COMPARED people."""
+def compared_groups(frame: pd.DataFrame, factor: str, event=None, binary: bool = False) -> pd.DataFrame:
+    """The rows of a collapsed frame that a comparison of `factor`'s groups uses: a known value, and a group
+    the run's rule compares (`comparable`; `event`, a column or a boolean array, gives the events it judges)."""
     values = frame[factor].astype(str)
-    sizes = frame[WEIGHT].groupby(values).sum()
-    return frame[(values != NOT_KNOWN) & values.isin(sizes.index[sizes >= MIN_COMPARED])]
+    weight = frame[WEIGHT].to_numpy(dtype=float)
+    sizes = pd.Series(weight).groupby(values.to_numpy()).sum()
+    events = None
+    if event is not None:
+        hits = frame[event].to_numpy(dtype=float) if isinstance(event, str) else np.asarray(event, dtype=float)
+        events = pd.Series(weight * hits).groupby(values.to_numpy()).sum().reindex(sizes.index).to_numpy()
+    kept = sizes.index[comparable().groups(sizes.to_numpy(), events, binary)]
+    return frame[(values != NOT_KNOWN) & values.isin(kept)]
 
 
 def counts_by(cells: pd.DataFrame, keys: list[str], event: str) -> pd.DataFrame:
@@ -52,10 +129,12 @@ def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bo
     events = dict(zip(levels, np.bincount(which, weights=weight * frame[event].to_numpy(dtype=float),
                                           minlength=len(levels))))
     sizes.pop(NOT_KNOWN, None)
+    rule = comparable()
+    compared = dict(zip(sizes, rule.groups(list(sizes.values()), [events[lv] for lv in sizes], both_outcomes)))
     reasons = {}
     for level, size in sizes.items():
-        if size < MIN_COMPARED:
-            reasons[level] = TOO_FEW
+        if not compared[level]:
+            reasons[level] = rule.reason()
         elif events[level] == 0:
             reasons[level] = "not estimable: no events in this group"
         elif both_outcomes and events[level] == size:

@@ -174,7 +174,7 @@ def factor_tests(table: pd.DataFrame) -> list[dict]:
     rows = []
     for test, counts, scope in ((AS_PUBLISHED, table, PUBLISHED_SCOPE),
                                 (EXCLUDING_SMALL, table[table.sum(axis=1) >= MIN_COMPARED], SMALL_GROUPS[2:])):
-        result = homogeneity_tests(counts)
+        result = homogeneity_tests(counts, exact=test == AS_PUBLISHED)  # one exact test per factor: outcome_exact_p
         n = int(counts.drop(index=NOT_KNOWN, errors="ignore").to_numpy().sum())
         rows.append({"test": test, **result, "chi2_method": result["chi2_method"] + "; " + scope,
                      "exact_method": result["exact_method"] + "; " + scope, "n": n})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from contextlib import nullcontext
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
@@ -19,12 +20,13 @@ import pandas as pd
 from . import access, capacity, competing, employment, in_work, outcome, sites
 from . import referee
 from .contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
-from .disclosure import (PRESETS, Disclosure, control_counts_table, control_step, merge_small_groups,
-                         month_window_problem, verdicts)
+from .disclosure import (PRESETS, Disclosure, class_disclosure_cells, control_counts_table, control_step,
+                         merge_small_groups, month_window_problem, verdicts)
 from .errors import InputError, Problem
 from .files import as_published, write_csv_atomic, write_folder_atomically
 from .load import apply_entry_window, exclusion_flow, load, load_references, load_sites, reference_spec
 from .mapping import load_mapping
+from .modelling import comparing
 from .results import key_table, row
 
 FIGURE_DIR = "figures"
@@ -198,7 +200,7 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
             write_csv_atomic(folder / FIGURE_DIR / "not_drawn.csv", pd.DataFrame({"figure_and_error": not_drawn}))
         return done
 
-    key, flow, loaded = write_folder_atomically(out, fill)
+    key, (flow, class_cells), loaded = write_folder_atomically(out, fill)
     progress(f"results written to {out}")
     if problems is not None:
         InputError(loaded.problems).write_csv(problems)
@@ -207,7 +209,8 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
         inputs = [("extract", extract), ("mapping", mapping), ("sites", sites_path)]
         inputs += [("reference", reference_spec(str(r))[1]) for r in _listed(reference)]
         inputs += [("need", reference_spec(str(r))[1]) for r in _listed(need)]
-        write_local_record(Path(local_dir), flow, loaded.problems, [(k, Path(p)) for k, p in inputs if p], out)
+        write_local_record(Path(local_dir), flow, loaded.problems, [(k, Path(p)) for k, p in inputs if p], out,
+                           class_cells)
         progress(f"the local record (exact exclusions, problems, input hashes) written to {local_dir}: keep it in "
                  f"the trust; share {out} only")
     return key
@@ -218,13 +221,15 @@ def _listed(files) -> list:
 
 
 def write_local_record(folder: Path, flow: pd.DataFrame, problems: list[Problem], inputs: list[tuple[str, Path]],
-                       out: Path) -> None:
+                       out: Path, class_cells: pd.DataFrame | None = None) -> None:
     """The record a trust keeps of a run and never sends: `exclusions_exact.csv` (the exclusion flow with
     counts of 1 to 7 and unrounded counts, which the shared `exclusions.csv` blanks and rounds),
     `problems.csv` (every problem of a row left out, by row: person-level), and `run_record.csv` (each
     input's path and SHA-256, which would link runs and confirm a guessed file if shared). Byte-identical
     for the same inputs: nothing timed is written."""
     write_csv_atomic(folder / "exclusions_exact.csv", flow)
+    if class_cells is not None:  # where class disclosure blanked a group: the IG lead's record, never shared
+        write_csv_atomic(folder / "class_disclosure.csv", class_cells)
     InputError(problems).write_csv(folder / "problems.csv")
     record = [(f"{kind}_file", str(path.resolve())) for kind, path in inputs]
     record += [(f"{kind}_sha256", sha256(path)) for kind, path in inputs]
@@ -281,19 +286,24 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
             for factor, level in merged.itertuples(index=False)]
     progress(f"  read and validated in {time.perf_counter() - started:.1f} s")
     progress(f"analysing {len(data)} rows ({int(flow.loc[flow['step'] == 'excluded', 'rows'].sum())} excluded) ...")
-    keys, tables = [], {}
+    keys, tables, class_cells = [], {}, []
     started = time.perf_counter()
-    for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table, need_table,
-                                                        capacity_options):
-        progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
-        step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure, published=tables)
-        keys += step_keys
-        log += step_log
-        write_tables(folder, step_tables)
-        if drawer is not None:
-            drawer.add(step_tables)
-        tables.update(step_tables)
-        started = time.perf_counter()
+    # Every test and model leaves out the groups the release hides. (Without disclosure control the run keeps
+    # the rule it is given, the analyses' own unless a caller compares as a release would: the tests do, to
+    # check a release's intervals against the same analyses without rounding.)
+    with comparing(disclosure.comparing()) if disclosure.active else nullcontext():
+        for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table, need_table,
+                                                            capacity_options):
+            progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
+            class_cells.append(class_disclosure_cells(step_tables, disclosure))
+            step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure, published=tables)
+            keys += step_keys
+            log += step_log
+            write_tables(folder, step_tables)
+            if drawer is not None:
+                drawer.add(step_tables)
+            tables.update(step_tables)
+            started = time.perf_counter()
     digest = sha256(Path(extract))
     synthetic = digest == synthetic_sha256()
     default_name = SYNTHETIC_SERVICE if synthetic else f"IPS service ({Path(extract).name})"
@@ -320,7 +330,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         written = sorted(p.name for p in folder.glob("*.csv") if p.name not in KEPT_FILES)
         write_csv_atomic(folder / "disclosure_log.csv", pd.concat([verdicts(log, written, disclosure), log],
                                                                   ignore_index=True))
-    return key, flow, loaded
+    return key, (flow, pd.concat(class_cells, ignore_index=True)), loaded
 
 
 def _names(files) -> str:

@@ -63,6 +63,11 @@ class Results:
         r = self.row(measure, factor, level)
         return SUPPRESSED if is_suppressed(r, "value") else fmt(r["value"], digits)
 
+    def pct(self, measure: str, factor: str = "all", level: str = "all", digits: int = 1) -> str:
+        """A percentage with its sign ("46.2%"), or "suppressed" (never "suppressed%")."""
+        shown = self.num(measure, factor, level, digits)
+        return shown if shown in (SUPPRESSED, "not reached", "not estimable") else shown + "%"
+
     def ci(self, measure: str, factor: str = "all", level: str = "all", digits: int = 1) -> str:
         r = self.row(measure, factor, level)
         if is_suppressed(r, "conf_low"):
@@ -156,6 +161,13 @@ def fmt(value, digits: int = 1) -> str:
     return f"{rounded:,.{digits}f}"
 
 
+def fmt_pct(value, digits: int = 1) -> str:
+    """A percentage with its sign, or "not published" where there is no number (a blank cell of a release, or
+    nothing to compute): never "nan%" or "not reached%"."""
+    shown = fmt(value, digits)
+    return shown + "%" if shown not in ("not reached", "not estimable") else "not published"
+
+
 def fmt_p(p) -> str:
     """A p-value in a table cell: 3 decimals, "< 0.001" below that, "not tested" when missing."""
     if pd.isna(p):
@@ -232,6 +244,8 @@ def md_table(frame: pd.DataFrame, columns: dict[str, str], digits: dict[str, int
                 cells.append("yes" if v else "no")
             elif pd.isna(v):
                 cells.append("")
+            elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+                cells.append(f"{int(v)}")  # a count read back as a float (a column with a blank): 1235, not 1235.0
             else:
                 cells.append((labels.human(v) if c in HUMAN_COLUMNS else str(v)).replace("|", "/"))
         rows.append(cells)

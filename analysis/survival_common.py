@@ -6,7 +6,7 @@ import pandas as pd
 
 from .contract import FACTORS
 from .estimators import KM_MEDIAN_METHOD, kaplan_meier, km_median, logrank
-from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors, model_specs, ratio_key_rows
+from .modelling import MIN_COMPARED, WEIGHT, compared_groups, cox_by_factors, left_out_note, model_specs, ratio_key_rows
 from .results import row
 
 FACTOR_NAMES = list(FACTORS)
@@ -41,11 +41,12 @@ def by_group(frame: pd.DataFrame, time: str, event: str, at_days: dict[str, floa
 def logrank_by_factor(frame: pd.DataFrame, time: str, event: str) -> pd.DataFrame:
     rows = []
     for factor in FACTOR_NAMES:
-        known = compared_groups(frame, factor)
+        known = compared_groups(frame, factor, event)
         test = logrank(known[time], known[event], known[factor].astype(str), known[WEIGHT])
         rows.append({"factor": factor, "chi2": test["chi2"], "df": test["df"], "p": test["p"],
                      "n": int(known[WEIGHT].sum()),
-                     "method": test["method"] + f"; 'Not known' and groups of fewer than {MIN_COMPARED} excluded"})
+                     "method": test["method"] + f"; 'Not known' and groups of fewer than {MIN_COMPARED} excluded"
+                     + left_out_note()})
     return pd.DataFrame(rows)
 
 

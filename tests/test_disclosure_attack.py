@@ -90,6 +90,14 @@ def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None, ne
         for r in tables.get(f"{family}_rates", pd.DataFrame()).itertuples():
             count(("rate", family, "site", r.site, "positive"), r.jobs)
             count(("rate", family, "site", r.site, "n"), r.referrals)
+    # A group's outcome read from a zero: the rule means to show a 0 only for a group whose size is shown (8 or
+    # more people) and, with class disclosure hidden, never a group in which nobody had the outcome.
+    for name, (size, outcome) in ZERO_SOURCES.items():
+        for r in tables.get(name, pd.DataFrame()).to_dict("records"):
+            if r[outcome] == 0:
+                factor, level = ("site", r["site"]) if "site" in r else (r["factor"], r["level"])
+                truth[("zero", name, factor, level)] = 0
+                intended[("zero", name, factor, level)] = None if (1 <= r[size] <= 7 or rule.class_disclosure) else 0
     curves = {("employment_km", "all", "all"): (tables["employment_cif"], ("n_event", "n_competing", "n_censor")),
               ("employment_cif", "all", "all"): (tables["employment_cif"], ("n_event", "n_competing", "n_censor")),
               ("in_work_km", "all", "all"): (tables["in_work_km"], ("n_event", "n_censor"))}
@@ -117,6 +125,11 @@ def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None, ne
             count(("key_pct", r.measure, "numerator"), k)
             count(("key_pct", r.measure, "n"), int(r.n))
     return truth, intended, facts
+
+
+ZERO_SOURCES = {"outcome_rates": ("n", "positive"), "outcome_12m_window_rates": ("n", "positive"),
+                "employment_by_group": ("n", "events"), "in_work_by_group": ("n", "events"),
+                "sites_rates": ("referrals", "jobs"), "own_sites_rates": ("referrals", "jobs")}
 
 
 # --- the attacks ----------------------------------------------------------------------------------------
@@ -311,6 +324,75 @@ def attack_differencing(folder: Path) -> dict:
     return claims
 
 
+def attack_zeros(folder: Path) -> dict:
+    """Class 7: a published 0 beside a hidden group size (the group has 1-7 people, and none had the outcome),
+    or beside a shown size (nobody in the group had the outcome: class disclosure)."""
+    claims = {}
+    for name, (size, outcome) in ZERO_SOURCES.items():
+        table = read(folder, name)
+        for r in table.to_dict("records") if len(table) and outcome in table else []:
+            if r[outcome] == 0 and not pd.isna(r[outcome]):
+                factor, level = ("site", r["site"]) if "site" in r else (r["factor"], r["level"])
+                claims[("zero", name, factor, level)] = 0
+    return claims
+
+
+def attack_tests_with_hidden_groups(folder: Path) -> list[str]:
+    """Class 8: a test or model-wide statistic that counts a group whose statistics are hidden. A test across
+    k groups has k - 1 df; with fewer groups shown than that, the test has used a hidden one (whose counts
+    it then carries)."""
+    found = []
+    for by_group, tests, label in (("employment_by_group", "employment_logrank", "cif_6m_pct"),
+                                   ("in_work_by_group", "in_work_logrank", "km_survival_6m"),
+                                   ("employment_by_group", "competing_gray", "cif_6m_pct")):
+        groups, table = read(folder, by_group), read(folder, tests)
+        if not len(groups) or not len(table) or label not in groups:
+            continue
+        if "cause" in table:
+            table = table[table["cause"] == "job"]
+        for r in table.to_dict("records"):
+            mine = groups[(groups["factor"] == r["factor"]) & (groups["level"] != "Not known")]
+            shown = int(mine[label].notna().sum())
+            if pd.notna(r.get("df")) and r["df"] > 0 and r["df"] + 1 > shown:
+                found.append(f"{tests}: the {r['factor']} test has {int(r['df'])} df with {shown} groups shown: "
+                             "it counts a hidden group")
+    return found
+
+
+def attack_conditions(folder: Path) -> list[str]:
+    """Class 9: the publication conditions as constraints. Each count of an outcome table is an interval (its
+    rounding), and the rule's conditions as the release states them constrain it further: if a group's
+    statistics are shown only when, on the exact counts, it has 8 or more people and events and non-events
+    not from 1 to 7, and a group said to be left out for having 'fewer than 10 people' has at most 9, then
+    intersecting those with the rounding narrows counts. Reported where the conditions narrow a count that
+    the rounding alone leaves at five values to two or fewer."""
+    found = []
+    info = read(folder, "run_info")
+    exact_conditions = len(info) and "published_conditions" in " ".join(info["value"].astype(str))
+    for suffix in ("", "_12m_window"):
+        rates = read(folder, f"outcome{suffix}_rates")
+        excluded = read(folder, f"outcome{suffix}_model_exclusions")
+        few = set()
+        if len(excluded):
+            few = {(f, lv) for f, lv, why in zip(excluded["factor"], excluded["level"], excluded["reason"])
+                   if "fewer than 10 people" in str(why)}
+        for r in rates.to_dict("records") if len(rates) else []:
+            if pd.isna(r["n"]) or pd.isna(r["positive"]) or r["factor"] == "all":
+                continue
+            ns = [n for n in range(int(r["n"]) - 2, int(r["n"]) + 3) if n >= 0]
+            pairs = [(n, k) for n in ns for k in range(max(0, int(r["positive"]) - 2), int(r["positive"]) + 3)
+                     if k <= n and (r["positive"] != 0 or k == 0)]
+            kept = pairs
+            if exact_conditions and pd.notna(r["rate_pct"]):
+                kept = [(n, k) for n, k in kept if n >= 8 and not 1 <= k <= 7 and not 1 <= n - k <= 7]
+            if (r["factor"], r["level"]) in few:
+                kept = [(n, k) for n, k in kept if n <= 9]
+            values = sorted({n for n, _ in kept})
+            if len({n for n, _ in pairs}) == 5 and 0 < len(values) <= 2:
+                found.append(f"outcome{suffix}_rates {r['factor']} {r['level']}: the conditions narrow n to {values}")
+    return found
+
+
 def attack_text_and_metadata(folder: Path, facts: dict, truth: dict) -> list[str]:
     """Classes 5 and 6: leaks that are not counts. Returns a description of each found."""
     found = []
@@ -340,10 +422,11 @@ def attack(folder: Path, denominators: dict[str, pd.DataFrame], facts: dict, tru
     exactly (the worst case: the release shows them rounded)."""
     claims = {}
     for attempt in (attack_rates(folder), attack_models(folder, denominators), attack_curves(folder),
-                    attack_differencing(folder)):
+                    attack_differencing(folder), attack_zeros(folder)):
         for key, value in attempt.items():
             claims.setdefault(key, value)
-    return claims, attack_text_and_metadata(folder, facts, truth)
+    return claims, (attack_text_and_metadata(folder, facts, truth) + attack_tests_with_hidden_groups(folder)
+                    + attack_conditions(folder))
 
 
 def score(claims: dict, truth: dict, intended: dict) -> tuple[list, list]:
@@ -361,14 +444,18 @@ def score(claims: dict, truth: dict, intended: dict) -> tuple[list, list]:
 
 # --- extracts ---------------------------------------------------------------------------------------------
 
-def write_extract(folder: Path, n: int, seed: int, skew: float) -> tuple[Path, Path]:
+def write_extract(folder: Path, n: int, seed: int, skew: float, tiny_site: int = 0) -> tuple[Path, Path]:
     """A synthetic extract of n people (the package's generator: realistic times and groups), with a share
-    `skew` of people moved into small groups so that some groups are tiny."""
+    `skew` of people moved into small groups so that some groups are tiny; with tiny_site, that many people
+    without a job moved to a site of their own (a team of 1 to 7: its size is hidden, and so is its zero)."""
     extract, reference = generate(Calibration.read(), n=n, seed=seed)
     rng = np.random.default_rng(seed)
     moved = rng.random(len(extract)) < skew
     extract.loc[moved, "ethnicity"] = rng.choice(["Mixed", "Other"], moved.sum())
     extract.loc[rng.random(len(extract)) < skew / 2, "gender"] = "Other"
+    if tiny_site:
+        without_job = np.flatnonzero(~extract["outcome"].isin(["gained_employment", "retained_employment"]).to_numpy())
+        extract.loc[extract.index[without_job[:tiny_site]], "site"] = "Tiny team"
     folder.mkdir(parents=True, exist_ok=True)
     extract.to_csv(folder / "extract.csv", index=False)
     reference.to_csv(folder / "cmht.csv", index=False)
@@ -392,7 +479,8 @@ def attack_run(folder: Path, extract: Path, cmht: Path, rule, sites: Path | None
 
 # --- the tests --------------------------------------------------------------------------------------------
 
-@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(min_value=40, max_value=220), seed=st.integers(min_value=0, max_value=10_000),
        skew=st.sampled_from([0.0, 0.03, 0.08]))
 def test_the_attacker_recovers_nothing_from_a_default_release(tmp_path_factory, n, seed, skew):
@@ -414,6 +502,9 @@ def test_the_attacker_recovers_nothing_from_the_shipped_synthetic_data_at_nhs(tm
 
 # Each protection, switched off alone, lets one of the attacks through: the attacker would catch the leak.
 LEAKS = {
+    "zeros_beside_blanks": lambda recovered, text: any(k[0] == "zero" for k, _, _ in recovered),
+    "tests_without_hidden_groups": lambda recovered, text: any("counts a hidden group" in t for t in text),
+    "published_conditions": lambda recovered, text: any("the conditions narrow" in t for t in text),
     "published_counts": lambda recovered, text: any(k[0] in ("rate", "key_pct", *ACCESS_FAMILIES) for k, _, _ in recovered),
     "secondary_for_totals": lambda recovered, text: any(k[0] == "rate" for k, _, _ in recovered),
     "curves": lambda recovered, text: any(k[0] == "curve" for k, _, _ in recovered),
@@ -428,8 +519,9 @@ def test_switching_a_protection_off_lets_the_attacker_in(tmp_path, protection):
     rule = replace(NHS, protections=NHS.protections - {protection})
     found = False
     # (168, 1): groups of 38, 38 and 1 positive beside a total of 77, which rounding alone pins
-    for n, seed, skew in ((60, 11, 0.03), (168, 1, 0.0), (150, 3, 0.03), (539, 20240227, 0.03)):
-        extract, cmht = write_extract(tmp_path / f"{n}-{seed}", n, seed, skew)
+    # (150, 3, with a team of 4 without a job): a hidden team size beside its zero jobs
+    for n, seed, skew, tiny in ((60, 11, 0.03, 0), (168, 1, 0.0, 0), (150, 3, 0.03, 4), (539, 20240227, 0.03, 0)):
+        extract, cmht = write_extract(tmp_path / f"{n}-{seed}", n, seed, skew, tiny)
         recovered, wrong, text, _ = attack_run(tmp_path / f"{n}-{seed}", extract, cmht, rule)
         if LEAKS[protection](recovered, text):
             found = True
@@ -446,3 +538,25 @@ def test_with_every_protection_off_the_attacker_recovers_many_exact_cells(tmp_pa
     # each class of attack finds something, the ratio attack on both denominators included
     assert {"rate", "curve", "key_pct", *ACCESS_FAMILIES} <= {k[0] for k, _, _ in recovered}
     assert text
+
+
+def test_class_disclosure_is_the_ig_leads_option_and_its_record_stays_local(tmp_path):
+    """A team of 12 in which nobody found work (each member's outcome is then known): hidden by default, its
+    zero included, and listed only in the local record; shown with --class-disclosure show, and the shared log
+    says which was chosen."""
+    extract, cmht = write_extract(tmp_path / "in", 200, 5, 0.0, tiny_site=12)
+    out = {}
+    for choice in ("hide", "show"):
+        out[choice] = tmp_path / choice
+        run(extract, EXTRACT_DATE, out[choice], reference=cmht, disclosure=replace(NHS, class_disclosure=choice == "hide"),
+            with_figures=False, local_dir=tmp_path / f"local-{choice}")
+    team = {c: read(out[c], "sites_rates").set_index("site").loc["Tiny team"] for c in out}
+    assert team["hide"]["referrals"] == 10 and pd.isna(team["hide"]["jobs"]) and pd.isna(team["hide"]["rate_pct"])
+    assert team["show"]["jobs"] == 0 and team["show"]["rate_pct"] == 0
+    local = pd.read_csv(tmp_path / "local-hide" / "class_disclosure.csv")
+    assert ((local["level"] == "Tiny team") & (local["had_the_outcome"] == "nobody")).any()
+    shared = "\n".join(p.read_text() for p in out["hide"].glob("*.csv"))
+    assert "Tiny team,12" not in shared and "nobody" not in read(out["hide"], "disclosure_log")["rule"].str.cat(sep=" ").replace(
+        "nobody or everybody", "")
+    log = read(out["show"], "disclosure_log")
+    assert log["rule"].str.contains("are shown \\(--class-disclosure show\\)").any()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from analysis.pipeline import run
 from analysis.disclosure import PRESETS
+from analysis.modelling import comparing
 from test_disclosure_attack import EXTRACT_DATE, MIW_SITES, read, write_extract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,12 +111,14 @@ def check_release(folder: Path) -> None:
                 assert shown(r["rate_pct"]) == shown(k["value"]), (family, r["site"])
                 if shown(k["value"]):
                     assert r["rate_pct"] == k["value"] and r["referrals"] == k["n"], (family, r["site"])
-    # Curves read in key results equal the published curve at that month.
-    cif, key = read(folder, "employment_cif"), key_rows(folder, "cif_employment_pct")
+    # A curve's summary in the key results is the data's, published on its grid: a whole number of steps of the
+    # share 5 people make of the cohort as published (at least a point), its limits outward on the same grid.
+    key = key_rows(folder, "cif_employment_pct")
     for (factor, level), k in key.iterrows():
-        at = cif[cif["months"] == int(level)] if len(cif) else cif
-        if len(at) and shown(k["value"]):
-            assert np.isclose(100 * at["cif"].iloc[0], k["value"], rtol=1e-12)
+        if shown(k["value"]):
+            step = max(1.0, np.ceil(100 * 5 / k["n"]))
+            for value in (k["value"], k["conf_low"], k["conf_high"]):
+                assert np.isclose(value / step, round(value / step)), (level, value, step)
 
 
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -168,4 +171,80 @@ def test_a_table_or_measure_without_a_rule_is_blanked_and_sent_for_review():
     assert out["new_analysis"]["n"].iloc[0] == 25 and pd.isna(out["new_analysis"]["mean_days"].iloc[0])
     assert pd.isna(published[0]["value"]) and published[0]["n"] == 25
     verdict = verdicts(pd.DataFrame(log), ["new_analysis.csv", "key_results.csv"], PRESETS["nhs"])
-    assert verdict.loc[verdict["file"] != "figures/*.png", "rule"].str.startswith("review").all()
+    verdicts_of_files = verdict[(verdict["action"] == "verdict") & (verdict["file"] != "figures/*.png")]
+    assert verdicts_of_files["rule"].str.startswith("review").all()
+
+
+# --- every interval a release publishes holds the estimate of the same run without disclosure control --------
+
+INTERVALS = {  # (low, high) -> the estimate it is an interval of, first found in the table
+    ("conf_low", "conf_high"): ("rate_pct", "odds_ratio", "hazard_ratio", "subdistribution_hr", "cif_pct", "ratio",
+                                "value"),
+    ("ratio_conf_low", "ratio_conf_high"): ("representation_ratio",),
+    ("pct_of_cmht_group_conf_low", "pct_of_cmht_group_conf_high"): ("pct_of_cmht_group_in_ips",),
+    ("difference_conf_low", "difference_conf_high"): ("difference_pp",),
+    ("km_median_conf_low", "km_median_conf_high"): ("km_median_days",),
+    ("cif_6m_conf_low", "cif_6m_conf_high"): ("cif_6m_pct",),
+    ("cif_12m_conf_low", "cif_12m_conf_high"): ("cif_12m_pct",),
+    ("re_conf_low", "re_conf_high"): ("random_effects_rate_pct",),
+    ("prediction_low", "prediction_high"): ("random_effects_rate_pct",),
+    ("robust_conf_low", "robust_conf_high"): ("ratio",),
+}
+ROW_KEYS = ("measure", "model", "term", "factor", "level", "reference", "characteristic", "category", "site", "months",
+            "definition", "cause", "analysis", "approach", "test", "phase", "version", "interval", "age")
+
+
+def intervals_missing_the_estimate(released: Path, uncontrolled: Path) -> tuple[int, list[str]]:
+    """(intervals checked, those that do not hold the uncontrolled estimate), over every file of a release."""
+    checked, missed = 0, []
+    for path in sorted(released.glob("*.csv")):
+        mine, theirs = read(released, path.stem), read(uncontrolled, path.stem)
+        if not len(mine) or not len(theirs):
+            continue
+        for (low, high), estimates in INTERVALS.items():
+            estimate = next((e for e in estimates if e in theirs and e in mine), None)
+            if estimate is None or low not in mine or high not in mine:
+                continue
+            keys = [k for k in ROW_KEYS if k in mine and k in theirs]
+            if path.stem == "key_results":
+                mine = mine[mine["interval"] == "95% CI"]
+            if not keys:  # a one-row summary (sites_summary): the row itself
+                if len(mine) != 1 or len(theirs) != 1:
+                    continue
+                mine, theirs, keys = mine.assign(row="0"), theirs.assign(row="0"), ["row"]
+            both = mine[keys + [low, high]].astype({k: str for k in keys}).merge(
+                theirs[keys + [estimate]].astype({k: str for k in keys}), on=keys, how="inner")
+            both = both[both[low].notna() & both[high].notna() & both[estimate].notna()]
+            checked += len(both)
+            bad = both[(both[estimate] < both[low] - 1e-9) | (both[estimate] > both[high] + 1e-9)]
+            missed += [f"{path.name} {dict(r[keys])} {estimate} {r[estimate]} outside {r[low]}-{r[high]}"
+                       for _, r in bad.iterrows()]
+    return checked, missed
+
+
+@pytest.mark.parametrize("case", ["synthetic", "messy export", "small skewed"])
+def test_every_published_interval_holds_the_uncontrolled_estimate(tmp_path, case):
+    """A release may be coarser than the data, never wrong: each CI of an nhs release contains the estimate the
+    same analyses give without disclosure control."""
+    from analysis.cli import main
+
+    examples = ROOT / "examples"
+    if case == "synthetic":
+        data = ROOT / "data_synthetic"
+        args = [str(data / "ips_extract.csv"), "--reference", str(data / "reference_population.csv"), "--sites",
+                str(data / "making_ips_work_sites.csv"), "--staffing", str(data / "staffing.csv")]
+    elif case == "messy export":
+        args = [str(examples / "messy_export.xlsx"), "--mapping", str(examples / "messy_mapping.yaml"), "--reference",
+                str(examples / "messy_cmht.csv"), "--exclude-invalid"]
+    else:
+        extract, cmht = write_extract(tmp_path / "in", 90, 7, 0.08)
+        args = [str(extract), "--reference", str(cmht)]
+    common = ["--extract-date", EXTRACT_DATE, "--no-figures"]
+    assert main(["run", *args, *common, "--out", str(tmp_path / "nhs")]) == 0
+    # The same analyses without rounding: the groups a release leaves out of its tests and models (those whose
+    # statistics it hides) are left out here too, so each model is the one the release published.
+    with comparing(PRESETS["nhs"].comparing()):
+        assert main(["run", *args, *common, "--disclosure", "none", "--out", str(tmp_path / "none")]) == 0
+    uncontrolled = tmp_path / "none"
+    checked, missed = intervals_missing_the_estimate(tmp_path / "nhs", uncontrolled)
+    assert checked >= (150 if case != "small skewed" else 20) and missed == [], (checked, missed[:10])
