@@ -471,6 +471,10 @@ def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.Da
                   f"curves by month from cumulative counts rounded to {rule.base}")
 
 
+# How every note disclosure control appends to a method starts: the definition is the text before the first.
+RELEASE_NOTE_STARTS = ("; computed on the person-level data", "; fitted on the published", "; from the published",
+                       "; from the rounded counts", "; rounded to whole weeks", "; 95% interval: the hull",
+                       "; on the published (rounded) counts", "; no disclosure rule for this measure")
 COARSE_NOTE = ("; computed on the person-level data and published coarse: shares on a grid of the share 5 people "
                "make of the group (at least 1 point), times in whole weeks, the estimate to the nearest step and the "
                "95% limits outward, so the published interval holds the exact one")

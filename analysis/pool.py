@@ -6,8 +6,10 @@ error from the numbers its release publishes, and nothing else:
 
 - a rate (gained a job, of everyone analysed; the positive outcome) from its published rounded counts:
   events = rate x n / 100 (both rounded to 5 by the `nhs` rule), logit with variance 1/(n p (1-p));
-- the Aalen-Johansen cumulative incidence of a job at 6 and 12 months from the published monthly curve
-  (employment_cif.csv): its logit, with SE by the delta method from the published standard error;
+- the Aalen-Johansen cumulative incidence of a job at 6 and 12 months from the published key result
+  (key_results.csv, cif_employment_pct): its logit, SE from its published 95% CI on the logit scale,
+  (logit(high) - logit(low)) / (2 x 1.959964). Under disclosure control that CI is widened outward to a
+  coarse grid, so the SE is conservative (larger than the exact one) and a controlled service weighs less;
 - a hazard or odds ratio by group from its published ratio and 95% CI: log ratio, SE =
   (log(high) - log(low)) / (2 x 1.959964); a Cox or adjusted ratio is published to 2 decimals, so this SE
   carries that rounding.
@@ -30,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from . import labels, meta, sites
+from . import disclosure, labels, meta, sites
 from .errors import InputError, Problem
 from .files import as_published, write_csv_atomic, write_folder_atomically
 from .proportions import wilson
@@ -49,7 +51,8 @@ LABELS = labels.POOLED
 FROM_COUNTS = ("each service's rate from its published rounded counts (events = rate x n / 100); "
                + sites.LOGIT_METHOD + "; pooled on the logit scale, back-transformed")
 FROM_CURVE = ("the logit of each service's published Aalen-Johansen cumulative incidence at month {m} "
-              "(employment_cif.csv), SE by the delta method from its published standard error, se / (F (1 - F)); "
+              "(key_results.csv), SE from its published 95% CI as (logit(high) - logit(low)) / (2 x 1.959964) "
+              "(a controlled release widens that CI outward to a coarse grid, so the SE is conservative); "
               "pooled on the logit scale, back-transformed")
 FROM_CI = ("the log of each service's published ratio, SE from its published 95% CI as (log(high) - log(low)) / "
            "(2 x 1.959964) (a Cox or adjusted ratio and its CI are published to 2 decimals, and the SE carries that "
@@ -163,15 +166,26 @@ def _rate(service: Service, measure: str, events, n) -> dict:
                      n=n, events=events)
 
 
-def _cif(service: Service, measure: str, curve: pd.DataFrame, months: int) -> dict:
-    at = curve[curve["months"] == months]
-    if not len(at) or at[["cif", "std_err"]].isna().any(axis=None):
+def _cif(service: Service, measure: str, key: pd.DataFrame, months: int) -> dict:
+    at = key[(key["measure"] == "cif_employment_pct") & (key["factor"] == "months")
+             & (pd.to_numeric(key["level"], errors="coerce") == months)]
+    if not len(at):
         return _estimate(service, measure, np.nan, np.nan, np.nan, np.nan, np.nan, "logit",
-                         reason=BLANKED if len(at) else f"its curve stops before month {months}")
-    f, se = float(at["cif"].iloc[0]), float(at["std_err"].iloc[0])
-    y = np.log(f / (1 - f)) if 0 < f < 1 else np.nan
-    return _estimate(service, measure, 100 * f, 100 * float(at["conf_low"].iloc[0]), 100 * float(at["conf_high"].iloc[0]),
-                     y, (se / (f * (1 - f))) ** 2 if 0 < f < 1 else np.nan, "logit", n=float(at["n_risk"].iloc[0]))
+                         reason=f"its release has no cumulative incidence at month {months}")
+    f, low, high = (float(at[c].iloc[0]) / 100 for c in ("value", "conf_low", "conf_high"))
+    if not all(0 < x < 1 for x in (f, low, high)):
+        return _estimate(service, measure, 100 * f, 100 * low, 100 * high, np.nan, np.nan, "logit",
+                         n=float(at["n"].iloc[0]), reason=BLANKED if np.isnan(f) else "")
+    logit = lambda x: np.log(x / (1 - x))  # noqa: E731
+    return _estimate(service, measure, 100 * f, 100 * low, 100 * high, logit(f),
+                     ((logit(high) - logit(low)) / (2 * Z95)) ** 2, "logit", n=float(at["n"].iloc[0]))
+
+
+def _definition(method: str) -> str:
+    """A method without the notes disclosure control appends, so a controlled and an uncontrolled release of
+    the same measure agree on its definition."""
+    cuts = [method.find(note) for note in disclosure.RELEASE_NOTE_STARTS if note in method]
+    return method[:min(cuts)] if cuts else method
 
 
 def _ratios(service: Service, measure: str, table: pd.DataFrame, column: str, model: str) -> list[dict]:
@@ -212,21 +226,22 @@ def service_estimates(services: list[Service]) -> pd.DataFrame:
                                         "every service to publish each measure pooled"))
                 continue
             r = found.iloc[0]
-            define(s, measure, str(r["method"]))
+            define(s, measure, _definition(str(r["method"])))
             events = np.rint(r["value"] * r["n"] / 100) if pd.notna(r["value"]) and pd.notna(r["n"]) else np.nan
             rows.append(_rate(s, measure, events, r["n"]))
-        tables = {name: s.table(name) for name in {"employment_cif", *(t for t, _, _ in RATIOS.values())}}
+        tables = {name: s.table(name) for name in {t for t, _, _ in RATIOS.values()}}
         for name, table in tables.items():
             if table is None:
                 problems.append(Problem(s.source, None, f"{name}.csv", "no such file", "every service to publish each "
                                         "measure pooled"))
-        if tables["employment_cif"] is not None:
-            for measure, months in CIF_MONTHS.items():
-                define(s, measure, _method(tables["employment_cif"]))
-                rows.append(_cif(s, measure, tables["employment_cif"], months))
+        for measure, months in CIF_MONTHS.items():
+            found = s.key[s.key["measure"] == "cif_employment_pct"]
+            if len(found):
+                define(s, measure, _definition(str(found["method"].iloc[0])))
+            rows.append(_cif(s, measure, s.key, months))
         for measure, (name, column, model) in RATIOS.items():
             if tables[name] is not None:
-                define(s, measure, _method(tables[name]))
+                define(s, measure, _definition(_method(tables[name])))
                 rows += _ratios(s, measure, tables[name], column, model)
     if problems:
         raise InputError(problems)

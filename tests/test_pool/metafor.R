@@ -50,4 +50,27 @@ for (r in regressions) {
 }
 regression <- digits(do.call(rbind, rows), c("intercept", "slope", "se", "conf_low", "conf_high", "p", "tau2"))
 write.csv(regression, file.path(out_dir, "metafor_regression.csv"), row.names = FALSE, na = "")
+
+# Away from tau^2 = 0: metafor's own dat.bcg (13 BCG vaccine trials, Colditz et al. 1994), log risk ratios
+# by escalc, pooled by the same four methods and regressed on absolute latitude. The services above are
+# drawn alike, so their tau^2 is mostly 0; this checks the interior, where REML's iterations matter.
+bcg <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+rows <- list()
+for (method in c("DL", "REML")) for (test in c("z", "knha")) {
+  fit <- rma(yi, vi, data = bcg, method = method, test = test, control = control)
+  half <- qt(0.975, fit$k - 2) * sqrt(fit$tau2 + fit$se^2)
+  reg <- rma(yi, vi, mods = ~ ablat, data = bcg, method = method, test = test, control = control)
+  rows[[length(rows) + 1]] <- data.frame(
+    method = tolower(method), hartung_knapp = test == "knha", k = fit$k, mu = fit$beta[1], se = fit$se,
+    conf_low = fit$ci.lb, conf_high = fit$ci.ub, tau2 = fit$tau2, i2 = fit$I2 / 100, q = fit$QE, q_p = fit$QEp,
+    pi_low = fit$beta[1] - half, pi_high = fit$beta[1] + half, reg_intercept = reg$beta[1], reg_slope = reg$beta[2],
+    reg_se = reg$se[2], reg_conf_low = reg$ci.lb[2], reg_conf_high = reg$ci.ub[2], reg_p = reg$pval[2],
+    reg_tau2 = reg$tau2)
+}
+bcg_fits <- do.call(rbind, rows)
+write.csv(digits(bcg_fits, setdiff(names(bcg_fits), c("method", "hartung_knapp", "k"))),
+          file.path(out_dir, "bcg_output.csv"), row.names = FALSE, na = "")
+write.csv(digits(data.frame(trial = bcg$trial, tpos = bcg$tpos, tneg = bcg$tneg, cpos = bcg$cpos, cneg = bcg$cneg,
+                            ablat = bcg$ablat, yi = as.numeric(bcg$yi), vi = bcg$vi), c("yi", "vi")),
+          file.path(out_dir, "bcg.csv"), row.names = FALSE, na = "")
 writeLines(paste("metafor", packageVersion("metafor"), "on", R.version.string), file.path(out_dir, "metafor_version.txt"))
