@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 
 from .contract import FACTORS, NOT_KNOWN
+from .contingency import CHI2_METHOD
 from .proportions import WILSON_METHOD, homogeneity_tests, wilson
 from .modelling import MIN_COMPARED
 from .multiplicity import holm as multiplicity_holm
@@ -149,7 +150,7 @@ def compare(factor: str, ips: pd.Series, cmht: pd.Series, note: str = "", prefix
                         factor=factor, n=t["n"]))
         keys.append(row(f"{name}_p", t["p"], t["chi2_method"] + note, factor=factor, n=t["n"]))
         if t["test"] == CORRECTED:
-            keys.append(row(f"{name}_exact_p", t["exact_p"], t["exact_method"] + "; " + t["chi2_method"].split("; ", 1)[1]
+            keys.append(row(f"{name}_exact_p", t["exact_p"], t["exact_method"] + t["chi2_method"].removeprefix(CHI2_METHOD)
                             + note, factor=factor, n=t["n"]))
     for _, r in comp.iterrows():
         if r["category"] != NOT_KNOWN:

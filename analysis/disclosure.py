@@ -16,31 +16,53 @@ threshold t = 7, base b = 5 and minimum m = 8 people:
    1 published as 40, 40 and blank beside a total of 77 published as 75), the outcome tables blank the
    smallest shown group too, marked "(secondary)", until nothing is pinned.
 3. Statistics from published counts. Rates, percentages and their Wilson CIs, CMHT shares, representation
-   ratios with Katz CIs, chi-squared and exact tests, and the unadjusted odds ratios and likelihood-ratio
-   tests (the saturated logistic model of one factor is a function of its 2 x k table) are computed from
-   the rounded counts in the same file, so a reader can recompute each one and learns nothing more. A
-   group's statistics are published only when it has at least m people and, for an event or a binary
-   outcome, neither its events nor (binary) its non-events are from 1 to t; otherwise they are blank in
-   every file (the consistency tests check this), and a test leaves the group out as it leaves out
-   'Not known'.
-4. Curves. Kaplan-Meier and cumulative-incidence curves are published by whole month, recomputed from the
+   ratios, chi-squared and exact tests, and the unadjusted odds ratios and likelihood-ratio tests (the
+   saturated logistic model of one factor is a function of its 2 x k table) are computed from the rounded
+   counts in the same file, so a reader can recompute each one and learns nothing more. Whether a group's
+   statistics are published is judged on its *published* counts (`published_conditions`): a published size
+   of at least 10 (m people round to 10), events and, for a binary outcome, non-events not blank, and (rule
+   9) not a group in which nobody or everybody had the outcome; so being shown or left out says nothing the
+   published counts do not. Otherwise its statistics are blank in every file (the consistency tests check
+   this), and its outcome counts are blank beside them (`zeros_beside_blanks`: a 0 beside a blanked group
+   would say that nobody in it had the outcome).
+4. Tests and models compare published groups only (`tests_without_hidden_groups`). Every chi-squared,
+   exact, log-rank, Gray's and PH test and every model of the run leaves out, as it leaves out 'Not
+   known', each group whose statistics rule 3 hides (modelling.Comparable, set for the whole run), so a
+   test cannot be differenced against a table to learn a hidden group's outcome; the tables' notes name the
+   groups left out.
+5. Curves. Kaplan-Meier and cumulative-incidence curves are published by whole month, recomputed from the
    cumulative numbers of events, competing events and censorings by the end of each month, each rounded
    to b (the method of OpenSAFELY's Kaplan-Meier action): the per-month counts and numbers at risk are
    differences of rounded cumulative counts, so no month's events and no cohort size can be solved from
-   the curve. Rows with fewer than m at risk are blank; a group failing rule 3 has no curve at all.
-   Medians, survival at 6/12 months and restricted means are read off these published curves.
-5. Models on person-level data (Cox, Fine-Gray, the adjusted logistic model; log-rank, Gray's and
-   proportional-hazards tests): ratios and CI limits to 2 decimals, p-values to 3, chi-squared to 2; coefficients, SEs and z
-   are not published (the CI carries the precision); rows for groups failing rule 3 are blank.
-6. Person-level values. Sample medians and quartiles are rounded to whole weeks; no earliest or latest
-   date is published (the default entry window is whole calendar months); the extract's SHA-256 is
-   printed for the trust's local records, not written into the shared results.
-7. Differencing across runs. Entry windows must start on the first and end on the last day of a calendar
-   month, so two runs differ by whole months of referrals; two runs whose windows differ by a month with
-   fewer than m first contacts can still be differenced, so the output-checking log flags a window whose
-   first or last month has fewer than m people, and the README asks for one release per window.
-8. Fail-safe. A table or key result without a rule here has its statistics blanked ("no disclosure rule")
+   the curve. Rows with fewer than m at risk are blank; a group failing rule 3 has no curve at all. The
+   republished curve carries no CI (a pointwise CI of rounded counts need not hold the exact curve's).
+6. True intervals (`true_intervals`): every published interval holds the interval the same run computes
+   without control (intervals.py; tests/test_release_intervals.py and the consistency tests compare each
+   release with its uncontrolled run). A statistic of rounded counts has as CI the hull of its CIs over
+   every set of counts the published ones may stand for (each count within its rounding interval, a blank
+   anywhere from 0 or 1 to t). A summary of a curve (a median, the cumulative incidence or survival at 3,
+   6, 12, 18 months, a restricted mean) is computed on the person-level data and published coarse: shares
+   on a grid of the share b people make of the published group (at least 1 point), times in whole weeks,
+   the estimate to the nearest step and the limits outward. Model CI limits are rounded outward.
+7. Models on person-level data (Cox, Fine-Gray, the adjusted logistic model; log-rank, Gray's and
+   proportional-hazards tests): ratios and CI limits to 2 decimals (limits outward), p-values to 3,
+   chi-squared to 2; coefficients, SEs and z are not published (the CI carries the precision); rows for
+   groups failing rule 3 are blank.
+8. Person-level values and runs. Sample medians and quartiles are in whole weeks; no earliest or latest
+   date is published (the default entry window is whole calendar months); the extract's SHA-256 is printed
+   for the trust's local records, not written into the shared results. Entry windows must start on the
+   first and end on the last day of a calendar month, so two runs differ by whole months of referrals; two
+   runs whose windows differ by a month with fewer than m first contacts can still be differenced, so the
+   output-checking log flags a window whose first or last month has fewer than m people, and the README
+   asks for one release per window.
+9. Class disclosure. A group of m or more in which nobody, or everybody, had an outcome tells each
+   member's outcome without any small count. Hidden by default (`--class-disclosure hide`: rule 3 treats
+   it as a hidden group); `--class-disclosure show` publishes it, the IG lead's documented choice. Either
+   way the cells are listed in the local record (class_disclosure.csv under --local-dir), never in the
+   release, and the log has a row saying which was chosen.
+10. Fail-safe. A table or key result without a rule here has its statistics blanked ("no disclosure rule")
    and its file's verdict says so, so a new analysis cannot leak before someone writes its rule.
+11. Capacity and the referee's analyses: the comment block "rule 11" further down.
 
 Residual risks, stated rather than hidden: (a) the pinning check of rule 2 covers the outcome tables
 (groups against their 'all' row); the group sizes of the survival and access tables are checked by the
@@ -446,7 +468,7 @@ def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.Da
             curve = _published_group_curve(exact, rule)
             if rule.has("true_intervals"):  # the summaries of the data, coarse; n and events as the curve has them
                 record.update(_coarse_summary(record, rule))
-                record["method"] = record["method"] + COARSE_NOTE
+                record["method"] = record["method"] + coarse_note(rule)
             else:
                 record.update(_group_summary(curve, record))
                 record["method"] = record["method"] + "; from the published monthly curve"
@@ -475,9 +497,10 @@ def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.Da
 RELEASE_NOTE_STARTS = ("; computed on the person-level data", "; fitted on the published", "; from the published",
                        "; from the rounded counts", "; rounded to whole weeks", "; 95% interval: the hull",
                        "; on the published (rounded) counts", "; no disclosure rule for this measure")
-COARSE_NOTE = ("; computed on the person-level data and published coarse: shares on a grid of the share 5 people "
-               "make of the group (at least 1 point), times in whole weeks, the estimate to the nearest step and the "
-               "95% limits outward, so the published interval holds the exact one")
+def coarse_note(rule: Disclosure) -> str:
+    return (f"; computed on the person-level data and published coarse: shares on a grid of the share {rule.base} "
+            "people make of the group (at least 1 point), times in whole weeks, the estimate to the nearest step and "
+            "the 95% limits outward, so the published interval holds the exact one")
 
 
 def _coarse_summary(record: dict, rule: Disclosure) -> dict:
@@ -552,7 +575,7 @@ def _definitions_step(prefix: str, step: Step) -> None:
                 table.loc[mine, "cif_pct" if column == "cif" else column] = np.where(thin, np.nan, 100 * at[column].to_numpy())
         table.loc[mine, "n"] = float(curve["n_risk"].iloc[0]) if len(curve) else np.nan
         published.append(_blank_thin_rows(curve.assign(definition=definition), rule))
-    table["method"] = table["method"] + (COARSE_NOTE if rule.has("true_intervals") else "; from the published monthly curve")
+    table["method"] = table["method"] + (coarse_note(rule) if rule.has("true_intervals") else "; from the published monthly curve")
     step.out[f"{prefix}_definitions"] = _counts_only(f"{prefix}_definitions", table, step)
     step.out[curves_name] = pd.concat(published, ignore_index=True) if published else _empty_like(long)
     step.note(curves_name, "(all)", "recomputed from published counts", len(step.out[curves_name]),
@@ -1106,7 +1129,7 @@ def _coarse_key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     else:
         value, low, high = coarse(value, low, high, n, rule)
     return {**key, "value": float(value), "conf_low": float(low), "conf_high": float(high), "n": n,
-            "method": key["method"] + COARSE_NOTE, "suppressed": ""}
+            "method": key["method"] + coarse_note(rule), "suppressed": ""}
 
 
 def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
@@ -1253,7 +1276,7 @@ def control_step(tables: dict[str, pd.DataFrame], keys: list[dict], rule: Disclo
                  published: dict[str, pd.DataFrame] | None = None
                  ) -> tuple[dict[str, pd.DataFrame], list[dict], list[dict]]:
     """Control one analysis step's tables and key rows together: (tables, key rows, log rows). `published`:
-    the tables of the steps before, as published (rule 9 reads group visibility and p-values from them)."""
+    the tables of the steps before, as published (rule 11 reads group visibility and p-values from them)."""
     if not rule.active:
         return tables, keys, []
     step = Step(tables, rule)
@@ -1357,20 +1380,20 @@ def verdicts(log: pd.DataFrame, files: list[str], rule: Disclosure) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-# --- rule 9: capacity and the referee's sensitivity analyses (issue #25) -------------------------------------
+# --- rule 11: capacity and the referee's sensitivity analyses (issue #25) -------------------------------------
 #
-# 9. Capacity (capacity_*): monthly first contacts, starts and discharges, and the census on the first day of
+# 11. Capacity (capacity_*): monthly first contacts, starts and discharges, and the census on the first day of
 #    each month by phase, are counts (rule 2: 1 to t blank, others rounded to b; a month pinned by the
 #    column's total is blanked too, "(secondary)"); the per-day census is never published (its day-to-day
 #    differences are the day's arrivals minus departures, so it would give back every date), only the
 #    monthly snapshot and the month's mean daily census, rounded to b. Rates and case-loads are recomputed
 #    from the rounded number of people (a rate per month to one decimal would give back the cohort size);
 #    times in a phase (medians, restricted means, the time by which 95% have left) are in whole weeks, as
-#    medians (rule 6); a phase with fewer than m people or 1 to t leaving has no statistics. What-if rows:
+#    medians (rule 8); a phase with fewer than m people or 1 to t leaving has no statistics. What-if rows:
 #    people cut and job starts forgone are counts; places freed and shares to one decimal; the person-days
 #    freed are not published (a rule that cut one person would give back that person's time); a rule that
 #    cut 1 to t people in this extract has its in-this-extract columns blank.
-#    Models (missing_data_*, clustering_*, age_spline_*): estimates fitted on person-level data (rule 5):
+#    Models (missing_data_*, clustering_*, age_spline_*): estimates fitted on person-level data (rule 7):
 #    ratios and CI limits to 2 decimals, p to 3, chi-squared and AIC differences to 2, fractions of missing
 #    information and SE ratios to 2; no coefficients or SEs; a term whose group (or reference) has its
 #    statistics hidden in the file of its analysis (outcome_rates, employment_by_group, in_work_by_group)
@@ -1490,7 +1513,7 @@ def _capacity_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
         _, out["km_median_conf_low"], out["km_median_conf_high"] = coarse_days(  # limits outward
             durations["km_median_days"], durations["km_median_conf_low"], durations["km_median_conf_high"])
         out["still_in_phase_at_tau_pct"] = durations["still_in_phase_at_tau_pct"].round(0)
-        step.note("capacity_durations", "medians; restricted means", "rounded to whole weeks", len(out), "rule 6")
+        step.note("capacity_durations", "medians; restricted means", "rounded to whole weeks", len(out), "rule 8")
         step.out["capacity_durations"] = _hide(out, ~ok, ["km_median_days", "km_median_conf_low", "km_median_conf_high",
                                                          "rmst_days", "still_in_phase_at_tau_pct"],
                                                "capacity_durations", step, _why(rule))
@@ -1568,7 +1591,7 @@ def _referee_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
                                 {"lr_chi2": 2, "p": 3, "aic_bands_minus_spline": 2})
         if len(tests):
             tests["knots"] = ["; ".join(f"{float(k):.0f}" for k in str(v).split("; ")) for v in raw["age_spline_tests"]["knots"]]
-            step.note("age_spline_tests", "knots", "rounded to whole years", len(tests), "percentiles of age (rule 6)")
+            step.note("age_spline_tests", "knots", "rounded to whole years", len(tests), "percentiles of age (rule 8)")
         step.out["age_spline_tests"] = tests
         step.out["age_spline_ratios"] = _referee_models("age_spline_ratios", raw["age_spline_ratios"], step, published,
                                                         {"ratio": 2, "conf_low": 2, "conf_high": 2})
