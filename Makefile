@@ -127,11 +127,11 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: $(ENV_STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 regen: $(ENV_STAMP)
 	$(BIN)/python -m pytest --force-regen -p no:cacheprovider || true
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 # --- benchmark: 10k to 5M rows against the reference fitters and R (timing lives here, not in the tests) ---
 bench: $(ENV_STAMP)

@@ -97,6 +97,7 @@ def _report(args) -> None:
               "service_name": args.service_name or run.info("service_name", SYNTHETIC_SERVICE),
               "extract_date": args.extract_date or run.info("extract_date", "2024-02-27")}
     renderer, written = render(Path(args.out), params, profile="synthetic" if run.synthetic else "trust",
+                               formats=tuple(dict.fromkeys(args.to or ["html", "pdf"])),
                                progress=lambda m: print(m, file=sys.stderr))
     print(f"rendered {len(written)} files with the {renderer} renderer into {Path(args.out).resolve()}")
 
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the service named on every page (default: the one the run recorded)")
     report.add_argument("--extract-date", default=None,
                         help="end of follow-up, shown in the reports (default: the run's --extract-date)")
+    report.add_argument("--to", choices=["html", "pdf"], action="append", default=None,
+                        help="render only this format (repeatable; default: both, the HTML pages and the PDF)")
     report.set_defaults(func=_report)
 
     pool = sub.add_parser("pool", help="pool several services' released results folders (two-stage random-effects "

@@ -136,7 +136,7 @@ def test_a_shape_renders_to_reports_and_its_local_record_stays_outside_the_share
     for path in out.rglob("*.csv"):
         text = path.read_text()
         assert digest not in text and "E000001" not in text, path.name
-    assert cli("report", "--results", out, "--out", tmp_path / "reports")[0] == 0
+    assert cli("report", "--results", out, "--out", tmp_path / "reports", "--to", "html")[0] == 0
     index = (tmp_path / "reports" / "index.html").read_text()
     assert "Epic-style Trust IPS" in index
 

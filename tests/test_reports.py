@@ -350,7 +350,10 @@ def test_a_contrary_extract_changes_the_sentences_that_interpret_it(tmp_path):
                  "--no-figures", "--out", str(tmp_path / "results")]) == 0
     summary = pd.read_csv(tmp_path / "results" / "sites_summary.csv").iloc[0]
     assert summary["chi2_p"] > 0.5
-    assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "book")]) == 0
+    assert main(["report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "book"), "--to", "html"]) == 0
+    # `--to html`: the pages alone, and no link to a PDF that was not rendered
+    assert not list((tmp_path / "book").glob("*.pdf"))
+    assert ".pdf" not in (tmp_path / "book" / "index.html").read_text() and ".pdf" in (COMMITTED / "index.html").read_text()
     contrary = visible_text(tmp_path / "book" / "sites.html")
     assert "finds no difference beyond chance" in contrary and "more than chance" not in contrary
     published = visible_text(COMMITTED / "sites.html")
