@@ -39,6 +39,7 @@ FOOTER = re.compile(r"^((grand|sub)\s*)?totals?\b|^(row|record)s?\s*count\b|^cou
                     r"|^\d[\d,]*\s+(rows?|records?|clients?|patients?|referrals?|people|episodes?)\b"
                     r"|^end of\b|^page\s+\d|^report\s+(run|produced|generated|printed)\b"
                     r"|^(produced|generated|printed)\s+(by|on|at)\b|^run\s+(on|by|date)\b|^source\s*:|^notes?\s*:"
+                    r"|^[a-z][a-z ]{0,30}:\s*\d[\d,]*\s*$"  # a label and a count: "Records: 432", "Rows returned: 12"
                     r"|^\*", re.I)
 NUMBER_OR_DATE = re.compile(r"^[\s\d.,:/+-]*$")  # a cell that is a value, not a column's name
 

@@ -21,19 +21,24 @@ from .read import header_line
 
 # Column names (letters and digits only, lower case) that name a contract column outright; longer ones
 # (six letters or more) also when they sit inside a longer name ("IPS Outcome").
-GUESSES = {
+GUESSES = {  # in order of preference: a first-contact date before a referral date, when a file has both
     "person_id": ("clientid", "patientid", "personid", "id", "pseudoid", "clientref", "patientref", "clientreference",
                   "patientreference", "serviceuserid", "serviceuserref", "pseudonymisedid", "localpatientid"),
-    "first_contact_date": ("referraldate", "firstcontactdate", "firstcontact", "ipsreferraldate", "referral",
-                           "referralreceiveddate", "datereferred", "dateofreferral", "referraldatetime",
-                           "referralreceived", "episodestartdate"),
-    "age": ("age", "ageatreferral", "ageatfirstcontact", "ageyrs", "ageyears", "ageinyears", "ageatstart"),
+    "first_contact_date": ("firstcontactdate", "firstcontact", "datefirstseen", "firstseen", "firstseendate",
+                           "firstappointment", "firstappointmentdate", "dateoffirstcontact", "referraldate",
+                           "ipsreferraldate", "referral", "referralreceiveddate", "datereferred", "dateofreferral",
+                           "referraldatetime", "referralreceived", "episodestartdate"),
+    "age": ("age", "ageatreferral", "ageatfirstcontact", "ageyrs", "ageyears", "ageinyears", "ageatstart",
+            "ageatfirstseen", "ageatfirstappointment"),
     "gender": ("gender", "gendercode", "sex", "sexcode", "personstatedgender", "statedgender", "genderidentity"),
     "ethnicity": ("ethnicity", "ethniccategory", "ethnicgroup", "ethnicitycode", "ethniccategorycode", "ethnicorigin"),
-    "diagnosis": ("diagnosis", "primarydiagnosis", "diagnosiscode", "icd10", "primarydiagnosiscode", "icd10code"),
-    "outcome": ("outcome", "employmentoutcome", "ipsoutcome", "bestoutcome"), "outcome_date": ("outcomedate",),
+    "diagnosis": ("diagnosis", "primarydiagnosis", "diagnosiscode", "icd10", "primarydiagnosiscode", "icd10code",
+                  "primarydx", "dx", "dxcode"),
+    "outcome": ("outcome", "employmentoutcome", "ipsoutcome", "bestoutcome", "closurereason", "dischargereason",
+                "reasonforclosure", "reasonfordischarge", "endreason"),
+    "outcome_date": ("outcomedate", "jobcoursestart", "jobcoursestartdate", "joboreducationstart"),
     "discharge_date": ("dischargedate", "enddate", "closuredate", "datedischarged", "episodeenddate",
-                       "referralclosuredate", "dischargedatetime"),
+                       "referralclosuredate", "dischargedatetime", "closedon", "dateclosed", "closed"),
     "site": ("site", "team", "teamname", "borough", "locality"),
 }
 PRESETS_FOR = {"ethnicity": ("nhs_ethnic_category",), "gender": ("nhs_person_stated_gender", "nhs_gender_identity"),
@@ -77,17 +82,22 @@ def values_fit(target: str, values: pd.Series) -> bool:
 def guess_columns(raw: pd.DataFrame, identifiers: set[str]) -> dict[str, str]:
     """The contract column for each column with an obvious name whose values fit, each target once."""
     guessed = {}
-    exact = lambda column, t, names: _key(column) in names or _key(column) == _key(t)  # noqa: E731
-    within = lambda column, t, names: any(len(n) >= 6 and n in _key(column) for n in names)  # noqa: E731
     names = list(dict.fromkeys(raw.columns))
-    for match in (exact, within):  # exact names first; then a known name inside a longer one ("IPS Outcome")
-        for column in names:
-            if column in guessed or column in identifiers or list(raw.columns).count(column) > 1:
-                continue
-            target = next((t for t, known in GUESSES.items() if t not in guessed.values() and match(column, t, known)
-                           and values_fit(t, raw[column])), None)
-            if target:
+    free = lambda column: (column not in guessed and column not in identifiers  # noqa: E731
+                           and list(raw.columns).count(column) == 1)
+    for target, known in GUESSES.items():  # exact names first, each target's in its order of preference
+        for name in (_key(target), *known):
+            column = next((c for c in names if free(c) and _key(c) == name and values_fit(target, raw[c])), None)
+            if column is not None:
                 guessed[column] = target
+                break
+    for column in names:  # then a known name (six letters or more) inside a longer one ("IPS Outcome")
+        if not free(column):
+            continue
+        target = next((t for t, known in GUESSES.items() if t not in guessed.values()
+                       and any(len(n) >= 6 and n in _key(column) for n in known) and values_fit(t, raw[column])), None)
+        if target:
+            guessed[column] = target
     return {c: guessed[c] for c in names if c in guessed}
 
 

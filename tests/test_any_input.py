@@ -77,7 +77,7 @@ def tables(draw) -> list[list[str]]:
         rows.append(["ragged", "row"])
     banner = draw(st.lists(st.sampled_from(["IPS Referrals and Outcomes - Caseload Report", "Run on 03/10/2022 08:14",
                                             "", "Criteria:, all teams", "1,2"]), max_size=4))
-    footer = draw(st.lists(st.sampled_from(["Total,540", "", "End of report", "Page 1 of 1", "Notes: none"]), max_size=3))
+    footer = draw(st.lists(st.sampled_from(["Total,540", "", "End of report", "Page 1 of 1", "Notes: none", "Records: 540"]), max_size=3))
     return [b.split(",") for b in banner] + rows + [f.split(",") for f in footer]
 
 

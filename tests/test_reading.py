@@ -280,3 +280,21 @@ def test_the_template_proposes_obvious_names_when_the_values_fit_and_warns_about
     assert "column E has values but no name in the header row; called '(column E)'" in err
     assert "the column name 'Team' is used 2 times" in err
     assert "\n  Team:" not in template and "''" not in template
+
+
+def test_the_template_prefers_the_first_contact_to_the_referral_and_knows_other_systems_names(tmp_path):
+    """A Lorenzo-style episode listing: its own column names, a referral date beside the first contact, and a
+    count line as its footer ("Records: 2"), which is skipped and said."""
+    text = ("IPS - Episode Listing\nGenerated 05/03/2024 07:02 by BI Team\n\n"
+            "Client ID,Referral Date,First Seen,Age at First Seen,Primary Dx,Closure Reason,Job/Course Start,"
+            "Closed On,Team\n"
+            "L1,29/03/2022,01-Apr-2022 14:15,20,F250,Gained paid employment,11-Jun-2022,25-Sep-2022,North\n"
+            "L2,19/03/2022,02-Apr-2022 09:45,65,F319,Other,,07-May-2023,South\nRecords: 2\n")
+    code, err = cli("mapping-template", write(tmp_path, text), "--out", tmp_path / "map.yaml")
+    template = (tmp_path / "map.yaml").read_text()
+    assert code == 0, err
+    for line in ("First Seen: first_contact_date", "Age at First Seen: age", "Primary Dx: diagnosis",
+                 "Closure Reason: outcome", "Job/Course Start: outcome_date", "Closed On: discharge_date"):
+        assert f"\n  {line}\n" in template, line
+    assert "\n  Referral Date: first_contact_date\n" not in template and "\n  - Referral Date\n" in template
+    assert "skipped 1 row(s) after the last data row (row 7: 'Records: 2')" in err
