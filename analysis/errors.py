@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 ROW_REFERENCE = re.compile(r" \(row \d+ [^)]*\)")  # "(row 9 has it)": which earlier row, not what kind
 LIST_ALL_UP_TO = 20  # more problems than this are summarised by column on screen
@@ -61,10 +62,14 @@ class InputError(Exception):
     def write_csv(self, path) -> None:
         """Every problem, one row each: file, row, column, contract_column, found, expected."""
         import csv
+        import io
 
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "row", "column", "contract_column", "found", "expected"])
-            for p in self.problems:
-                writer.writerow([p.file, "" if p.row is None else p.row, p.column or "", p.contract_column or "",
-                                 p.found, p.expected])
+        from .files import write_text_atomic
+
+        handle = io.StringIO(newline="")
+        writer = csv.writer(handle)
+        writer.writerow(["file", "row", "column", "contract_column", "found", "expected"])
+        for p in self.problems:
+            writer.writerow([p.file, "" if p.row is None else p.row, p.column or "", p.contract_column or "",
+                             p.found, p.expected])
+        write_text_atomic(Path(path), handle.getvalue())  # its folder made if missing; never half-written

@@ -7,6 +7,7 @@ good run is not damaged.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from contextlib import nullcontext
@@ -183,6 +184,8 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
     date = pd.Timestamp(extract_date)
     _outside(out, local_dir, "--local-dir")
     _outside(out, problems, "--problems")
+    _can_write(local_dir, "--local-dir", folder=True)  # before the run, so a run never ends half-recorded
+    _can_write(problems, "--problems", folder=False)
 
     def fill(folder: Path):
         for name in KEPT_FILES:
@@ -214,6 +217,22 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
         progress(f"the local record (exact exclusions, problems, input hashes) written to {local_dir}: keep it in "
                  f"the trust; share {out} only")
     return key
+
+
+def _can_write(place: Path | str | None, option: str, folder: bool) -> None:
+    """Make the folder (or the file's folder) now, or say why it cannot be made."""
+    if place is None:
+        return
+    target = Path(place) if folder else Path(place).parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError([Problem(option, None, None, f"'{place}': {error.strerror or error}",
+                                  "a folder this user can create and write to")]) from None
+    if (Path(place).is_dir() and not folder) or not os.access(target, os.W_OK):
+        raise InputError([Problem(option, None, None, f"'{place}': " + ("a folder" if Path(place).is_dir() else
+                                  "not writable"), "a file this user can write (its folder is made if missing)"
+                                  if not folder else "a folder this user can create and write to")])
 
 
 def _listed(files) -> list:

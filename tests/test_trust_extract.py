@@ -304,3 +304,20 @@ def test_the_readme_messy_export_example_runs_as_written(tmp_path):
         assert done.returncode == 0, (command, done.stderr[-2000:])
     assert (tmp_path / "my_mapping.yaml").exists() and len(pd.read_csv(tmp_path / "my_problems.csv")) == 6
     assert (tmp_path / "my_reports" / "index.html").exists()
+
+
+def test_the_local_record_goes_into_folders_made_for_it_or_the_run_stops_before_it_starts(tmp_path, capsys):
+    """`--problems keep/problems.csv --local-dir keep` with no `keep/` yet: the folder is made (it was a
+    traceback after the results had been written); a place that cannot be made stops the run first."""
+    args = ["run", str(SYNTHETIC), "--extract-date", "2024-02-27", "--no-figures", "--exclude-invalid"]
+    keep = tmp_path / "keep"
+    assert main([*args, "--problems", str(keep / "problems.csv"), "--local-dir", str(keep / "record"),
+                 "--out", str(tmp_path / "share")]) == 0
+    assert (keep / "problems.csv").read_text().startswith("file,row,column")
+    assert (keep / "record" / "exclusions_exact.csv").exists()
+    (tmp_path / "a_file").write_text("")
+    capsys.readouterr()
+    code = main([*args, "--problems", str(tmp_path / "a_file" / "problems.csv"), "--out", str(tmp_path / "other")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--problems" in err and "Traceback" not in err, err
+    assert not (tmp_path / "other").exists()
