@@ -960,7 +960,12 @@ def _access_hulls(comp: pd.DataFrame, keys: list[dict], rule: Disclosure) -> tup
     comp["ratio_conf_high"] = np.where(shown, high, np.nan)
     comp["ratio_evidence"] = np.where(~shown, None, np.where(comp["ratio_conf_low"] > 1, "over-represented", np.where(
         comp["ratio_conf_high"] < 1, "under-represented", "no clear difference")))
-    comp["method"] = comp["method"] + _hull_note(rule)
+    if "ratio_evidence_holm" in comp:  # the Holm p of rounded counts may not speak past the interval that holds
+        stronger = comp["ratio_evidence_holm"].isin(["over-represented", "under-represented"]) & (
+            comp["ratio_evidence_holm"] != comp["ratio_evidence"])
+        comp.loc[stronger, "ratio_evidence_holm"] = "no clear difference"
+    comp["method"] = comp["method"] + _hull_note(rule) + (
+        "; ratio_evidence_holm never says more than that interval" if "ratio_evidence_holm" in comp else "")
     by_level = comp.set_index("category")
     keys = [{**k, "conf_low": by_level.loc[k["level"], "ratio_conf_low"], "conf_high": by_level.loc[k["level"], "ratio_conf_high"],
              "method": k["method"] + _hull_note(rule)} if k["measure"].endswith("representation_ratio") else k for k in keys]

@@ -93,6 +93,7 @@ class Results:
         key["group"] = [labels.factor(f, m) if f == "all" else f"{labels.factor(f, m)}: {lv}"
                         for m, f, lv in zip(key["measure"], key["factor"], key["level"])]
         key["interval"] = key["interval"].fillna("") if "interval" in key else ""
+        key.loc[key["conf_low"].isna() & key["conf_high"].isna(), "interval"] = ""  # no limits, no label
         key["method_no"] = [f"M{methods.index(m) + 1}" for m in key["method"].fillna("")]
         for column in ("value", "conf_low", "conf_high"):  # 4 significant digits: a p of 1.6e-07 stays visible
             key[column + "_text"] = key[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")

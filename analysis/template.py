@@ -171,8 +171,12 @@ def mapping_template(raw: pd.DataFrame, file: str, identifiers: set[str], note=l
     lines += [f"  - {_yaml_scalar(c)}" for c in unmapped] or ["  []"]
     dates = [c for c, t in guessed.items() if t in C.DATE_COLUMNS]
     form, why = detect(pd.concat([_filled(raw[c]) for c in dates]) if dates else pd.Series(dtype=str))
-    lines += ['null_values: ["NULL", "N/A", "-"]   # cells to read as blank', f'date_format: "{form}"   # {why}',
-              "values:"]
+    lines += ['null_values: ["NULL", "N/A", "-"]   # cells to read as blank', f'date_format: "{form}"   # {why}']
+    if why.startswith("no common format"):  # each date column in its own format, where one reads it
+        own = {c: detect(_filled(raw[c])) for c in dates}
+        lines += ["date_formats:   # each date column's own format"]
+        lines += [f'  {_yaml_scalar(c)}: "{f}"   # {w}' for c, (f, w) in own.items()]
+    lines += ["values:"]
     for column, target in guessed.items():
         allowed = C.FACTORS.get(target) or next((c.allowed for c in C.COLUMNS if c.name == target), None)
         if allowed:

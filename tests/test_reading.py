@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import yaml
 import pytest
 
 from analysis.cli import main
@@ -298,3 +299,15 @@ def test_the_template_prefers_the_first_contact_to_the_referral_and_knows_other_
         assert f"\n  {line}\n" in template, line
     assert "\n  Referral Date: first_contact_date\n" not in template and "\n  - Referral Date\n" in template
     assert "skipped 1 row(s) after the last data row (row 7: 'Records: 2')" in err
+
+
+def test_the_template_gives_each_date_column_its_format_when_no_one_format_reads_them_all(tmp_path):
+    text = ("Client ID,Referral Date,Discharge Date,Age\n"
+            "L1,29/03/2022,25-Sep-2022,30\nL2,19/03/2022,07-May-2023,41\n")
+    code, err = cli("mapping-template", write(tmp_path, text), "--out", tmp_path / "map.yaml")
+    template = (tmp_path / "map.yaml").read_text()
+    assert code == 0, err
+    assert "no common format reads every date" in template
+    assert '\n  Referral Date: "%d/%m/%Y"' in template and '\n  Discharge Date: "%d-%b-%Y"' in template
+    mapping = yaml.safe_load(template)
+    assert mapping["date_formats"] == {"Referral Date": "%d/%m/%Y", "Discharge Date": "%d-%b-%Y"}
