@@ -834,15 +834,19 @@ def _unadjusted_from_counts(name: str, kind: str, exact: pd.DataFrame, shown: pd
             if step.rule.has("true_intervals"):  # the hull over every 2 x 2 table the rounded counts stand for
                 rows = shown[shown["factor"] == factor].set_index("level")[["positive", "n"]].astype(float)
                 group, reference = rows.reindex(fitted["level"]).to_numpy(), rows.reindex(fitted["reference"]).to_numpy()
-                low, high = intervals.odds_ratio_hull(group[:, 0], group[:, 1], reference[:, 0], reference[:, 1],
-                                                      step.rule.base, step.rule.threshold)
+                low, high, p = intervals.odds_ratio_hull(group[:, 0], group[:, 1], reference[:, 0], reference[:, 1],
+                                                         step.rule.base, step.rule.threshold, with_p=True)
                 keep = fitted["odds_ratio"].notna().to_numpy()
                 fitted["conf_low"] = np.where(keep, low, np.nan)
                 fitted["conf_high"] = np.where(keep, high, np.nan)
+                if "wald_p" in fitted:  # the largest over the same tables, so that p and interval agree
+                    fitted["wald_p"] = np.where(keep, p, np.nan)
         else:
             fitted = fitted if len(fitted) else mine.assign(lr_chi2=np.nan, p=np.nan)
         fitted["method"] = ((mine["method"].iloc[0] if len(mine) else "") + "; fitted on the published (rounded) counts"
-                            + (_hull_note(step.rule) if kind == "logit" else ""))
+                            + (_hull_note(step.rule) + ("; Wald p: the largest over the same sets of counts, so it "
+                                                        "agrees with the interval" if step.rule.has("true_intervals")
+                                                        else "") if kind == "logit" else ""))
         parts.append(fitted.reindex(columns=exact.columns))
     table = pd.concat(parts, ignore_index=True) if parts else exact.iloc[0:0]
     step.note(name, "(unadjusted models)", "recomputed from published counts", len(table),
@@ -1080,7 +1084,8 @@ def _from_row(key: dict, source: pd.Series | None, value: str, low: str | None =
     out.update(value=get(value), conf_low=get(low) if low else np.nan, conf_high=get(high) if high else np.nan)
     if n and n in source:
         out["n"] = source[n]
-    out["suppressed"] = HIDDEN_NOTE if pd.isna(out["value"]) else ""
+    # blank because the rule hid it, or blank already (not computed on these data: nothing was suppressed)
+    out["suppressed"] = HIDDEN_NOTE if pd.isna(out["value"]) and pd.notna(key.get("value")) else ""
     return out
 
 
@@ -1129,8 +1134,13 @@ def _coarse_key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     if m.startswith("km_median"):
         value, low, high = coarse_days(value, low, high)
     elif m.startswith(("rmtl", "mean_days")):
-        value, low, high = intervals.outward(value, low, high, intervals.days_step(published_counts(n, rule),
-                                                                                    rule.base, 12 * MONTH_DAYS))
+        step_days = intervals.days_step(published_counts(n, rule), rule.base, 12 * MONTH_DAYS)
+        if m.startswith("mean_days"):  # 365.25 less the time lost as published, so the two add up to the year
+            tau = 12 * MONTH_DAYS
+            lost, lost_low, lost_high = intervals.outward(tau - value, tau - high, tau - low, step_days)
+            value, low, high = tau - lost, tau - lost_high, tau - lost_low
+        else:
+            value, low, high = intervals.outward(value, low, high, step_days)
     else:
         value, low, high = coarse(value, low, high, n, rule)
     return {**key, "value": float(value), "conf_low": float(low), "conf_high": float(high), "n": n,
@@ -1208,8 +1218,11 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
     if match:
         name = f"outcome{match.group(3) or ''}"
         if match.group(1) == "rate_pct":
-            return _from_row(key, _lookup(tables.get(f"{name}_rates"), factor=factor, level=level), "rate_pct",
-                             "conf_low", "conf_high", "n")
+            found = _from_row(key, _lookup(tables.get(f"{name}_rates"), factor=factor, level=level), "rate_pct",
+                              "conf_low", "conf_high", "n")
+            counts = rule.has("published_counts")  # the rates file's rate and interval, from its rounded counts
+            return found | ({"method": key["method"] + "; from the published (rounded) counts" + _hull_note(rule)}
+                            if counts else {})
         test = outcome.EXCLUDING_SMALL if match.group(2) else outcome.AS_PUBLISHED
         return _from_row(key, _lookup(tables.get(f"{name}_tests"), factor=factor, test=test), match.group(1), n="n")
     match = re.match(r"^logit_(or|lr_p)_(unadjusted|adjusted)(_12m_window)?$", m)
@@ -1573,6 +1586,9 @@ def _capacity_step(step: Step, published: dict[str, pd.DataFrame]) -> None:
         out = _hide(out, few_steady, ["places_freed", "share_of_caseload_pct", "more_starts_per_year",
                                       "people_cut_per_year", "jobs_forgone_per_year"], "capacity_what_if", step,
                     f"the rule would cut 1-{rule.threshold} people a year")
+        # a year's job starts forgone from an extract of about a year is the blanked count in another form
+        out = _hide(out, small(raw["capacity_what_if"]["observed_jobs_forgone"], rule), ["jobs_forgone_per_year"],
+                    "capacity_what_if", step, f"1-{rule.threshold} job starts came after the limit in this extract")
         step.out["capacity_what_if"] = out
 
 

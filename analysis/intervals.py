@@ -21,6 +21,7 @@ import warnings
 from functools import wraps
 
 import numpy as np
+from scipy import stats
 
 from .proportions import wilson
 from .results import Z95
@@ -73,11 +74,13 @@ def wilson_hull(positive, n, base: int, threshold: int = 0) -> tuple[np.ndarray,
 
 
 @_quiet
-def odds_ratio_hull(positive, n, positive_ref, n_ref, base: int, threshold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def odds_ratio_hull(positive, n, positive_ref, n_ref, base: int, threshold: int = 0, with_p: bool = False):
     """The hull of the Wald 95% intervals of a group's odds ratio against a reference group, (a/b)/(c/d) with
     a = positive, b = n - positive (and c, d the reference's), over every (positive, n) of the group and the
     reference that the published counts may stand for: the interval of the saturated one-factor logistic
-    model, whose odds ratios are those of the 2 x 2 tables."""
+    model, whose odds ratios are those of the 2 x 2 tables. With `with_p`, also the largest Wald p over the
+    same tables: it is below 0.05 exactly when the hull excludes 1, so the p and the interval published beside
+    it always agree."""
     grids = [_grid(*count_box(x, base, threshold)) for x in (positive, n, positive_ref, n_ref)]
     a, m, c, r = np.broadcast_arrays(grids[0][..., :, None, None, None], grids[1][..., None, :, None, None],
                                      grids[2][..., None, None, :, None], grids[3][..., None, None, None, :])
@@ -88,7 +91,11 @@ def odds_ratio_hull(positive, n, positive_ref, n_ref, base: int, threshold: int 
         low, high = np.exp(log_or - Z95 * se), np.exp(log_or + Z95 * se)
         usable = np.isfinite(low) & np.isfinite(high) & (b > 0) & (d > 0)
         axes = (-4, -3, -2, -1)
-        return np.nanmin(np.where(usable, low, np.nan), axis=axes), np.nanmax(np.where(usable, high, np.nan), axis=axes)
+        hull = np.nanmin(np.where(usable, low, np.nan), axis=axes), np.nanmax(np.where(usable, high, np.nan), axis=axes)
+        if not with_p:
+            return hull
+        p = 2 * stats.norm.sf(np.abs(log_or) / se)
+        return (*hull, np.nanmax(np.where(usable, p, np.nan), axis=axes))
 
 
 @_quiet

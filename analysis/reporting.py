@@ -33,6 +33,14 @@ class Results:
         return str(table.set_index("item")["value"].get(item, default)) if len(table) else default
 
     @property
+    def wilson_ci(self) -> str:
+        """What a rate's interval is called in a sentence: Wilson's, or under disclosure control the hull of the
+        Wilson intervals of every count the rounded ones may stand for (it holds the exact counts' interval)."""
+        controlled = not self.info("disclosure", "none").startswith("none")
+        return ("95% CI, the hull of the Wilson intervals of every count the rounded ones may stand for,"
+                if controlled else "Wilson 95% CI")
+
+    @property
     def synthetic(self) -> bool:
         """A run of the package's own synthetic extract (a reproduction), not a trust's own data."""
         return self.info("data", "synthetic") == "synthetic"
@@ -97,6 +105,8 @@ class Results:
         key["method_no"] = [f"M{methods.index(m) + 1}" for m in key["method"].fillna("")]
         for column in ("value", "conf_low", "conf_high"):  # 4 significant digits: a p of 1.6e-07 stays visible
             key[column + "_text"] = key[column].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+        is_p = key["measure"].str.contains(r"(?:^|_)p(?:_|$)")  # a p-value of 0 is one below double precision
+        key.loc[is_p & (key["value"] == 0), "value_text"] = "< 1e-16"
         key["n_text"] = key["n"].map(lambda v: "" if pd.isna(v) else f"{int(v):,}")
         return key
 

@@ -19,6 +19,7 @@ BASIS = {
     "calibrated": "calibration target: the generator sets this figure exactly",
     "input": "computed from the paper's own published counts (the site table is the published one)",
     "parameter": "the run's end of follow-up (a parameter of the run)",
+    "follows": "follows from the calibrated times (their median is the target; this share is not one)",
     "forced": "holds by construction of the generator: it keeps only draws in which this holds",
     "A8": "rests on an unpublished assumption chosen so that it holds: the CMHT make-up (A8)",
     "A17": "holds by construction (the generator's draws) and rests on an unpublished assumption chosen so that it "
@@ -103,7 +104,33 @@ def reproduction_table(calibration: pd.DataFrame, results, score: bool = True) -
         group = "" if factor == "all" else f" ({labels.factor(factor)}: {level})"
         add(c, labels.measure(quantity) + group, text, shown, shown == text,
             "input" if factor == "site" else "calibrated", anchor(quantity, factor, level))
+    for claim in MAJORITY_CLAIMS:  # the papers' second claims in R4 and R7, in words rather than a figure
+        r, whole = _key(results, claim["measure"]), _key(results, claim["whole"][0], *claim["whole"][1:])
+        if r is None:
+            continue
+        note = claim["note"] + (f"; {claim['whole_words']} {fmt(whole['value'], 1)}%" if whole is not None
+                                and pd.notna(whole["value"]) else "")
+        add({"id": claim["id"], "source_or_reason": claim["source"]}, claim["figure"], claim["published"],
+            f"{fmt(r['value'], 1)}%", bool(r["value"] > 50), "follows", anchor(claim["measure"]), note)
     return pd.DataFrame(rows)
+
+
+# The second claims of R4 and R7 (../shared/BRIEF.md): scored on the paper's own denominator, with the figure
+# on the other denominator a reader would compare them with beside it.
+MAJORITY_CLAIMS = (
+    {"id": "R4", "measure": "pct_employed_within_6m_of_employed", "published": "a majority",
+     "figure": "Gained employment by 6 months (of those who gained employment)",
+     "source": "Rinaldi et al. 2024: a majority gained employment by 6 months",
+     "note": "the paper's denominator is the people who gained employment; the generator sets their times",
+     "whole": ("cif_employment_pct", "months", "6"),
+     "whole_words": "of everyone seeking work, the cumulative incidence of a job by 6 months is"},
+    {"id": "R7", "measure": "pct_discharged_within_6m_of_discharged", "published": "a majority",
+     "figure": "In-work support of 6 months or less (of those discharged)",
+     "source": "Rinaldi et al. 2024: a majority needed in-work support up to 6 months only",
+     "note": "the paper's denominator is the people discharged from in-work support by the extract date",
+     "whole": ("km_pct_still_supported", "months", "6"),
+     "whole_words": "of everyone in work, the Kaplan-Meier share still supported at 6 months is"},
+)
 
 
 def summary(table: pd.DataFrame) -> dict:

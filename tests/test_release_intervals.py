@@ -9,6 +9,7 @@ often as the uncontrolled interval, less one point."""
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis import intervals
@@ -82,8 +83,12 @@ def test_an_odds_ratio_from_rounded_counts_keeps_its_interval_true():
         truth = p1 / (1 - p1) / (p0 / (1 - p0))
         if np.isnan(shown([a, b, c, d])).any():
             continue  # a group's statistics are blank under the rule: nothing published
-        released = intervals.odds_ratio_hull(shown(a), shown(n1), shown(c), shown(n0), NHS.base, NHS.threshold)
+        *released, p_max = intervals.odds_ratio_hull(shown(a), shown(n1), shown(c), shown(n0), NHS.base,
+                                                     NHS.threshold, with_p=True)
         tally.add(np.exp(log_or), np.exp(log_or - 1.96 * se), np.exp(log_or + 1.96 * se), *released, truth)
+        # the p published beside the interval is at least the exact one, and agrees with the interval
+        assert p_max >= 2 * stats.norm.sf(abs(log_or) / se) - 1e-12
+        assert (p_max < 0.05) == (released[0] > 1 or released[1] < 1), (a, b, c, d, p_max, released)
     tally.check("odds ratio")
 
 

@@ -413,7 +413,7 @@ def test_the_access_chapter_sets_the_paper_test_beside_the_corrected_one(rendere
     assert tests.count("as published") == tests.count("corrected") == 4
     groups = table_with(rendered / "access.html", "Unadjusted CI shows", "Holm p", "After Holm")
     assert len(groups) > 1
-    assert "Why the two tests differ" in text and "a year's flow" in text
+    assert "Why the two tests differ" in text and "a flow over a snapshot" in text
 
 
 def test_no_placeholder_reference_is_left(rendered):
