@@ -121,7 +121,7 @@ MAJORITY_CLAIMS = (
     {"id": "R4", "measure": "pct_employed_within_6m_of_employed", "published": "a majority",
      "figure": "Gained employment by 6 months (of those who gained employment)",
      "source": "Rinaldi et al. 2024: a majority gained employment by 6 months",
-     "note": "the paper's denominator is the people who gained employment; the generator sets their times",
+     "note": "the paper's denominator is the people who gained employment",
      "whole": ("cif_employment_pct", "months", "6"),
      "whole_words": "of everyone seeking work, the cumulative incidence of a job by 6 months is"},
     {"id": "R7", "measure": "pct_discharged_within_6m_of_discharged", "published": "a majority",

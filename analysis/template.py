@@ -38,7 +38,7 @@ GUESSES = {  # in order of preference: a first-contact date before a referral da
                 "reasonforclosure", "reasonfordischarge", "endreason"),
     "outcome_date": ("outcomedate", "jobcoursestart", "jobcoursestartdate", "joboreducationstart"),
     "discharge_date": ("dischargedate", "enddate", "closuredate", "datedischarged", "episodeenddate",
-                       "referralclosuredate", "dischargedatetime", "closedon", "dateclosed", "closed"),
+                       "referralclosuredate", "dischargedatetime", "closedon", "dateclosed", "closed", "discharged", "dischargedon"),
     "site": ("site", "team", "teamname", "borough", "locality"),
 }
 PRESETS_FOR = {"ethnicity": ("nhs_ethnic_category",), "gender": ("nhs_person_stated_gender", "nhs_gender_identity"),
