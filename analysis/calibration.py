@@ -22,6 +22,15 @@ def published_decimals(text: str) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
+def exact_sizes(figures: list[str], up_to: int) -> list[int]:
+    """The group sizes n (1 to up_to) at which every published percentage in `figures` ('47.8') is some k/n
+    rounded half up to its published precision: the sizes the synthetic groups could have had."""
+    def exact(text: str, n: int) -> bool:
+        target, decimals = float(text), published_decimals(text)
+        return any(round_half_up(100 * k / n, decimals) == target for k in range(n + 1))
+    return [n for n in range(1, up_to + 1) if all(exact(f, n) for f in figures)]
+
+
 class Calibration:
     """Read-only view of calibration.csv with look-ups by quantity, characteristic and category."""
 
@@ -52,6 +61,10 @@ class Calibration:
     def number(self, quantity: str, characteristic: str = "all", category: str = "all") -> float:
         return float(self.text(quantity, characteristic, category))
 
-    def counts(self, quantity: str, characteristic: str) -> dict[str, int]:
+    def texts(self, quantity: str, characteristic: str) -> dict[str, str]:
+        """Each category's value as written (a published figure's text keeps its precision)."""
         rows = self._rows(quantity, characteristic)
-        return {cat: int(val) for cat, val in zip(rows["category"], rows["value"])}
+        return dict(zip(rows["category"], rows["value"]))
+
+    def counts(self, quantity: str, characteristic: str) -> dict[str, int]:
+        return {category: int(value) for category, value in self.texts(quantity, characteristic).items()}

@@ -67,3 +67,11 @@ def test_the_committed_robustness_table_is_current():
         mine = committed[committed["conclusion"] == conclusion].reset_index(drop=True)
         assert mine["note"].tolist() == fresh["note"].tolist()
         assert mine["share"].tolist() == pytest.approx(fresh["share"].tolist())
+
+
+def test_the_sizes_at_which_a_published_rate_is_exact_are_found_by_counting():
+    from analysis.calibration import exact_sizes
+
+    assert exact_sizes(["47.8"], 80) == [23, 46, 67, 69]  # 11/23 = 47.83%; 22/46; 32/67; 33/69
+    assert exact_sizes(["84.7", "6.2"], 250) == [177, 209, 242]  # both at once: 177/209 and 13/209
+    assert exact_sizes(["50"], 3) == [2]  # '50' has no decimals: 1/2 only
