@@ -964,12 +964,12 @@ def _access_hulls(comp: pd.DataFrame, keys: list[dict], rule: Disclosure) -> tup
     comp["ratio_conf_high"] = np.where(shown, high, np.nan)
     comp["ratio_evidence"] = np.where(~shown, None, np.where(comp["ratio_conf_low"] > 1, "over-represented", np.where(
         comp["ratio_conf_high"] < 1, "under-represented", "no clear difference")))
+    comp["method"] = comp["method"] + _hull_note(rule)
     if "ratio_evidence_holm" in comp:  # the Holm p of rounded counts may not speak past the interval that holds
         stronger = comp["ratio_evidence_holm"].isin(["over-represented", "under-represented"]) & (
             comp["ratio_evidence_holm"] != comp["ratio_evidence"])
         comp.loc[stronger, "ratio_evidence_holm"] = "no clear difference"
-    comp["method"] = comp["method"] + _hull_note(rule) + (
-        "; ratio_evidence_holm never says more than that interval" if "ratio_evidence_holm" in comp else "")
+        comp["method"] = comp["method"] + "; ratio_evidence_holm never says more than that interval"
     by_level = comp.set_index("category")
     keys = [{**k, "conf_low": by_level.loc[k["level"], "ratio_conf_low"], "conf_high": by_level.loc[k["level"], "ratio_conf_high"],
              "method": k["method"] + _hull_note(rule)} if k["measure"].endswith("representation_ratio") else k for k in keys]
@@ -1220,9 +1220,9 @@ def _key_row(key: dict, step: Step, rule: Disclosure) -> dict:
         if match.group(1) == "rate_pct":
             found = _from_row(key, _lookup(tables.get(f"{name}_rates"), factor=factor, level=level), "rate_pct",
                               "conf_low", "conf_high", "n")
-            counts = rule.has("published_counts")  # the rates file's rate and interval, from its rounded counts
-            return found | ({"method": key["method"] + "; from the published (rounded) counts" + _hull_note(rule)}
-                            if counts else {})
+            if rule.has("published_counts"):  # the rates file's rate and interval, from its rounded counts
+                found["method"] = key["method"] + "; from the published (rounded) counts" + _hull_note(rule)
+            return found
         test = outcome.EXCLUDING_SMALL if match.group(2) else outcome.AS_PUBLISHED
         return _from_row(key, _lookup(tables.get(f"{name}_tests"), factor=factor, test=test), match.group(1), n="n")
     match = re.match(r"^logit_(or|lr_p)_(unadjusted|adjusted)(_12m_window)?$", m)

@@ -224,15 +224,19 @@ def _can_write(place: Path | str | None, option: str, folder: bool) -> None:
     if place is None:
         return
     target = Path(place) if folder else Path(place).parent
+    expected = ("a folder this user can create and write to" if folder else
+                "a file this user can write (its folder is made if missing)")
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError([Problem(option, None, None, f"'{place}': {error.strerror or error}",
-                                  "a folder this user can create and write to")]) from None
-    if (Path(place).is_dir() and not folder) or not os.access(target, os.W_OK):
-        raise InputError([Problem(option, None, None, f"'{place}': " + ("a folder" if Path(place).is_dir() else
-                                  "not writable"), "a file this user can write (its folder is made if missing)"
-                                  if not folder else "a folder this user can create and write to")])
+        raise InputError([Problem(option, None, None, f"'{place}': {error.strerror or error}", expected)]) from None
+    if not folder and Path(place).is_dir():
+        found = "a folder"
+    elif not os.access(target, os.W_OK):
+        found = "not writable"
+    else:
+        return
+    raise InputError([Problem(option, None, None, f"'{place}': {found}", expected)])
 
 
 def _listed(files) -> list:

@@ -33,12 +33,16 @@ class Results:
         return str(table.set_index("item")["value"].get(item, default)) if len(table) else default
 
     @property
+    def controlled(self) -> bool:
+        """A release under disclosure control (any rule but `none`)."""
+        return not self.info("disclosure", "none").startswith("none")
+
+    @property
     def wilson_ci(self) -> str:
         """What a rate's interval is called in a sentence: Wilson's, or under disclosure control the hull of the
         Wilson intervals of every count the rounded ones may stand for (it holds the exact counts' interval)."""
-        controlled = not self.info("disclosure", "none").startswith("none")
         return ("95% CI, the hull of the Wilson intervals of every count the rounded ones may stand for,"
-                if controlled else "Wilson 95% CI")
+                if self.controlled else "Wilson 95% CI")
 
     @property
     def synthetic(self) -> bool:
