@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ENV_STAMP := $(VENV)/.installed
-CODE := $(wildcard analysis/*.py) $(wildcard analysis/code_lists/*.csv)
+CODE := $(wildcard analysis/*.py analysis/*/*.py) $(wildcard analysis/data/code_lists/*.csv)
 
 # What to analyse: the synthetic data unless a trust names its own files.
 DATA ?= data_synthetic/ips_extract.csv
@@ -54,13 +54,13 @@ $(ENV_STAMP): requirements.lock pyproject.toml
 
 # --- data: the seeded synthetic extract, calibrated to the published figures ---------------------------
 data: $(SYNTHETIC) data_synthetic/DATA_DICTIONARY.md
-$(SYNTHETIC) &: data_synthetic/calibration.csv analysis/synthetic.py analysis/calibration.py \
-                analysis/contract.py | $(ENV_STAMP)
+$(SYNTHETIC) &: data_synthetic/calibration.csv analysis/synthetic.py analysis/data/calibration.py \
+                analysis/core/contract.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis synth --out data_synthetic
 
-data_synthetic/DATA_DICTIONARY.md: analysis/contract.py analysis/dictionary.py analysis/codes.py \
-                                   $(wildcard analysis/code_lists/*.csv) | $(ENV_STAMP)
-	$(BIN)/python -m analysis.dictionary data_synthetic/DATA_DICTIONARY.md
+data_synthetic/DATA_DICTIONARY.md: analysis/core/contract.py analysis/data/dictionary.py analysis/data/codes.py \
+                                   $(wildcard analysis/data/code_lists/*.csv) | $(ENV_STAMP)
+	$(BIN)/python -m analysis.data.dictionary data_synthetic/DATA_DICTIONARY.md
 
 # --- results: every analysis, written atomically (a failed run leaves the previous results intact) -------
 results: $(RESULTS)/key_results.csv
@@ -73,15 +73,15 @@ $(RESULTS)/key_results.csv: $(DATA) $(REFERENCE) $(NEED) $(SITES) $(MAPPING) $(S
 ROBUSTNESS := $(if $(and $(filter data_synthetic/ips_extract.csv,$(DATA)),$(filter results,$(RESULTS))),results/robustness.csv)
 robustness: results/robustness.csv
 results/robustness.csv: data_synthetic/calibration.csv analysis/synthetic.py analysis/robustness.py \
-                        analysis/access.py analysis/in_work.py | $(ENV_STAMP)
+                        analysis/questions/access.py analysis/questions/in_work.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis robustness --out $@
 
 # --- reports: the Quarto book, one HTML page per chapter and one PDF (quarto if installed, else the fallback) --
 REPORT_SOURCES := $(wildcard reports/*.qmd) reports/_quarto.yml reports/references.bib reports/styles.css \
                   reports/pdf-header.typ $(wildcard reports/_fallback/*)
 reports: $(REPORTS)/index.html
-$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(ROBUSTNESS) $(wildcard $(RESULTS)/benchmark.csv) $(REPORT_SOURCES) analysis/reporting.py analysis/labels.py \
-                       analysis/render.py | $(ENV_STAMP)
+$(REPORTS)/index.html: $(RESULTS)/key_results.csv $(ROBUSTNESS) $(wildcard $(RESULTS)/benchmark.csv) $(REPORT_SOURCES) analysis/book/reporting.py analysis/book/labels.py \
+                       analysis/book/render.py | $(ENV_STAMP)
 	$(BIN)/ips-analysis report --results $(RESULTS) --out $(REPORTS) --extract-date $(EXTRACT_DATE) \
 	    $(if $(SERVICE_NAME),--service-name "$(SERVICE_NAME)")
 

@@ -6,15 +6,15 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import DEFAULT_EPISODE_RULE, EPISODE_RULES
-from .load import InputError, Problem
-from .render import RenderError
+from analysis.core.contract import DEFAULT_EPISODE_RULE, EPISODE_RULES
+from analysis.data.load import InputError, Problem
+from analysis.book.render import RenderError
 
 
 def _synth(args) -> None:
-    from .calibration import Calibration
-    from .files import write_csv_atomic
-    from .synthetic import generate, making_ips_work_sites
+    from analysis.data.calibration import Calibration
+    from analysis.core.files import write_csv_atomic
+    from analysis.synthetic import generate, making_ips_work_sites
 
     cal = Calibration.read(args.calibration) if args.calibration else Calibration.read()
     extract, reference = generate(cal, n=args.n, seed=args.seed)
@@ -32,8 +32,8 @@ def _say(message: str) -> None:
 
 
 def _validate(args) -> None:
-    from .load import episode_note, load_extract
-    from .mapping import load_mapping
+    from analysis.data.load import episode_note, load_extract
+    from analysis.data.mapping import load_mapping
 
     mapping = load_mapping(Path(args.mapping)) if args.mapping else None
     data = load_extract(Path(args.extract), args.extract_date, mapping, note=_say)
@@ -47,9 +47,9 @@ def _validate(args) -> None:
 
 
 def _mapping_template(args) -> None:
-    from .load import identifier_problems
-    from .read import read_table
-    from .template import mapping_template
+    from analysis.data.load import identifier_problems
+    from analysis.data.read import read_table
+    from analysis.data.template import mapping_template
 
     raw = read_table(Path(args.extract), note=_say)
     identifiers = {p.column for p in identifier_problems(raw, args.extract)}
@@ -65,10 +65,10 @@ def _mapping_template(args) -> None:
 
 
 def _run(args) -> None:
-    from .disclosure import preset
-    from .pipeline import run
+    from analysis.release import preset
+    from analysis.pipeline import run
 
-    from .capacity import Options
+    from analysis.questions.capacity import Options
 
     rule = preset(args.disclosure, args.disclosure_threshold, args.rounding_base, args.class_disclosure)
     started = time.perf_counter()
@@ -83,14 +83,14 @@ def _run(args) -> None:
 
 
 def _report(args) -> None:
-    from .render import render
+    from analysis.book.render import render
 
     results = Path(args.results).resolve()
     if not (results / "key_results.csv").exists():
         raise InputError([Problem(str(results), None, None, "no key_results.csv",
                                   "a folder written by `ips-analysis run`")])
-    from .pipeline import SYNTHETIC_SERVICE
-    from .reporting import Results
+    from analysis.pipeline import SYNTHETIC_SERVICE
+    from analysis.book.reporting import Results
 
     run = Results(results)  # the run's own service name and end of follow-up unless given
     params = {"results_dir": str(results),
@@ -103,7 +103,7 @@ def _report(args) -> None:
 
 
 def _pool(args) -> None:
-    from .pool import run
+    from analysis.pool import run
 
     if bool(args.results) == bool(args.site_table):
         raise InputError([Problem("(the command line)", None, None, "both results folders and --site-table" if
@@ -116,7 +116,7 @@ def _pool(args) -> None:
 
 
 def _robustness(args) -> None:
-    from .robustness import write
+    from analysis.robustness import write
 
     table = write(Path(args.out))
     print(f"wrote {len(table)} rows to {Path(args.out).resolve()}")

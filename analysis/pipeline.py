@@ -18,17 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import access, capacity, competing, employment, in_work, outcome, sites
-from . import referee
-from .contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
-from .disclosure import (PRESETS, Disclosure, class_disclosure_cells, control_counts_table, control_step,
-                         merge_small_groups, month_window_problem, verdicts)
-from .errors import InputError, Problem
-from .files import as_published, write_csv_atomic, write_folder_atomically
-from .load import apply_entry_window, exclusion_flow, load, load_references, load_sites, reference_spec
-from .mapping import load_mapping
-from .modelling import comparing
-from .results import key_table, row
+from analysis.questions import access, capacity, competing, employment, in_work, outcome, sites
+from analysis.questions import referee
+from analysis.core.contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
+from analysis.release import (PRESETS, Disclosure, class_disclosure_cells, control_counts_table,
+                                         control_step, merge_small_groups, month_window_problem, verdicts)
+from analysis.core.errors import InputError, Problem
+from analysis.core.files import as_published, write_csv_atomic, write_folder_atomically
+from analysis.data.load import apply_entry_window, exclusion_flow, load
+from analysis.data.references import load_references, load_sites, reference_spec
+from analysis.data.mapping import load_mapping
+from analysis.stats.modelling import comparing
+from analysis.core.results import key_table, row
 
 FIGURE_DIR = "figures"
 SYNTHETIC_SERVICE = "Synthetic IPS service calibrated to Rinaldi et al. (2024)"
@@ -47,7 +48,7 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
                    site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None,
                    capacity_options: capacity.Options | None = None):
     """Each analysis in turn, as (label, key result rows, {table name: table}): the paper's analyses, then
-    capacity and the referee's sensitivity analyses (analysis/referee.py), and last the multiplicity plan,
+    capacity and the referee's sensitivity analyses (analysis/questions/referee.py), and last the multiplicity plan,
     which reads the p-values of every step before it."""
     seen: dict[str, pd.DataFrame] = {}
     for label, keys, tables in _paper_steps(data, extract_date, reference, site_table, need):
@@ -97,7 +98,7 @@ def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.D
 
 
 def figure_jobs(tables: dict[str, pd.DataFrame], folder: Path) -> list[tuple[str, tuple]]:
-    """The figures that can be drawn from these tables, as (function in analysis.figures, arguments).
+    """The figures that can be drawn from these tables, as (function in analysis.book.figures, arguments).
 
     Figures are drawn from the results tables after disclosure control, never from people's rows; each
     figure's tables come from one analysis step, so a step's tables are enough to draw its figures. A table
@@ -144,7 +145,7 @@ class FigureDrawer:
         self.folder, self.errors = folder, []
 
     def add(self, tables: dict[str, pd.DataFrame]) -> None:
-        from . import figures
+        from analysis.book import figures
 
         for function, args in figure_jobs({name: as_published(table) for name, table in tables.items()},
                                           self.folder):
@@ -152,7 +153,6 @@ class FigureDrawer:
                 getattr(figures, function)(*args)
             except Exception as error:  # one figure lost, not the run: the run names it
                 self.errors.append(f"{function}: {type(error).__name__}: {error}")
-
 
 
 # Written into results/ by `make bench` and `make robustness`, not by a run: a run keeps them.

@@ -24,7 +24,6 @@ A published site table (site,referrals,jobs, e.g. Making IPS Work's) can be pool
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -32,13 +31,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from . import disclosure, labels, meta, sites
-from .errors import InputError, Problem
-from .files import as_published, write_csv_atomic, write_folder_atomically
-from .proportions import wilson
-from .results import Z95, key_table, row
-
-RELEASE = "a results folder written by `ips-analysis run` (run_info.csv, key_results.csv)"
+from analysis.release import RELEASE_NOTE_STARTS
+from analysis.book import labels
+from analysis.stats import meta
+from analysis.questions import sites
+from analysis.core.errors import InputError, Problem
+from analysis.core.files import as_published, write_csv_atomic, write_folder_atomically
+from analysis.stats.proportions import wilson
+from analysis.core.results import Z95, key_table, row
+from analysis.pool_releases import Service, _fingerprint, check_releases, read_release
 RATES = {"job_rate_pct": "pct_job_of_all", "positive_outcome_rate_pct": "outcome_rate_pct"}  # pooled -> key measure
 CIF_MONTHS = {"cif_job_6m_pct": 6, "cif_job_12m_pct": 12}
 RATIOS = {  # pooled measure -> (released table, ratio column, model)
@@ -66,84 +67,6 @@ NOT_SHOWN = ("no row in its release (a group of fewer than 8 people is counted w
 # IPS-25 (Bond et al. 2012): 100 and above good fidelity, 74-99 fair; below 74 is neither.
 BANDS = {"good": (100, 125), "fair": (74, 99), "below fair": (25, 73)}
 FIDELITY_COLUMNS = ("service", "ips25_total", "band", "review_date")
-
-
-@dataclass
-class Service:
-    name: str
-    source: str  # the folder or site table as given
-    folder: Path | None
-    info: dict  # run_info.csv
-    key: pd.DataFrame  # key_results.csv
-
-    def table(self, name: str) -> pd.DataFrame | None:
-        """A released table, or None when the release has no such file."""
-        path = self.folder / f"{name}.csv"
-        return pd.read_csv(path) if path.exists() else None
-
-
-# --- reading and checking the releases -------------------------------------------------------------------
-
-def _fingerprint(folder: Path) -> str:
-    from .reporting import Results
-
-    return Results(folder).fingerprint()
-
-
-def read_release(folder: Path) -> Service:
-    """A service's release, or an InputError naming the folder when it is not one."""
-    source = str(folder)
-    missing = [name for name in ("run_info.csv", "key_results.csv") if not (folder / name).is_file()]
-    if not folder.is_dir() or missing:
-        found = "no such folder" if not folder.is_dir() else f"no {' and no '.join(missing)}"
-        raise InputError([Problem(source, None, None, f"not a results folder ({found})", RELEASE)])
-    info = pd.read_csv(folder / "run_info.csv", dtype=str, keep_default_na=False)
-    info = dict(zip(info.get("item", []), info.get("value", [])))
-    if "pooled_services" in info:
-        raise InputError([Problem(source, None, None, "a pooled results folder (written by `ips-analysis pool`)",
-                                  "a service's own release: " + RELEASE)])
-    absent = [item for item in ("service_name", "package_version", "disclosure", "extract_date") if item not in info]
-    if absent:
-        raise InputError([Problem(source, None, "run_info.csv", f"no {', '.join(absent)}", RELEASE)])
-    key = pd.read_csv(folder / "key_results.csv", keep_default_na=False, na_values=[""], dtype={"level": str})
-    return Service(info["service_name"], source, folder, info, key)
-
-
-def _minor(version_text: str) -> str:
-    return ".".join(version_text.split(".")[:2])
-
-
-def check_releases(services: list[Service], internal: bool) -> None:
-    """Every refusal at once: versions, disclosure rules, the same release or service twice."""
-    problems, ours = [], version("ips-outcomes")
-    first = services[0]
-    seen_content, seen_name = {}, {}
-    for s in services:
-        if _minor(s.info["package_version"]) != _minor(ours):
-            problems.append(Problem(s.source, None, "package_version", s.info["package_version"],
-                                    f"a release of ips-outcomes {_minor(ours)}.x, the version pooling it (its measures "
-                                    "and definitions may differ in another version)"))
-        if s.info["disclosure"] != first.info["disclosure"]:
-            mine, theirs = (x.info["disclosure"].split(":")[0] for x in (s, first))
-            if mine == theirs:  # the same preset with different protections: show the rules whole
-                mine, theirs = s.info["disclosure"], first.info["disclosure"]
-            problems.append(Problem(s.source, None, "disclosure", f"the rule '{mine}'",
-                                    f"the same rule as {first.source} ('{theirs}')"))
-        elif s.info["disclosure"].startswith("none") and not internal:
-            problems.append(Problem(s.source, None, "disclosure", "'none' (results not disclosure-controlled)",
-                                    "a release made with --disclosure nhs; --internal pools unreleased results "
-                                    "within one organisation"))
-        digest = _fingerprint(s.folder)
-        if digest in seen_content:
-            problems.append(Problem(s.source, None, None, f"the same files as {seen_content[digest]}",
-                                    "each service's release once"))
-        elif s.name in seen_name:
-            problems.append(Problem(s.source, None, "service_name", f"'{s.name}', as {seen_name[s.name]} has",
-                                    "each service once (name each at `ips-analysis run --service-name`)"))
-        seen_content.setdefault(digest, s.source)
-        seen_name.setdefault(s.name, s.source)
-    if problems:
-        raise InputError(problems)
 
 
 # --- stage one: each service's estimates from its released numbers ---------------------------------------
@@ -184,7 +107,7 @@ def _cif(service: Service, measure: str, key: pd.DataFrame, months: int) -> dict
 def _definition(method: str) -> str:
     """A method without the notes disclosure control appends, so a controlled and an uncontrolled release of
     the same measure agree on its definition."""
-    cuts = [method.find(note) for note in disclosure.RELEASE_NOTE_STARTS if note in method]
+    cuts = [method.find(note) for note in RELEASE_NOTE_STARTS if note in method]
     return method[:min(cuts)] if cuts else method
 
 
@@ -306,7 +229,7 @@ def band_of(score: float) -> str:
 
 def read_fidelity(path: Path, names: list[str]) -> pd.DataFrame:
     """service, ips25_total (25-125) or band, review_date; every problem at once."""
-    from .read import read_table
+    from analysis.data.read import read_table
 
     file = str(path)
     raw = read_table(path)
@@ -394,7 +317,7 @@ def services_table(services: list[Service]) -> pd.DataFrame:
 
 def from_site_table(path: Path) -> tuple[list[Service], pd.DataFrame]:
     """Each site of a published site table as a service with a job rate (jobs / referrals) only."""
-    from .load import load_sites
+    from analysis.data.references import load_sites
 
     table = load_sites(path)
     services = [Service(str(r["site"]), str(path), None, {}, pd.DataFrame()) for _, r in table.iterrows()]
@@ -447,7 +370,7 @@ def run(folders: list[Path], out: Path, site_table: Path | None = None, fidelity
         row(f"pooled_{p.measure}_i2_pct", p.i2_pct, p.method, p.factor, p.level, n=p.k))])
 
     def fill(folder: Path) -> pd.DataFrame:
-        from . import figures
+        from analysis.book import figures
 
         tables = {"services": services_table(services) if site_table is None else
                   pd.DataFrame({"service": names, "source": str(site_table)}),
@@ -475,7 +398,7 @@ def run(folders: list[Path], out: Path, site_table: Path | None = None, fidelity
         if "meta_regression" in published and "slope_logit" in published["meta_regression"]:
             figures.fidelity_plot(published["fidelity"], published["meta_regression"].iloc[0], drawn)
         if with_book:
-            from .render import POOLED_BOOK, render
+            from analysis.book.render import POOLED_BOOK, render
 
             progress("rendering the pooled book ...")
             details = dict(info)

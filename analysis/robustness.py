@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import access, in_work, labels
-from . import contract as C
-from .calibration import Calibration
-from .files import write_csv_atomic
-from .load import load_extract
-from .proportions import chi2_homogeneity
-from .synthetic import draw_people, generate
+from analysis.questions import access, in_work
+from analysis.book import labels
+from analysis.core import contract as C
+from analysis.data.calibration import Calibration
+from analysis.core.files import write_csv_atomic
+from analysis.data.load import load_extract
+from analysis.stats.proportions import chi2_homogeneity
+from analysis.synthetic import draw_people, generate
 
 SEEDS = range(1, 201)          # outcome draws: fast (no dates)
 KM_SEEDS = range(1, 41)        # whole cohorts with dates, for the Kaplan-Meier share
@@ -52,7 +53,6 @@ A3_OTHER = (10, 20)                   # positive outcomes among the 33 Other peo
 A13_SIGMAS = (0.5, 0.7, 0.9)          # spread of in-work support durations (assumed: 0.7)
 A13_OPEN_DAYS = (75, 150, 300)        # who is still supported at the extract date (assumed: 150)
 A13_SEEDS = range(1, 11)
-
 
 
 def _chance_differences(cal: Calibration) -> list[dict]:

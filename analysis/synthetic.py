@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import special  # the vectorised normal quantiles of the time draws (synthesis only, not analysis)
 
-from . import contract as C
-from .calibration import Calibration, round_half_up
-from .contingency import chi2_homogeneity
+from analysis.core import contract as C
+from analysis.data.calibration import Calibration, round_half_up
+from analysis.stats.contingency import chi2_homogeneity
 
 MAX_ATTEMPTS = 200
 SITE_COLUMNS = ("site", "referrals", "jobs", "published_rate_pct", "period_months", "source")

@@ -7,9 +7,9 @@ import statsmodels.api as sm
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
-from analysis import employment, in_work, outcome
-from analysis.contract import FACTORS
-from analysis.load import load_extract
+from analysis.questions import employment, in_work, outcome
+from analysis.core.contract import FACTORS
+from analysis.data.load import load_extract
 
 date = pd.Timestamp(sys.argv[2])
 data = load_extract(sys.argv[1], date)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import load_extract
+from analysis.data.load import load_extract
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRACT_DATE = pd.Timestamp("2024-02-27")
@@ -17,7 +17,7 @@ def synthetic() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def analysed(synthetic):
-    from analysis.load import load_reference, load_sites
+    from analysis.data.references import load_reference, load_sites
     from analysis.pipeline import run_analyses
 
     data = ROOT / "data_synthetic"

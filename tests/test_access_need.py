@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from analysis.load import load_reference
+from analysis.data.references import load_reference
 from analysis.pipeline import run_analyses
 
 ROOT = Path(__file__).resolve().parent.parent

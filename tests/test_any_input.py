@@ -16,12 +16,12 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from analysis import contract as C
+from analysis.core import contract as C
 from analysis.cli import main
-from analysis.codes import PRESETS
-from analysis.errors import InputError
-from analysis.load import load_references
-from analysis.mapping import KEYS, RULE_KEYS, TABLE_KEYS, load_mapping
+from analysis.data.codes import PRESETS
+from analysis.core.errors import InputError
+from analysis.data.references import load_references
+from analysis.data.mapping import KEYS, RULE_KEYS, TABLE_KEYS, load_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = pd.read_csv(ROOT / "examples" / "messy_export.csv", dtype=str, keep_default_na=False, encoding="cp1252").iloc[10:22]  # clear of the rows the example spoils on purpose

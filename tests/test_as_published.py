@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import access, employment, outcome
-from analysis.calibration import Calibration
-from analysis.estimators import aalen_johansen, restricted_mean_time_lost
-from analysis.load import load_extract
-from analysis.reporting import Results
-from analysis.reproduction import FAILS, MATCHES, reproduction_table
+from analysis.questions import access, employment, outcome
+from analysis.data.calibration import Calibration
+from analysis.stats.survival import aalen_johansen, restricted_mean_time_lost
+from analysis.data.load import load_extract
+from analysis.book.reporting import Results
+from analysis.book.reproduction import FAILS, MATCHES, reproduction_table
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -159,7 +159,7 @@ def zph_printed() -> dict[str, dict[str, tuple[float, int]]]:
 
 
 def test_the_proportional_hazards_test_equals_r_cox_zph(synthetic):
-    from analysis.in_work import analyse as in_work_analyse
+    from analysis.questions.in_work import analyse as in_work_analyse
 
     printed = zph_printed()
     tables = {**employment.analyse(synthetic, EXTRACT)[1], **in_work_analyse(synthetic, EXTRACT)[1]}

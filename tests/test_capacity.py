@@ -1,13 +1,13 @@
-"""Capacity and time limits (analysis/capacity.py): on a generated extract with a known arrival rate and known
+"""Capacity and time limits (analysis/questions/capacity.py): on a generated extract with a known arrival rate and known
 times on the case-load the analysis recovers them, Little's law holds on the reconstructed census, and a
 limit beyond every observed time frees nothing."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import capacity
-from analysis.contract import FACTORS
-from analysis.results import MONTH_DAYS
+from analysis.questions import capacity
+from analysis.core.contract import FACTORS
+from analysis.core.results import MONTH_DAYS
 
 RATE = 1.5  # first contacts per day
 SEEKING_MEAN, SUPPORT_MEAN, JOB_SHARE = 150.0, 120.0, 0.4

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.competing import (CENSORED, DISCHARGED, EDUCATION, EMPLOYED, fine_gray, fine_gray_models,
-                                first_event_times, gray_test)
-from analysis.contract import FACTORS
-from analysis.estimators import cox_efron
-from analysis.load import load_extract
-from analysis.modelling import collapse
+from analysis.questions.competing import (CENSORED, DISCHARGED, EDUCATION, EMPLOYED, fine_gray, fine_gray_models,
+                                          first_event_times, gray_test)
+from analysis.core.contract import FACTORS
+from analysis.stats.cox import cox_efron
+from analysis.data.load import load_extract
+from analysis.stats.modelling import collapse
 
 HERE = Path(__file__).resolve().parent / "test_competing"
 EXTRACT = pd.Timestamp("2024-02-27")

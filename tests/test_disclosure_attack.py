@@ -31,11 +31,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.calibration import Calibration
-from analysis.disclosure import PRESETS, merge_small_groups
-from analysis.load import apply_entry_window, load_extract, load_reference, load_sites
+from analysis.data.calibration import Calibration
+from analysis.release import PRESETS, merge_small_groups
+from analysis.data.load import apply_entry_window, load_extract
+from analysis.data.references import load_reference, load_sites
 from analysis.pipeline import run, run_analyses, sha256, whole_month_window
-from analysis.results import MONTH_DAYS
+from analysis.core.results import MONTH_DAYS
 from analysis.synthetic import generate
 
 EXTRACT_DATE = "2024-02-27"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.pipeline import run
-from analysis.disclosure import PRESETS
-from analysis.modelling import comparing
+from analysis.release import PRESETS
+from analysis.stats.modelling import comparing
 from test_disclosure_attack import EXTRACT_DATE, MIW_SITES, read, write_extract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def test_an_entry_window_that_is_not_whole_months_is_refused_under_disclosure_co
 
 
 def test_a_table_or_measure_without_a_rule_is_blanked_and_sent_for_review():
-    from analysis.disclosure import control_step, verdicts
+    from analysis.release import control_step, verdicts
 
     tables = {"new_analysis": pd.DataFrame({"factor": ["ethnicity"], "level": ["White"], "n": [23], "mean_days": [12.345]})}
     keys = [{"measure": "new_measure", "factor": "all", "level": "all", "value": 3.21, "conf_low": np.nan,

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from analysis.calibration import round_half_up
+from analysis.data.calibration import round_half_up
 from test_survival_results import EQUITY_PREFIXES, ESTIMATE_TOLERANCE, _regression_frame, key
 
 

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.contingency import chi2_homogeneity
-from analysis.outcome import logistic
-from analysis.proportions import exact_test, wilson
-from analysis.sites import dersimonian_laird
+from analysis.stats.contingency import chi2_homogeneity
+from analysis.questions.outcome import logistic
+from analysis.stats.proportions import exact_test, wilson
+from analysis.questions.sites import dersimonian_laird
 
 
 def test_chi_squared_matches_agresti():
@@ -74,7 +74,7 @@ def test_dersimonian_laird_matches_statsmodels_meta_analysis():
 def test_enumerated_exact_test_equals_fisher_on_a_2x2_and_monte_carlo_on_a_3x2():
     from scipy import stats
 
-    from analysis.proportions import _enumerated_k_by_2
+    from analysis.stats.proportions import _enumerated_k_by_2
 
     table = np.array([[3, 1], [1, 3]])
     assert _enumerated_k_by_2(table.sum(axis=1), table[:, 0]) == pytest.approx(0.4857142857, abs=1e-9)
@@ -89,7 +89,7 @@ def test_monte_carlo_exact_test_on_a_service_of_a_hundred_thousand_people():
     tables as fisher_exact wherever fisher_exact works."""
     from scipy import stats
 
-    from analysis.proportions import EXACT_RESAMPLES, EXACT_SEED, _monte_carlo
+    from analysis.stats.proportions import EXACT_RESAMPLES, EXACT_SEED, _monte_carlo
 
     large = pd.DataFrame([[5009, 57514], [4861, 56030], [56, 371]])
     p, method = exact_test(large)
@@ -104,7 +104,7 @@ def test_monte_carlo_exact_test_on_a_service_of_a_hundred_thousand_people():
 def test_representation_ratio_ci_allows_for_the_ips_case_load_inside_the_cmht_one():
     """The delta-method SE of log(IPS share / CMHT share) with IPS part of CMHT equals the spread of 200,000
     simulated case-loads; Katz's independent-samples SE is too wide when IPS takes much of a group."""
-    from analysis.access import ratio_se
+    from analysis.questions.access import ratio_se
 
     rng = np.random.default_rng(1)
     big_a, big_b, p1, p2 = 539, 1500, 0.30, 0.10  # IPS (A people) inside CMHT = IPS + the rest (B people)
@@ -121,7 +121,7 @@ def test_group_tests_are_scipy_chi_squared_of_ips_against_the_rest_with_holm():
     from scipy.stats import chi2_contingency
     from statsmodels.stats.multitest import multipletests
 
-    from analysis.access import group_tests
+    from analysis.questions.access import group_tests
 
     ips = pd.Series({"A": 40, "B": 25, "C": 300})
     rest = pd.Series({"A": 200, "B": 400, "C": 2500})
@@ -136,7 +136,7 @@ def test_precision_detectable_rates_have_80_percent_power_and_tost_is_two_one_si
     from scipy import stats
     from statsmodels.stats.power import NormalIndPower
 
-    from analysis.outcome import precision
+    from analysis.questions.outcome import precision
 
     rates = pd.DataFrame({"factor": ["all", "g", "g"], "level": ["all", "big", "small"],
                           "positive": [150, 120, 30], "n": [330, 250, 80]})
@@ -161,7 +161,7 @@ def test_overdispersed_funnel_limits_and_prediction_interval_cover_sites_drawn_f
     underestimates tau^2 on the logit scale of binomial data, a known bias that the method note states."""
     from scipy.special import expit as logistic_curve
 
-    from analysis.sites import analyse
+    from analysis.questions.sites import analyse
 
     rng = np.random.default_rng(7)
     mu, tau, k = np.log(0.35 / 0.65), 0.4, 200

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from lifelines.datasets import load_lung, load_rossi
 
-from analysis.estimators import (aalen_johansen, cox_efron, kaplan_meier, km_median, logrank, restricted_mean,
-                                 step_at)
+from analysis.stats.survival import aalen_johansen, kaplan_meier, km_median, logrank, restricted_mean, step_at
+from analysis.stats.cox import cox_efron
 
 
 @pytest.fixture(scope="module")

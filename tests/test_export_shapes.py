@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from analysis.load import COPY_REASON
+from analysis.data.load import COPY_REASON
 from export_shapes import EXTRACT_DATE, WINDOW, make
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def runs(shapes, tmp_path_factory):
 
 def test_the_corpus_is_the_same_every_time(shapes, tmp_path):
     """The same bytes for a CSV; the same cells for a workbook (its zip stamps the time it was written)."""
-    from analysis.read import read_table
+    from analysis.data.read import read_table
 
     again = make(tmp_path)
     for name, shape in shapes.items():

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from analysis.cli import main
-from analysis.load import InputError, load_extract, load_reference
+from analysis.data.load import InputError, load_extract
+from analysis.data.references import load_reference
 
 GOOD = ("person_id,first_contact_date,age,gender,ethnicity,diagnosis,outcome,outcome_date,discharge_date\n"
         "A1,2022-05-01,30,Female,White,Psychosis,gained_employment,2022-09-01,2023-01-10\n"
@@ -110,7 +111,7 @@ def test_cells_padded_with_any_unicode_space_are_trimmed(tmp_path):
 def test_dates_are_read_exactly_as_pandas_reads_them():
     """The pyarrow date path gives pandas' to_datetime(format='%Y-%m-%d') answer on every kind of cell,
     including those pyarrow alone gets wrong (2022-02-30 is not 2 March)."""
-    from analysis.load import _parse_iso_dates
+    from analysis.data.load import _parse_iso_dates
 
     cells = ["2022-03-05", "2022-3-5", "2022-02-30", "2023-02-29", "2024-02-29", "", "20220305", "2022-03-05T00:00",
              "0022-03-05", "1899-12-31", "2200-01-01", "9999-12-31", "soon", "2022-13-01", "2022-00-10", "05/03/2022"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.mapping import KEYS, RULE_KEYS, TABLE_KEYS, load_mapping
+from analysis.data.mapping import KEYS, RULE_KEYS, TABLE_KEYS, load_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = (ROOT / "docs" / "mapping.md").read_text()
@@ -49,7 +49,7 @@ def test_every_example_on_the_page_loads(tmp_path, number):
 
 def test_a_key_the_page_does_not_have_is_refused(tmp_path):
     """The check above is only as good as the loader's refusal of keys it does not know."""
-    from analysis.errors import InputError
+    from analysis.core.errors import InputError
 
     for text in ("header_rows: 5\n", "values: {gender: {presets: nhs_person_stated_gender}}\n",
                  "reference: {characteristics: ethnicity}\n"):

@@ -111,7 +111,7 @@ def test_figures_use_only_the_fonts_matplotlib_ships():
     from matplotlib import font_manager
     from matplotlib.font_manager import FontProperties
 
-    from analysis import figures
+    from analysis.book import figures
 
     bundled = P(matplotlib.get_data_path()) / "fonts" / "ttf"
     assert figures.BUNDLED_FONTS == bundled

@@ -14,9 +14,10 @@ import pytest
 from pypdf import PdfReader
 from statsmodels.stats.meta_analysis import combine_effects
 
-from analysis import meta, pool
+from analysis.stats import meta
+from analysis import pool
 from analysis.cli import main
-from analysis.reporting import anchor, fmt
+from analysis.book.reporting import anchor, fmt
 from test_reports import check_figures, check_links_in_browser, check_no_error_text, table_rows_in_pdf, visible_text
 
 ROOT = Path(__file__).resolve().parent.parent

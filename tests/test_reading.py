@@ -13,11 +13,12 @@ import yaml
 import pytest
 
 from analysis.cli import main
-from analysis.codes import preset
-from analysis.dates import detect, to_iso
-from analysis.errors import InputError
-from analysis.load import apply_entry_window, load_extract, load_references
-from analysis.mapping import load_mapping
+from analysis.data.codes import preset
+from analysis.data.dates import detect, to_iso
+from analysis.core.errors import InputError
+from analysis.data.load import apply_entry_window, load_extract
+from analysis.data.references import load_references
+from analysis.data.mapping import load_mapping
 
 HEADER = "person_id,first_contact_date,age,gender,ethnicity,diagnosis,outcome,outcome_date,discharge_date"
 ROWS = ["A1,2022-05-01,30,Female,White,Psychosis,gained_employment,2022-09-01,2023-01-10",
@@ -145,7 +146,7 @@ def test_a_date_that_cannot_be_read_is_named_with_the_format_expected(tmp_path):
                           "Personality disorder", "Other", "Other", "Not known", "G30", "Schizophrenia"]),
 ])
 def test_the_nhs_code_lists_read_codes_codes_with_descriptions_and_descriptions(name, cells, read):
-    from analysis import contract as C
+    from analysis.core import contract as C
 
     rule = preset(name)
     rule.allowed = C.FACTORS["gender" if "gender" in name else "diagnosis" if "icd" in name else "ethnicity"]
@@ -164,10 +165,12 @@ def test_a_mapping_names_a_preset_and_overrides_single_codes(tmp_path):
 def test_the_code_lists_are_package_data():
     import tomllib
 
-    from analysis.codes import CODE_LISTS, PRESETS
+    from analysis.data.codes import CODE_LISTS, PRESETS
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
-    assert config["tool"]["setuptools"]["package-data"]["analysis"] == ["code_lists/*.csv"]
+    setuptools = config["tool"]["setuptools"]
+    assert "analysis.data" in setuptools["packages"] and setuptools["package-data"]["analysis.data"] == ["code_lists/*.csv"]
+    assert CODE_LISTS.parent.name == "data" and (CODE_LISTS.parent / "codes.py").exists()
     assert set(PRESETS) == {"nhs_ethnic_category", "nhs_person_stated_gender", "nhs_gender_identity", "icd10_f_chapter"}
     assert {p.parent.name for p in CODE_LISTS.glob("*.csv")} == {"code_lists"}
 

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import age_spline, clustering, missing, multiplicity, power
-from analysis.estimators import cox_efron
-from analysis.model_frames import dummies
-from analysis.outcome import logistic
+from analysis.questions import age_spline, clustering, missing
+from analysis.stats import multiplicity, power
+from analysis.stats.cox import cox_efron
+from analysis.questions.model_frames import dummies
+from analysis.questions.outcome import logistic
 
 HERE = Path(__file__).resolve().parent / "test_referee"
 ROOT = HERE.parents[1]
@@ -112,7 +113,7 @@ def test_spline_knots_basis_and_fit_equal_rms_rcs(r, analysis):
 
 
 def test_the_spline_tests_nest_as_stated(synthetic):
-    from analysis.model_frames import frames
+    from analysis.questions.model_frames import frames
 
     tests, ratios = age_spline.analyse_one(frames(synthetic, pd.Timestamp("2024-02-27"))["outcome"], "outcome")
     t = tests.set_index("comparison")
@@ -345,7 +346,7 @@ def test_new_model_tables_at_reduced_precision_and_consistent_with_the_other_fil
 
 @pytest.mark.parametrize("shape", ["no outcome", "everyone in work at referral", "twelve people", "no site"])
 def test_the_new_steps_leave_out_what_cannot_be_fitted_instead_of_failing(synthetic, shape):
-    from analysis import referee
+    from analysis.questions import referee
 
     data = {"no outcome": synthetic.assign(outcome="none", outcome_date=pd.NaT),
             "everyone in work at referral": synthetic[synthetic["outcome"] == "retained_employment"],

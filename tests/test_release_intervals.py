@@ -3,7 +3,7 @@ the release uses checked against the libraries on exact counts.
 
 The study draws a few hundred trusts of 40 to 2,000 people from known distributions (seeded) and, for each
 kind of key result with a CI, computes the uncontrolled estimate and CI and the interval an `nhs` release
-publishes, by the same functions the release uses (analysis/intervals.py, analysis/disclosure.py). Every
+publishes, by the same functions the release uses (analysis/stats/intervals.py, analysis/release/rules.py). Every
 published interval must contain the uncontrolled estimate (100%), and cover the generating value at least as
 often as the uncontrolled interval, less one point."""
 import numpy as np
@@ -12,11 +12,12 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from analysis import intervals
-from analysis.disclosure import PRESETS, published_counts
-from analysis.estimators import aalen_johansen, cox_efron, kaplan_meier, km_median, restricted_mean_time_lost, step_at
-from analysis.proportions import wilson
-from analysis.results import MONTH_DAYS
+from analysis.stats import intervals
+from analysis.release import PRESETS, published_counts
+from analysis.stats.survival import aalen_johansen, kaplan_meier, km_median, restricted_mean_time_lost, step_at
+from analysis.stats.cox import cox_efron
+from analysis.stats.proportions import wilson
+from analysis.core.results import MONTH_DAYS
 
 NHS = PRESETS["nhs"]
 RNG_SEED = 2202
@@ -179,7 +180,7 @@ def test_a_hazard_ratio_at_two_decimals_keeps_its_interval_true():
 
 
 def test_a_representation_ratio_from_rounded_counts_keeps_its_interval_true():
-    from analysis.access import ratio_se
+    from analysis.questions.access import ratio_se
 
     rng = np.random.default_rng(RNG_SEED + 6)
     tally = Tally()

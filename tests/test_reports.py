@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from analysis.render import Book, render
-from analysis import labels
-from analysis.reporting import Results, anchor, fmt
+from analysis.book.render import Book, render
+from analysis.book import labels
+from analysis.book.reporting import Results, anchor, fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "reports" / "_output"

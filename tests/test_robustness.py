@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from analysis import robustness
-from analysis.calibration import Calibration
+from analysis.data.calibration import Calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def test_the_committed_robustness_table_is_current():
 
 
 def test_the_sizes_at_which_a_published_rate_is_exact_are_found_by_counting():
-    from analysis.calibration import exact_sizes
+    from analysis.data.calibration import exact_sizes
 
     assert exact_sizes(["47.8"], 80) == [23, 46, 67, 69]  # 11/23 = 47.83%; 22/46; 32/67; 33/69
     assert exact_sizes(["84.7", "6.2"], 250) == [177, 209, 242]  # both at once: 177/209 and 13/209

@@ -5,13 +5,13 @@ to 1e-8 relative on every estimate, on a synthetic extract small enough for the 
 import pandas as pd
 import pytest
 
-from analysis import employment, outcome
-from analysis.calibration import Calibration
-from analysis.contract import FACTORS
-from analysis.estimators import aalen_johansen, kaplan_meier, logrank
-from analysis.load import validate_extract
-from analysis.modelling import cox_by_factors
-from analysis.modelling import WEIGHT, collapse
+from analysis.questions import employment, outcome
+from analysis.data.calibration import Calibration
+from analysis.core.contract import FACTORS
+from analysis.stats.survival import aalen_johansen, kaplan_meier, logrank
+from analysis.data.load import validate_extract
+from analysis.stats.modelling import cox_by_factors
+from analysis.stats.modelling import WEIGHT, collapse
 
 EXTRACT_DATE = pd.Timestamp("2024-02-27")
 RTOL = 1e-8

@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from analysis.employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times
-from analysis.estimators import aalen_johansen, kaplan_meier, step_at
-from analysis.in_work import support_times
-from analysis.load import load_extract
+from analysis.questions.employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times
+from analysis.stats.survival import aalen_johansen, kaplan_meier, step_at
+from analysis.questions.in_work import support_times
+from analysis.data.load import load_extract
 
 EXTRACT = pd.Timestamp("2024-02-27")
 PATIENTS = """person_id,first_contact_date,age,gender,ethnicity,diagnosis,outcome,outcome_date,discharge_date

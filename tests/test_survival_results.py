@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.calibration import round_half_up
+from analysis.data.calibration import round_half_up
 
 ESTIMATE_TOLERANCE = {"rtol": 1e-9, "atol": 1e-12}
 EQUITY_PREFIXES = ("outcome", "access", "reach", "site", "own_site", "logit", "representation")

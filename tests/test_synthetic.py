@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import contract as C
-from analysis.calibration import Calibration
+from analysis.core import contract as C
+from analysis.data.calibration import Calibration
 from analysis.cli import main
-from analysis.load import load_extract, load_reference
+from analysis.data.load import load_extract
+from analysis.data.references import load_reference
 from analysis.synthetic import force_median, generate, scale_counts
 
 DATA = Path(__file__).resolve().parent.parent / "data_synthetic"
@@ -67,6 +68,6 @@ def test_force_median_sets_the_median_exactly(values):
 
 
 def test_the_committed_data_dictionary_is_written_from_the_contract():
-    from analysis.dictionary import markdown
+    from analysis.data.dictionary import markdown
 
     assert (DATA / "DATA_DICTIONARY.md").read_text(encoding="utf-8") == markdown()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.calibration import Calibration
+from analysis.data.calibration import Calibration
 from analysis.cli import main
 from analysis.synthetic import generate
 from test_reports import visible_text

@@ -1,4 +1,4 @@
-# The competing-event definitions of analysis/employment.py recomputed by R's cmprsk::cuminc (Aalen-Johansen)
+# The competing-event definitions of analysis/questions/employment.py recomputed by R's cmprsk::cuminc (Aalen-Johansen)
 # and survival::survfit (1 - Kaplan-Meier) on the committed synthetic extract:
 #   Rscript tests/test_employment_definitions/definitions.R data_synthetic/ips_extract.csv \
 #     > tests/test_employment_definitions/definitions_r_output.txt

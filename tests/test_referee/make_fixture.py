@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.load import load_extract
-from analysis.model_frames import adjusted_levels, frames
+from analysis.data.load import load_extract
+from analysis.questions.model_frames import adjusted_levels, frames
 
 HERE = Path(__file__).resolve().parent
 EXTRACT = pd.Timestamp("2024-02-27")

@@ -1,0 +1,315 @@
+"""Missing data: complete cases beside 'Not known' as its own level beside multiple imputation, for the
+adjusted logistic model of a positive outcome and the adjusted Cox models of time to employment and of
+discharge from in-work support.
+
+* **Complete case** is the paper's analysis: people with 'Not known' in any factor are left out.
+* **'Not known' as its own level**: the same model with 'Not known' a level of each factor (when it has at
+  least 10 people and events, the package's rule for any group); it keeps everyone but assumes the unknown
+  are one group, which is biased in general (Vach & Blettner 1991) and shown as what a service might do.
+* **Multiple imputation by chained equations** (van Buuren & Groothuis-Oudshoorn 2011): each factor with
+  'Not known' values (ethnicity, gender, diagnosis; age is never missing) is imputed in turn from a
+  multinomial logistic model on the other three factors (their current imputed values), age in years
+  (linear), the site when the extract has one, and every analysis's outcome, so one set of imputations
+  serves the three models: the positive outcome; for the Cox models the event indicator and the
+  Nelson-Aalen cumulative hazard at the person's time (White & Royston 2009), with an indicator of being
+  in that analysis at all (people already in work are not seeking a job; only people in work had in-work
+  support). Each imputation is "proper": the multinomial coefficients are drawn
+  from their approximate posterior, normal about the estimate with its covariance (as mice's logreg does),
+  then each missing value from its predicted probabilities. ITERATIONS sweeps, IMPUTATIONS imputed data sets,
+  one seeded generator (SEED), so a run is reproducible to the byte. The analysis model is the adjusted
+  model with the complete-case levels and reference groups (so the imputations pool the same terms); people
+  imputed into a group too small to be compared are left out as in the complete-case model. Estimates are
+  pooled by Rubin's rules: the mean of the log ratios, total variance W + (1 + 1/M) B, degrees of freedom
+  of Barnard & Rubin (1999) with the complete-data df n - k, t-based 95% CIs and p; the fraction of
+  missing information as mice reports it. The pooling is checked against R's mice::pool.scalar.
+
+Missing at random (given the variables in the imputation model) is an assumption the data cannot test:
+the imputed analysis is a sensitivity analysis, not the truth about the people whose ethnicity is unknown.
+
+The multinomial model is fitted here (Newton-Raphson, on counts per covariate pattern for large extracts),
+at the posterior mode under a normal prior with SD 2.5 on each coefficient (RIDGE; the scale of Gelman et
+al. 2008's weakly informative prior), so that a group of three people cannot separate and stall the
+sweeps: statsmodels' MNLogit takes neither frequency weights nor a ridge. Without the ridge it equals
+MNLogit on people (tests/test_referee.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.core.contract import FACTORS, NOT_KNOWN
+from analysis.questions.model_frames import ANALYSES, COLLAPSE_FROM, adjusted_levels, fit_adjusted
+from analysis.stats.modelling import model_levels, usable_rows
+
+IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)
+RIDGE = 1 / 2.5 ** 2  # a normal prior with SD 2.5 on each coefficient (Gelman et al. 2008's scale)
+OWN_LEVEL = "Not known (as a level)"
+APPROACHES = ("complete case", "'Not known' as its own level", "multiple imputation")
+METHODS = {
+    "complete case": "Complete cases (the paper's adjusted model): people with 'Not known' in any factor left out",
+    "'Not known' as its own level": "'Not known' kept as a level of each factor (where it has 10 or more people and "
+                                    "events); Wald 95% CI",
+    "multiple imputation": (f"Multiple imputation by chained equations, {IMPUTATIONS} imputations x {ITERATIONS} "
+                            "sweeps (seeded): each factor with 'Not known' imputed by multinomial logistic "
+                            "regression on the other factors, age, site and every analysis's outcome (the positive "
+                            "outcome; job start and discharge with their Nelson-Aalen cumulative hazards; White & "
+                            "Royston 2009), coefficients drawn from their approximate posterior (normal prior SD 2.5); "
+                            "pooled by Rubin's rules, Barnard-Rubin df, t-based 95% CI"),
+}
+
+
+# --- the multinomial imputation model ----------------------------------------------------------------------
+
+def multinomial_fit(y: np.ndarray, x: np.ndarray, weight: np.ndarray, classes: int, ridge: float = RIDGE,
+                    max_iter: int = 100, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logit of class y (0..classes-1, 0 the reference) on x (intercept included by the caller),
+    by Newton-Raphson with case weights from `start` (zeros by default), each step halved while it lowers
+    the penalised log-likelihood: (coefficients (p x classes-1), covariance of their flattening in column
+    order). Stops when the log-likelihood no longer moves (relative 1e-12) or the step is below 1e-8."""
+    n, p = x.shape
+    k = classes - 1
+    beta = np.zeros((p, k)) if start is None else start.copy()
+    target = np.zeros((n, k))
+    rows = np.flatnonzero(y > 0)
+    target[rows, y[rows] - 1] = 1.0
+
+    def terms(b):
+        eta = np.column_stack([np.zeros(n), x @ b])
+        eta -= eta.max(axis=1, keepdims=True)
+        log_prob = eta - np.log(np.exp(eta).sum(axis=1, keepdims=True))
+        loglik = float((weight * log_prob[np.arange(n), y]).sum() - ridge / 2 * (b ** 2).sum())
+        return loglik, np.exp(log_prob)
+
+    loglik, prob = terms(beta)
+    for _ in range(max_iter):
+        pk = prob[:, 1:]
+        score = (x.T @ (weight[:, None] * (target - pk))).T.ravel() - ridge * beta.T.ravel()
+        middle = weight[:, None, None] * (pk[:, :, None] * (np.eye(k)[None] - pk[:, None, :]))
+        info = _information(x, middle) + ridge * np.eye(p * k)
+        step = np.linalg.solve(info, score).reshape((k, p)).T
+        for _ in range(30):
+            new_loglik, new_prob = terms(beta + step)
+            if new_loglik >= loglik - 1e-12 * abs(loglik):
+                break
+            step /= 2
+        beta += step
+        moved = abs(new_loglik - loglik)
+        loglik, prob = new_loglik, new_prob
+        if np.max(np.abs(step)) < 1e-8 or moved <= 1e-12 * (abs(loglik) + 1e-12):
+            break
+    pk = prob[:, 1:]
+    middle = weight[:, None, None] * (pk[:, :, None] * (np.eye(k)[None] - pk[:, None, :]))
+    return beta, np.linalg.inv(_information(x, middle) + ridge * np.eye(p * k))
+
+
+SMALL_PRODUCT = 262_144  # m x n x k of a matrix product below which OpenBLAS runs it on one thread
+
+
+def _information(x: np.ndarray, middle: np.ndarray) -> np.ndarray:
+    """The multinomial information: block (a, b) is X' diag(middle[:, a, b]) X. Built block by block from
+    products small enough for OpenBLAS to keep on one thread: on this project's shared 2-core machine the
+    one large threaded product it replaces ran about nine times slower than the small ones."""
+    n, p = x.shape
+    k = middle.shape[1]
+    rows = max(1, SMALL_PRODUCT // (p * p) - 1)
+    info = np.zeros((k * p, k * p))
+    for a in range(k):
+        for b in range(a, k):
+            block = np.zeros((p, p))
+            for start in range(0, n, rows):
+                part = x[start:start + rows]
+                block += part.T @ (part * middle[start:start + rows, a, b][:, None])
+            info[a * p:(a + 1) * p, b * p:(b + 1) * p] = block
+            info[b * p:(b + 1) * p, a * p:(a + 1) * p] = block.T
+    return info
+
+
+def _predictors(frame: pd.DataFrame, target: str, current: dict[str, np.ndarray], extra: np.ndarray,
+                categories: dict[str, list[str]]) -> np.ndarray:
+    columns = [np.ones(len(frame))]
+    for factor, values in current.items():
+        if factor == target:
+            continue
+        for code in range(1, len(categories[factor])):
+            columns.append((values == code).astype(float))
+    return np.column_stack(columns + [extra])
+
+
+def nelson_aalen(days: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """The Nelson-Aalen cumulative hazard at each person's own time (ties: all events at a time counted)."""
+    times, inverse = np.unique(days, return_inverse=True)
+    deaths = np.bincount(inverse, weights=event.astype(float))
+    leaving = np.bincount(inverse)
+    at_risk = leaving[::-1].cumsum()[::-1]
+    return np.cumsum(deaths / at_risk)[inverse]
+
+
+def auxiliary(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per person (the outcome frame's people) and the imputation model's other predictors: age,
+    site, and every analysis's outcome: the positive outcome; seeking work, a job start and the Nelson-Aalen
+    cumulative hazard of a job at the person's time; in work, discharge from in-work support and its
+    cumulative hazard (0 for people outside an analysis, with its indicator)."""
+    people = frames["outcome"]
+    columns = [people["age"].to_numpy(float) / 10, people["event"].to_numpy(float)]
+    for name in ("employment", "in_work"):
+        frame = frames.get(name)
+        inside = np.zeros(len(people))
+        event, hazard = np.zeros(len(people)), np.zeros(len(people))
+        if frame is not None and len(frame):
+            where = pd.Index(people["person_id"]).get_indexer(frame["person_id"])
+            inside[where] = 1
+            event[where] = frame["event"].to_numpy(float)
+            hazard[where] = nelson_aalen(frame["days"].to_numpy(), frame["event"].to_numpy())
+        columns += [inside, event, hazard]
+    if people["site"].nunique() > 1:
+        sites = sorted(people["site"].unique())
+        columns += [(people["site"].to_numpy() == s).astype(float) for s in sites[1:]]
+    return people[["person_id", *FACTORS]], np.column_stack(columns)
+
+
+def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, imputations: int = IMPUTATIONS,
+           iterations: int = ITERATIONS) -> list[pd.DataFrame]:
+    """`imputations` copies of people (person_id and the factors) with every 'Not known' imputed by chained
+    equations on the other factors and the columns of `extra`."""
+    frame = people
+    categories = {f: sorted(v for v in frame[f].unique() if v != NOT_KNOWN) for f in FACTORS}
+    # a factor is imputed from two or more known groups; with one, everyone unknown is in it; with none, left as is
+    incomplete = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) >= 2]
+    single = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) == 1]
+    codes = {f: np.array([categories[f].index(v) if v != NOT_KNOWN else -1 for v in frame[f]]) for f in FACTORS}
+    missing = {f: codes[f] < 0 for f in FACTORS}
+    out = []
+    starts: dict[str, np.ndarray] = {}  # each model's last estimate: the next sweep's Newton starts there
+    for _ in range(imputations):
+        current = {f: codes[f].copy() for f in FACTORS}
+        for f in incomplete:  # start: draws from the observed distribution
+            observed = current[f][~missing[f]]
+            current[f][missing[f]] = rng.choice(observed, size=int(missing[f].sum()))
+        for _ in range(iterations):
+            for f in incomplete:
+                x = _predictors(frame, f, current, extra, categories)
+                keep = ~missing[f]
+                classes = len(categories[f])
+                if keep.sum() >= COLLAPSE_FROM:  # fit on counts per distinct (class, predictor row)
+                    stacked = np.column_stack([current[f][keep], x[keep]])
+                    unique, weight = np.unique(stacked, axis=0, return_counts=True)
+                    y, xs, weight = unique[:, 0].astype(int), unique[:, 1:], weight.astype(float)
+                else:
+                    y, xs, weight = current[f][keep], x[keep], np.ones(int(keep.sum()))
+                beta, cov = multinomial_fit(y, xs, weight, classes, start=starts.get(f))
+                starts[f] = beta
+                drawn = rng.multivariate_normal(beta.T.ravel(), (cov + cov.T) / 2, method="cholesky")
+                drawn = drawn.reshape(beta.shape[::-1]).T
+                xm = x[missing[f]]
+                eta = np.column_stack([np.zeros(len(xm)), xm @ drawn])
+                eta -= eta.max(axis=1, keepdims=True)
+                prob = np.exp(eta)
+                prob /= prob.sum(axis=1, keepdims=True)
+                u = rng.random(len(xm))[:, None]
+                current[f][missing[f]] = np.minimum((prob.cumsum(axis=1) < u).sum(axis=1), classes - 1)
+        done = frame.copy()
+        for f in incomplete:
+            done[f] = np.array(categories[f], dtype=object)[current[f]]
+        for f in single:
+            done[f] = categories[f][0]
+        out.append(done)
+    return out
+
+
+# --- Rubin's rules -------------------------------------------------------------------------------------------
+
+def rubin(estimates: np.ndarray, variances: np.ndarray, df_complete: float) -> dict[str, np.ndarray]:
+    """Pool M estimates (rows) of each parameter (columns) with their variances: mice::pool's rules
+    (Rubin 1987; Barnard & Rubin 1999 degrees of freedom)."""
+    q, u = np.atleast_2d(estimates), np.atleast_2d(variances)
+    m = q.shape[0]
+    qbar, ubar = q.mean(axis=0), u.mean(axis=0)
+    b = q.var(axis=0, ddof=1)
+    t = ubar + (1 + 1 / m) * b
+    lam = (1 + 1 / m) * b / t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df_old = (m - 1) / lam ** 2
+        df_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lam)
+        df = np.where(b > 0, df_old * df_obs / (df_old + df_obs), df_complete)
+        r = (1 + 1 / m) * b / ubar
+        fmi = (r + 2 / (df + 3)) / (r + 1)
+    return {"qbar": qbar, "ubar": ubar, "b": b, "t": t, "df": df, "r": r, "fmi": fmi, "lambda": lam}
+
+
+# --- the analysis ------------------------------------------------------------------------------------------
+
+def _rows(analysis, approach, coef, var, terms, n, events, df=None, fmi=None) -> list[dict]:
+    se = np.sqrt(var)
+    crit = stats.t.ppf(0.975, df) if df is not None else np.full(len(coef), stats.norm.ppf(0.975))
+    p = 2 * (stats.t.sf(np.abs(coef / se), df) if df is not None else stats.norm.sf(np.abs(coef / se)))
+    kind = ANALYSES[analysis][1]
+    return [{"analysis": analysis, "approach": approach, "factor": f, "level": level if level != OWN_LEVEL else NOT_KNOWN,
+             "reference": ref, "measure": "odds ratio" if kind == "logistic" else "hazard ratio",
+             "ratio": float(np.exp(coef[j])), "conf_low": float(np.exp(coef[j] - crit[j] * se[j])),
+             "conf_high": float(np.exp(coef[j] + crit[j] * se[j])), "p": float(p[j]), "n": n, "events": events,
+             "fraction_missing_information": float(fmi[j]) if fmi is not None else np.nan,
+             "method": METHODS[approach]} for j, (f, level, ref) in enumerate(terms)]
+
+
+def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[pd.DataFrame]) -> list[dict]:
+    kind = ANALYSES[analysis][1]
+    levels, complete = adjusted_levels(frame, kind == "logistic")
+    coef, cov, terms, n, events, k = fit_adjusted(complete, levels, kind)
+    rows = _rows(analysis, APPROACHES[0], coef, np.diag(cov), terms, n, events)
+    # 'Not known' as a level: relabelled so the package's rule treats it as any other group
+    relabelled = frame.copy()
+    for f in FACTORS:
+        relabelled[f] = relabelled[f].where(relabelled[f] != NOT_KNOWN, OWN_LEVEL)
+    own = {f: model_levels(relabelled, f, "event", both_outcomes=kind == "logistic")[0] for f in levels}
+    own = {f: v for f, v in own.items() if len(v) >= 2}
+    used = relabelled[usable_rows(relabelled, list(own), own)]
+    c, v, t, n2, e2, _ = fit_adjusted(used, own, kind)
+    rows += _rows(analysis, APPROACHES[1], c, np.diag(v), t, n2, e2)
+    # multiple imputation, with the complete-case levels
+    estimates, variances, ns, evs = [], [], [], []
+    for people in imputed:
+        done = frame.drop(columns=list(FACTORS)).merge(people, on="person_id", how="left")
+        mine = done[usable_rows(done, list(levels), levels)]
+        c, v, t, n3, e3, _ = fit_adjusted(mine, levels, kind)
+        if t != terms:
+            raise AssertionError("imputed fit has different terms")  # cannot happen: same levels
+        estimates.append(c), variances.append(np.diag(v)), ns.append(n3), evs.append(e3)
+    pooled = rubin(np.array(estimates), np.array(variances), df_complete=float(np.mean(ns) - k))
+    rows += _rows(analysis, APPROACHES[2], pooled["qbar"], pooled["t"], terms, int(round(np.mean(ns))),
+                  int(round(np.mean(evs))), df=pooled["df"], fmi=pooled["fmi"])
+    return rows
+
+
+def summary(frame: pd.DataFrame, analysis: str, table: pd.DataFrame) -> list[dict]:
+    mine = table[table["analysis"] == analysis]
+    out = []
+    for approach in APPROACHES:
+        rows = mine[mine["approach"] == approach]
+        out.append({"analysis": analysis, "approach": approach, "n_analysed": int(rows["n"].iloc[0]) if len(rows) else 0,
+                    "n_total": len(frame), "events": int(rows["events"].iloc[0]) if len(rows) else 0,
+                    **{f"not_known_{f}": int((frame[f] == NOT_KNOWN).sum()) for f in FACTORS},
+                    "imputations": IMPUTATIONS if approach == APPROACHES[2] else 0,
+                    "iterations": ITERATIONS if approach == APPROACHES[2] else 0,
+                    "seed": SEED if approach == APPROACHES[2] else 0, "method": METHODS[approach]})
+    return out
+
+
+def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    people, extra = auxiliary(frames)
+    if not any((people[f] == NOT_KNOWN).any() for f in FACTORS) or frames["outcome"]["event"].nunique() < 2:
+        return pd.DataFrame(), pd.DataFrame()
+    imputed = impute(people, extra, np.random.default_rng(SEED))  # one imputation model for all three analyses
+    rows, sums = [], []
+    for name, frame in frames.items():
+        if not len(frame) or frame["event"].nunique() < 2:
+            continue  # nobody in this analysis, or nothing to model (no events, or nothing but events)
+        try:
+            mine = analyse_one(frame, name, imputed)
+        except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
+            continue  # a model that cannot be fitted on these data: left out, as the paper's models are
+        if not mine:
+            continue  # no term to compare (every factor has fewer than two groups that can be compared)
+        rows += mine
+        sums += summary(frame, name, pd.DataFrame(mine))
+    return pd.DataFrame(rows), pd.DataFrame(sums)  # empty when nothing could be fitted

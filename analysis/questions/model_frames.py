@@ -1,0 +1,89 @@
+"""The person-level frames the referee's sensitivity analyses share: one row per person for the outcome
+model, for time to employment and for in-work support, with the four factors, age in years and the site.
+
+Built from the same functions as the paper's analyses (outcome.positive, employment.employment_times,
+in_work.support_times), so every sensitivity model is fitted on exactly the people of the model it checks.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.core.contract import COLUMN_NAMES, FACTORS
+from analysis.questions.employment import employment_times
+from analysis.questions.in_work import support_times
+from analysis.stats.modelling import model_levels, usable_rows, WEIGHT
+from analysis.questions.outcome import positive
+
+COLLAPSE_FROM = 20_000  # people: below this, fitting on people is faster than grouping them into counts
+ANALYSES = {"outcome": ("positive outcome", "logistic"), "employment": ("time to employment", "cox"),
+            "in_work": ("discharge from in-work support", "cox")}
+
+
+def frames(data: pd.DataFrame, extract_date: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """{analysis: frame} with columns: person_id, the factors (text), age, site (text or 'all'), and the
+    response: `event` (positive outcome, job start or discharge) and, for the survival analyses, `days`.
+    (person_id stays inside the analysis: it links an imputed value to the person's rows.)
+
+    The people are put in an order set by their values, not by the file: the imputation's random draws go
+    to people in this order, so a shuffled or renamed export of the same people gives the same results."""
+    order = [c for c in (*COLUMN_NAMES[1:],) if c in data.columns]
+    data = data.sort_values(order, kind="stable", na_position="last")
+    extra = pd.DataFrame({"person_id": data["person_id"].to_numpy(), "age": data["age"].to_numpy(dtype=float),
+                          "site": data["site"].astype(str).to_numpy() if "site" in data else "all"})
+    out = {}
+    base = pd.DataFrame({"person_id": data["person_id"].to_numpy(), **{f: data[f].astype(str).to_numpy() for f in FACTORS}})
+    out["outcome"] = base.assign(age=extra["age"].to_numpy(), site=extra["site"].to_numpy(),
+                                 event=positive(data).to_numpy())
+    times = employment_times(data, extract_date)
+    out["employment"] = _with_extra(times.rename(columns={"employed": "event"}), extra)
+    support = support_times(data, extract_date)
+    out["in_work"] = _with_extra(support.rename(columns={"discharged": "event"}), extra)
+    for name in out:
+        out[name][WEIGHT] = 1
+    return out
+
+
+def _with_extra(times: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    frame = times[["person_id", "days", "event", *FACTORS]].merge(extra, on="person_id", how="left")
+    for factor in FACTORS:
+        frame[factor] = frame[factor].astype(str)
+    return frame
+
+
+def adjusted_levels(frame: pd.DataFrame, logistic: bool) -> tuple[dict[str, list[str]], pd.DataFrame]:
+    """The adjusted model's levels per factor (reference first) by the paper's rule (modelling.model_levels)
+    and the rows that enter it (complete cases: every factor at a usable level)."""
+    levels = {f: model_levels(frame, f, "event", both_outcomes=logistic)[0] for f in FACTORS}
+    levels = {f: v for f, v in levels.items() if len(v) >= 2}
+    return levels, frame[usable_rows(frame, list(levels), levels)]
+
+
+def dummies(frame: pd.DataFrame, levels: dict[str, list[str]]) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
+    """Treatment-coded dummies for the factors of `levels` (reference = first level), and (factor, level, ref)."""
+    columns, terms = [], []
+    for factor, lv in levels.items():
+        values = frame[factor].to_numpy()
+        for level in lv[1:]:
+            columns.append((values == level).astype(float))
+            terms.append((factor, level, lv[0]))
+    return (np.column_stack(columns) if columns else np.zeros((len(frame), 0))), terms
+
+
+def fit_adjusted(frame: pd.DataFrame, levels: dict[str, list[str]], kind: str):
+    """The adjusted model on the rows of `frame` (collapsed to counts first): (coefficients, covariance,
+    terms, people, events, parameters incl. an intercept for the logistic model)."""
+    from analysis.stats.cox import cox_efron
+    from analysis.questions.outcome import logistic
+
+    keys = (["days"] if kind == "cox" else []) + list(levels)
+    if len(frame) >= COLLAPSE_FROM:  # counts per distinct (time,) covariate pattern: exact, and fast at scale
+        cells = frame.groupby(keys, observed=True).agg(size=("event", "size"), sum=("event", "sum")).reset_index()
+    else:  # one row per person: cheaper than grouping for a few thousand people
+        cells = frame[keys].assign(size=1, sum=frame["event"].to_numpy())
+    x, terms = dummies(cells, levels)
+    if kind == "logistic":
+        coef, cov, _ = logistic(cells["sum"], cells["size"], x)
+        return coef[1:], cov[1:, 1:], terms, int(cells["size"].sum()), int(cells["sum"].sum()), coef.size
+    fit = cox_efron(x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy())
+    return fit.coef, fit.cov, terms, fit.n, fit.n_events, fit.coef.size
