@@ -355,3 +355,19 @@ def test_the_new_steps_leave_out_what_cannot_be_fitted_instead_of_failing(synthe
     assert "capacity and time limits" in steps
     assert ("clustering by site" in steps) == (shape == "everyone in work at referral")  # sites and events there
     assert all(len(t.columns) for tables in steps.values() for t in tables.values())
+
+
+def test_an_imputation_model_is_fitted_on_everyone_known_or_on_a_seeded_sample_above_fit_max():
+    from analysis.questions import missing
+
+    observed = np.zeros(missing.FIT_MAX + 500, dtype=bool)
+    observed[::2] = True  # fewer than FIT_MAX known: all of them
+    rows = missing.fitted_on(observed, np.random.default_rng(1))
+    assert np.array_equal(rows, np.flatnonzero(observed))
+    observed[:] = True  # more than FIT_MAX known: FIT_MAX distinct known people, in order, the same for a seed
+    rows = missing.fitted_on(observed, np.random.default_rng(1))
+    assert len(rows) == missing.FIT_MAX == len(set(rows)) and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, missing.fitted_on(observed, np.random.default_rng(1)))
+    people = pd.DataFrame({f: ["x"] * (missing.FIT_MAX + 1) + [missing.NOT_KNOWN] for f in missing.FACTORS})
+    assert "seeded random sample of 10,000" in missing.sample_note(people)
+    assert missing.sample_note(people.iloc[-20:]) == ""

@@ -26,7 +26,9 @@ discharge from in-work support.
 Missing at random (given the variables in the imputation model) is an assumption the data cannot test:
 the imputed analysis is a sensitivity analysis, not the truth about the people whose ethnicity is unknown.
 
-The multinomial model is fitted here (Newton-Raphson, on counts per covariate pattern for large extracts),
+The multinomial model is fitted here (Newton-Raphson on people; with more than FIT_MAX people knowing the
+factor, on a seeded random sample of FIT_MAX of them: the age and the cumulative hazards make nearly every
+person's predictors distinct, so counts do not shrink the fit, and 300 fits on a million people took hours),
 at the posterior mode under a normal prior with SD 2.5 on each coefficient (RIDGE; the scale of Gelman et
 al. 2008's weakly informative prior), so that a group of three people cannot separate and stall the
 sweeps: statsmodels' MNLogit takes neither frequency weights nor a ridge. Without the ridge it equals
@@ -39,10 +41,11 @@ import pandas as pd
 from scipy import stats
 
 from analysis.core.contract import FACTORS, NOT_KNOWN
-from analysis.questions.model_frames import ANALYSES, COLLAPSE_FROM, adjusted_levels, fit_adjusted
+from analysis.questions.model_frames import ANALYSES, adjusted_levels, fit_adjusted
 from analysis.stats.modelling import model_levels, usable_rows
 
 IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)
+FIT_MAX = 10_000  # people an imputation model is fitted on; above it a seeded sample (fitted_on)
 RIDGE = 1 / 2.5 ** 2  # a normal prior with SD 2.5 on each coefficient (Gelman et al. 2008's scale)
 OWN_LEVEL = "Not known (as a level)"
 APPROACHES = ("complete case", "'Not known' as its own level", "multiple imputation")
@@ -125,15 +128,37 @@ def _information(x: np.ndarray, middle: np.ndarray) -> np.ndarray:
     return info
 
 
-def _predictors(frame: pd.DataFrame, target: str, current: dict[str, np.ndarray], extra: np.ndarray,
+def _predictors(rows: np.ndarray, target: str, current: dict[str, np.ndarray], extra: np.ndarray,
                 categories: dict[str, list[str]]) -> np.ndarray:
-    columns = [np.ones(len(frame))]
+    """The imputation model's design matrix for the people at `rows` (an intercept, the other factors' current
+    values as dummies, the columns of `extra`): built for the rows a fit or a draw uses, never for everyone."""
+    columns = [np.ones(len(rows))]
     for factor, values in current.items():
         if factor == target:
             continue
         for code in range(1, len(categories[factor])):
-            columns.append((values == code).astype(float))
-    return np.column_stack(columns + [extra])
+            columns.append((values[rows] == code).astype(float))
+    return np.column_stack(columns + [extra[rows]])
+
+
+def fitted_on(observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The people an imputation model is fitted on: everyone with the factor known, or, when there are more
+    than FIT_MAX of them, a seeded random sample of FIT_MAX (in the extract's order). The draws stay proper:
+    the coefficients come from the posterior given the sample, so the imputations carry the sample's larger
+    uncertainty into Rubin's between-imputation variance (less efficient, not biased under MAR)."""
+    rows = np.flatnonzero(observed)
+    return rows if len(rows) <= FIT_MAX else np.sort(rng.choice(rows, FIT_MAX, replace=False))
+
+
+def sample_note(people: pd.DataFrame) -> str:
+    """What the method text adds when an imputation model is fitted on a sample (nothing otherwise)."""
+    known = {f: int((people[f] != NOT_KNOWN).sum()) for f in FACTORS if (people[f] == NOT_KNOWN).any()}
+    sampled = [f"{f} ({n:,} known)" for f, n in known.items() if n > FIT_MAX]
+    if not sampled:
+        return ""
+    return (f"; each imputation model fitted on a seeded random sample of {FIT_MAX:,} of the people with the factor "
+            f"known ({', '.join(sampled)}): proper draws from the posterior given the sample (the fits at this size "
+            f"would take hours on people)")
 
 
 def nelson_aalen(days: np.ndarray, event: np.ndarray) -> np.ndarray:
@@ -181,6 +206,9 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
     missing = {f: codes[f] < 0 for f in FACTORS}
     out = []
     starts: dict[str, np.ndarray] = {}  # each model's last estimate: the next sweep's Newton starts there
+    sample = np.random.default_rng([SEED, 1])  # its own stream: the imputations' draws are the same with or without
+    fit_rows = {f: fitted_on(~missing[f], sample) for f in incomplete}
+    draw_rows = {f: np.flatnonzero(missing[f]) for f in incomplete}
     for _ in range(imputations):
         current = {f: codes[f].copy() for f in FACTORS}
         for f in incomplete:  # start: draws from the observed distribution
@@ -188,20 +216,15 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
             current[f][missing[f]] = rng.choice(observed, size=int(missing[f].sum()))
         for _ in range(iterations):
             for f in incomplete:
-                x = _predictors(frame, f, current, extra, categories)
-                keep = ~missing[f]
+                keep = fit_rows[f]
+                xs = _predictors(keep, f, current, extra, categories)
                 classes = len(categories[f])
-                if keep.sum() >= COLLAPSE_FROM:  # fit on counts per distinct (class, predictor row)
-                    stacked = np.column_stack([current[f][keep], x[keep]])
-                    unique, weight = np.unique(stacked, axis=0, return_counts=True)
-                    y, xs, weight = unique[:, 0].astype(int), unique[:, 1:], weight.astype(float)
-                else:
-                    y, xs, weight = current[f][keep], x[keep], np.ones(int(keep.sum()))
+                y, weight = current[f][keep], np.ones(len(keep))
                 beta, cov = multinomial_fit(y, xs, weight, classes, start=starts.get(f))
                 starts[f] = beta
                 drawn = rng.multivariate_normal(beta.T.ravel(), (cov + cov.T) / 2, method="cholesky")
                 drawn = drawn.reshape(beta.shape[::-1]).T
-                xm = x[missing[f]]
+                xm = _predictors(draw_rows[f], f, current, extra, categories)
                 eta = np.column_stack([np.zeros(len(xm)), xm @ drawn])
                 eta -= eta.max(axis=1, keepdims=True)
                 prob = np.exp(eta)
@@ -268,8 +291,10 @@ def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[pd.DataFrame])
     rows += _rows(analysis, APPROACHES[1], c, np.diag(v), t, n2, e2)
     # multiple imputation, with the complete-case levels
     estimates, variances, ns, evs = [], [], [], []
-    for people in imputed:
-        done = frame.drop(columns=list(FACTORS)).merge(people, on="person_id", how="left")
+    where = pd.Index(imputed[0]["person_id"]).get_indexer(frame["person_id"]) if imputed else None
+    response = frame[["days", "event"] if kind == "cox" else ["event"]]  # all the fit reads besides the factors
+    for people in imputed:  # each imputed copy's factors put beside the frame's people (as a left merge would)
+        done = response.assign(**{f: people[f].to_numpy()[where] for f in FACTORS})
         mine = done[usable_rows(done, list(levels), levels)]
         c, v, t, n3, e3, _ = fit_adjusted(mine, levels, kind)
         if t != terms:
@@ -300,6 +325,7 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
     if not any((people[f] == NOT_KNOWN).any() for f in FACTORS) or frames["outcome"]["event"].nunique() < 2:
         return pd.DataFrame(), pd.DataFrame()
     imputed = impute(people, extra, np.random.default_rng(SEED))  # one imputation model for all three analyses
+    note = sample_note(people)
     rows, sums = [], []
     for name, frame in frames.items():
         if not len(frame) or frame["event"].nunique() < 2:
@@ -312,4 +338,7 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
             continue  # no term to compare (every factor has fewer than two groups that can be compared)
         rows += mine
         sums += summary(frame, name, pd.DataFrame(mine))
+    for record in rows + sums:
+        if record["approach"] == APPROACHES[2]:
+            record["method"] += note
     return pd.DataFrame(rows), pd.DataFrame(sums)  # empty when nothing could be fitted
