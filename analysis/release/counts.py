@@ -11,6 +11,19 @@ from analysis.release.rules import (COUNT_COLUMNS, Disclosure, published_counts,
 from analysis.release.step import Step
 
 
+def _publish_column(out: pd.DataFrame, name: str, column: str, values: np.ndarray, hidden: np.ndarray,
+                    notes: list[list[str]], step: Step) -> None:
+    """Rule 2 on one count column: published counts in place, the hidden cells named in their row's notes,
+    and the log's two lines (suppressed, rounded)."""
+    rule = step.rule
+    out[column] = pd.array(np.round(published_counts(values, rule)), dtype="Int64")
+    for i in np.flatnonzero(hidden):
+        notes[i].append(column)
+    step.note(name, column, "suppressed", hidden.sum(), f"count from 1 to {rule.threshold}")
+    step.note(name, column, "rounded", (~hidden & ~np.isnan(values) & (values != 0)).sum(),
+              f"rounded to the nearest {rule.base}")
+
+
 def _counts_only(name: str, table: pd.DataFrame, step: Step) -> pd.DataFrame:
     """Round every count column, blank small ones, and name them in `suppressed`."""
     rule = step.rule
@@ -26,12 +39,7 @@ def _counts_only(name: str, table: pd.DataFrame, step: Step) -> pd.DataFrame:
     for c in counts:
         values = out[c].to_numpy(dtype=float)
         hidden = small(values, rule) | (size_hidden & (c not in REFERENCE_COUNTS) & ~np.isnan(values))
-        out[c] = pd.array(np.round(published_counts(values, rule)), dtype="Int64")
-        for i in np.flatnonzero(hidden):
-            notes[i].append(c)
-        step.note(name, c, "suppressed", hidden.sum(), f"count from 1 to {rule.threshold}")
-        step.note(name, c, "rounded", (~hidden & ~np.isnan(values) & (values != 0)).sum(),
-                  f"rounded to the nearest {rule.base}")
+        _publish_column(out, name, c, values, hidden, notes, step)
     if "suppressed" in out:
         previous = out["suppressed"].fillna("").astype(str)
         notes = [([p] if p else []) + n for p, n in zip(previous, notes)]
@@ -108,11 +116,6 @@ def _round_counts(name: str, table: pd.DataFrame, columns: list[str], step: Step
             continue
         values = out[c].to_numpy(dtype=float)
         hidden = small(values, rule)
-        out[c] = pd.array(np.round(published_counts(values, rule)), dtype="Int64")
-        for i in np.flatnonzero(hidden):
-            notes[i].append(c)
-        step.note(name, c, "suppressed", hidden.sum(), f"count from 1 to {rule.threshold}")
-        step.note(name, c, "rounded", (~hidden & ~np.isnan(values) & (values != 0)).sum(),
-                  f"rounded to the nearest {rule.base}")
+        _publish_column(out, name, c, values, hidden, notes, step)
     out["suppressed"] = ["; ".join(n) for n in notes]
     return out
