@@ -41,7 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.core.contract import FACTORS, NOT_KNOWN
-from analysis.questions.model_frames import ANALYSES, adjusted_levels, fit_adjusted
+from analysis.questions.model_frames import ANALYSES, COLLAPSE_FROM, adjusted_levels, fit_adjusted, fit_cells
 from analysis.stats.modelling import model_levels, usable_rows
 
 IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)
@@ -128,17 +128,29 @@ def _information(x: np.ndarray, middle: np.ndarray) -> np.ndarray:
     return info
 
 
-def _predictors(rows: np.ndarray, target: str, current: dict[str, np.ndarray], extra: np.ndarray,
-                categories: dict[str, list[str]]) -> np.ndarray:
-    """The imputation model's design matrix for the people at `rows` (an intercept, the other factors' current
-    values as dummies, the columns of `extra`): built for the rows a fit or a draw uses, never for everyone."""
-    columns = [np.ones(len(rows))]
+def _predictors(rows: np.ndarray, target: str, categories: dict[str, list[str]], extra: np.ndarray) -> np.ndarray:
+    """The imputation model's design matrix for the people at `rows`: an intercept, room for the other
+    factors' dummies (filled by _fill, as their imputed values change each sweep), the columns of `extra`.
+    Built once for the rows a fit or a draw uses, never for everyone."""
+    dummies = sum(len(categories[f]) - 1 for f in categories if f != target)
+    matrix = np.empty((len(rows), 1 + dummies + extra.shape[1]))
+    matrix[:, 0] = 1.0
+    matrix[:, 1 + dummies:] = extra[rows]
+    return matrix
+
+
+def _fill(matrix: np.ndarray, rows: np.ndarray, target: str, current: dict[str, np.ndarray],
+          categories: dict[str, list[str]]) -> np.ndarray:
+    """Put the other factors' current values (as dummies, first group the reference) into the matrix."""
+    column = 1
     for factor, values in current.items():
         if factor == target:
             continue
+        mine = values[rows]
         for code in range(1, len(categories[factor])):
-            columns.append((values[rows] == code).astype(float))
-    return np.column_stack(columns + [extra[rows]])
+            matrix[:, column] = mine == code
+            column += 1
+    return matrix
 
 
 def fitted_on(observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -193,22 +205,31 @@ def auxiliary(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray
     return people[["person_id", *FACTORS]], np.column_stack(columns)
 
 
+def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
+    """Each factor's known groups, sorted: an imputed value is the position of its group in this list."""
+    return {f: sorted(v for v in people[f].unique() if v != NOT_KNOWN) for f in FACTORS}
+
+
 def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, imputations: int = IMPUTATIONS,
-           iterations: int = ITERATIONS) -> list[pd.DataFrame]:
-    """`imputations` copies of people (person_id and the factors) with every 'Not known' imputed by chained
-    equations on the other factors and the columns of `extra`."""
+           iterations: int = ITERATIONS) -> list[dict[str, np.ndarray]]:
+    """`imputations` imputed copies of people's factors with every 'Not known' imputed by chained equations
+    on the other factors and the columns of `extra`: per copy, each factor's codes (positions in
+    categories_of(people); -1 'Not known', left only in a factor with no known group), one per person.
+    Codes, not text: twenty text copies of a million people were most of a large run's memory."""
     frame = people
-    categories = {f: sorted(v for v in frame[f].unique() if v != NOT_KNOWN) for f in FACTORS}
+    categories = categories_of(frame)
     # a factor is imputed from two or more known groups; with one, everyone unknown is in it; with none, left as is
     incomplete = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) >= 2]
     single = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) == 1]
-    codes = {f: np.array([categories[f].index(v) if v != NOT_KNOWN else -1 for v in frame[f]]) for f in FACTORS}
+    codes = {f: pd.Categorical(frame[f], categories=categories[f]).codes.astype(np.int64) for f in FACTORS}
     missing = {f: codes[f] < 0 for f in FACTORS}
     out = []
     starts: dict[str, np.ndarray] = {}  # each model's last estimate: the next sweep's Newton starts there
     sample = np.random.default_rng([SEED, 1])  # its own stream: the imputations' draws are the same with or without
     fit_rows = {f: fitted_on(~missing[f], sample) for f in incomplete}
     draw_rows = {f: np.flatnonzero(missing[f]) for f in incomplete}
+    fit_x = {f: _predictors(fit_rows[f], f, categories, extra) for f in incomplete}
+    draw_x = {f: _predictors(draw_rows[f], f, categories, extra) for f in incomplete}
     for _ in range(imputations):
         current = {f: codes[f].copy() for f in FACTORS}
         for f in incomplete:  # start: draws from the observed distribution
@@ -217,27 +238,61 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
         for _ in range(iterations):
             for f in incomplete:
                 keep = fit_rows[f]
-                xs = _predictors(keep, f, current, extra, categories)
+                xs = _fill(fit_x[f], keep, f, current, categories)
                 classes = len(categories[f])
                 y, weight = current[f][keep], np.ones(len(keep))
                 beta, cov = multinomial_fit(y, xs, weight, classes, start=starts.get(f))
                 starts[f] = beta
                 drawn = rng.multivariate_normal(beta.T.ravel(), (cov + cov.T) / 2, method="cholesky")
                 drawn = drawn.reshape(beta.shape[::-1]).T
-                xm = _predictors(draw_rows[f], f, current, extra, categories)
+                xm = _fill(draw_x[f], draw_rows[f], f, current, categories)
                 eta = np.column_stack([np.zeros(len(xm)), xm @ drawn])
                 eta -= eta.max(axis=1, keepdims=True)
                 prob = np.exp(eta)
                 prob /= prob.sum(axis=1, keepdims=True)
                 u = rng.random(len(xm))[:, None]
                 current[f][missing[f]] = np.minimum((prob.cumsum(axis=1) < u).sum(axis=1), classes - 1)
-        done = frame.copy()
-        for f in incomplete:
-            done[f] = np.array(categories[f], dtype=object)[current[f]]
         for f in single:
-            done[f] = categories[f][0]
-        out.append(done)
+            current[f][:] = 0
+        out.append({f: c.astype(np.int8 if len(categories[f]) < 127 else np.int32) for f, c in current.items()})
     return out
+
+
+def imputed_cells(times: tuple[np.ndarray, np.ndarray] | None, event: np.ndarray, codes: dict[str, np.ndarray],
+                  categories: dict[str, list[str]], levels: dict[str, list[str]]) -> pd.DataFrame:
+    """The rows of one imputed data set that enter the model (every factor at one of its `levels`), as
+    model_frames.fit_adjusted counts them: one row per person below COLLAPSE_FROM, else one per distinct
+    (time,) pattern in the order its groupby gives (by time, then each factor's group in sorted order, which
+    is the codes' order). From the codes, without building the imputed text columns for everyone; `times`
+    is (distinct days, each person's position among them), found once for all the imputations."""
+    keep = np.ones(len(event), dtype=bool)
+    for f, wanted in levels.items():
+        allowed = np.zeros(len(categories[f]) + 1, dtype=bool)  # position 0: 'Not known' (code -1)
+        allowed[[categories[f].index(level) + 1 for level in wanted]] = True
+        keep &= allowed[codes[f] + 1]
+    rows = np.flatnonzero(keep)
+    if len(rows) < COLLAPSE_FROM:
+        cells = {"days": times[0][times[1][rows]]} if times is not None else {}
+        cells.update({f: np.array(categories[f], dtype=object)[codes[f][rows]] for f in levels})
+        return pd.DataFrame({**cells, "size": np.ones(len(rows), dtype=np.int64), "sum": event[rows]})
+    # one integer per pattern, its digits in the groupby's key order (time first), so its order is the groupby's
+    key = times[1][rows].astype(np.int64) if times is not None else np.zeros(len(rows), np.int64)
+    for f in levels:
+        key = key * len(categories[f]) + codes[f][rows]
+    space = (len(times[0]) if times is not None else 1) * int(np.prod([len(categories[f]) for f in levels]))
+    if space <= 4 * len(rows) + (1 << 20):  # counted by position: no sort
+        size = np.bincount(key, minlength=space)
+        patterns = np.flatnonzero(size)
+        size, events = size[patterns], np.bincount(key, weights=event[rows].astype(float), minlength=space)[patterns]
+    else:
+        patterns, which = np.unique(key, return_inverse=True)
+        size, events = np.bincount(which), np.bincount(which, weights=event[rows].astype(float))
+    cells = {}
+    for f in reversed(list(levels)):
+        patterns, digit = np.divmod(patterns, len(categories[f]))
+        cells[f] = np.array(categories[f], dtype=object)[digit]
+    cells = {**({"days": times[0][patterns]} if times is not None else {}), **{f: cells[f] for f in levels}}
+    return pd.DataFrame({**cells, "size": size, "sum": events})
 
 
 # --- Rubin's rules -------------------------------------------------------------------------------------------
@@ -275,7 +330,8 @@ def _rows(analysis, approach, coef, var, terms, n, events, df=None, fmi=None) ->
              "method": METHODS[approach]} for j, (f, level, ref) in enumerate(terms)]
 
 
-def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[pd.DataFrame]) -> list[dict]:
+def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.ndarray]], person_ids: pd.Series,
+                categories: dict[str, list[str]]) -> list[dict]:
     kind = ANALYSES[analysis][1]
     levels, complete = adjusted_levels(frame, kind == "logistic")
     coef, cov, terms, n, events, k = fit_adjusted(complete, levels, kind)
@@ -291,12 +347,12 @@ def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[pd.DataFrame])
     rows += _rows(analysis, APPROACHES[1], c, np.diag(v), t, n2, e2)
     # multiple imputation, with the complete-case levels
     estimates, variances, ns, evs = [], [], [], []
-    where = pd.Index(imputed[0]["person_id"]).get_indexer(frame["person_id"]) if imputed else None
-    response = frame[["days", "event"] if kind == "cox" else ["event"]]  # all the fit reads besides the factors
-    for people in imputed:  # each imputed copy's factors put beside the frame's people (as a left merge would)
-        done = response.assign(**{f: people[f].to_numpy()[where] for f in FACTORS})
-        mine = done[usable_rows(done, list(levels), levels)]
-        c, v, t, n3, e3, _ = fit_adjusted(mine, levels, kind)
+    where = pd.Index(person_ids).get_indexer(frame["person_id"])
+    times = np.unique(frame["days"].to_numpy(), return_inverse=True) if kind == "cox" else None
+    event = frame["event"].to_numpy()
+    for codes in imputed:  # each imputed copy's factors put beside the frame's people (as a left merge would)
+        cells = imputed_cells(times, event, {f: codes[f][where] for f in levels}, categories, levels)
+        c, v, t, n3, e3, _ = fit_cells(cells, levels, kind)
         if t != terms:
             raise AssertionError("imputed fit has different terms")  # cannot happen: same levels
         estimates.append(c), variances.append(np.diag(v)), ns.append(n3), evs.append(e3)
@@ -331,7 +387,7 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
         if not len(frame) or frame["event"].nunique() < 2:
             continue  # nobody in this analysis, or nothing to model (no events, or nothing but events)
         try:
-            mine = analyse_one(frame, name, imputed)
+            mine = analyse_one(frame, name, imputed, people["person_id"], categories_of(people))
         except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
             continue  # a model that cannot be fitted on these data: left out, as the paper's models are
         if not mine:

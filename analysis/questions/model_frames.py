@@ -73,14 +73,19 @@ def dummies(frame: pd.DataFrame, levels: dict[str, list[str]]) -> tuple[np.ndarr
 def fit_adjusted(frame: pd.DataFrame, levels: dict[str, list[str]], kind: str):
     """The adjusted model on the rows of `frame` (collapsed to counts first): (coefficients, covariance,
     terms, people, events, parameters incl. an intercept for the logistic model)."""
-    from analysis.stats.cox import cox_efron
-    from analysis.questions.outcome import logistic
-
     keys = (["days"] if kind == "cox" else []) + list(levels)
     if len(frame) >= COLLAPSE_FROM:  # counts per distinct (time,) covariate pattern: exact, and fast at scale
         cells = frame.groupby(keys, observed=True).agg(size=("event", "size"), sum=("event", "sum")).reset_index()
     else:  # one row per person: cheaper than grouping for a few thousand people
         cells = frame[keys].assign(size=1, sum=frame["event"].to_numpy())
+    return fit_cells(cells, levels, kind)
+
+
+def fit_cells(cells: pd.DataFrame, levels: dict[str, list[str]], kind: str):
+    """fit_adjusted on rows already counted: (days,) the factors, `size` people and `sum` events per row."""
+    from analysis.stats.cox import cox_efron
+    from analysis.questions.outcome import logistic
+
     x, terms = dummies(cells, levels)
     if kind == "logistic":
         coef, cov, _ = logistic(cells["sum"], cells["size"], x)
