@@ -368,6 +368,10 @@ def test_an_imputation_model_is_fitted_on_everyone_known_or_on_a_seeded_sample_a
     rows = missing.fitted_on(observed, np.random.default_rng(1))
     assert len(rows) == missing.FIT_MAX == len(set(rows)) and np.all(np.diff(rows) > 0)
     assert np.array_equal(rows, missing.fitted_on(observed, np.random.default_rng(1)))
-    people = pd.DataFrame({f: ["x"] * (missing.FIT_MAX + 1) + [missing.NOT_KNOWN] for f in missing.FACTORS})
+    known = ["x", "y"] * (missing.FIT_MAX // 2 + 1)  # two known groups: an imputation model is fitted
+    people = pd.DataFrame({f: known + [missing.NOT_KNOWN] for f in missing.FACTORS})
     assert "seeded random sample of 10,000" in missing.sample_note(people)
     assert missing.sample_note(people.iloc[-20:]) == ""
+    # one known group: nobody is modelled (the unknown are put in it), so no sample is said to be used
+    single = pd.DataFrame({f: ["x"] * (missing.FIT_MAX + 1) + [missing.NOT_KNOWN] for f in missing.FACTORS})
+    assert missing.sample_note(single) == ""

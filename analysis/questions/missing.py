@@ -162,9 +162,16 @@ def fitted_on(observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rows if len(rows) <= FIT_MAX else np.sort(rng.choice(rows, FIT_MAX, replace=False))
 
 
+def imputed_factors(people: pd.DataFrame) -> list[str]:
+    """The factors an imputation model is fitted for: 'Not known' somewhere and two or more known groups
+    (with one known group everyone unknown is put in it; with none the factor is left as it is)."""
+    categories = categories_of(people)
+    return [f for f in FACTORS if (people[f] == NOT_KNOWN).any() and len(categories[f]) >= 2]
+
+
 def sample_note(people: pd.DataFrame) -> str:
     """What the method text adds when an imputation model is fitted on a sample (nothing otherwise)."""
-    known = {f: int((people[f] != NOT_KNOWN).sum()) for f in FACTORS if (people[f] == NOT_KNOWN).any()}
+    known = {f: int((people[f] != NOT_KNOWN).sum()) for f in imputed_factors(people)}
     sampled = [f"{f} ({n:,} known)" for f, n in known.items() if n > FIT_MAX]
     if not sampled:
         return ""
@@ -218,8 +225,7 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
     Codes, not text: twenty text copies of a million people were most of a large run's memory."""
     frame = people
     categories = categories_of(frame)
-    # a factor is imputed from two or more known groups; with one, everyone unknown is in it; with none, left as is
-    incomplete = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) >= 2]
+    incomplete = imputed_factors(frame)
     single = [f for f in FACTORS if (frame[f] == NOT_KNOWN).any() and len(categories[f]) == 1]
     codes = {f: pd.Categorical(frame[f], categories=categories[f]).codes.astype(np.int64) for f in FACTORS}
     missing = {f: codes[f] < 0 for f in FACTORS}
