@@ -345,7 +345,7 @@ def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.n
     # 'Not known' as a level: relabelled so the package's rule treats it as any other group
     relabelled = frame.copy()
     for f in FACTORS:
-        relabelled[f] = relabelled[f].where(relabelled[f] != NOT_KNOWN, OWN_LEVEL)
+        relabelled[f] = relabelled[f].astype(str).where(relabelled[f] != NOT_KNOWN, OWN_LEVEL)
     own = {f: model_levels(relabelled, f, "event", both_outcomes=kind == "logistic")[0] for f in levels}
     own = {f: v for f, v in own.items() if len(v) >= 2}
     used = relabelled[usable_rows(relabelled, list(own), own)]

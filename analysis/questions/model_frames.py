@@ -32,7 +32,7 @@ def frames(data: pd.DataFrame, extract_date: pd.Timestamp) -> dict[str, pd.DataF
     extra = pd.DataFrame({"person_id": data["person_id"].to_numpy(), "age": data["age"].to_numpy(dtype=float),
                           "site": data["site"].astype(str).to_numpy() if "site" in data else "all"})
     out = {}
-    base = pd.DataFrame({"person_id": data["person_id"].to_numpy(), **{f: data[f].astype(str).to_numpy() for f in FACTORS}})
+    base = pd.DataFrame({"person_id": data["person_id"].to_numpy(), **{f: as_sorted_text(data[f]) for f in FACTORS}})
     out["outcome"] = base.assign(age=extra["age"].to_numpy(), site=extra["site"].to_numpy(),
                                  event=positive(data).to_numpy())
     times = employment_times(data, extract_date)
@@ -47,8 +47,20 @@ def frames(data: pd.DataFrame, extract_date: pd.Timestamp) -> dict[str, pd.DataF
 def _with_extra(times: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
     frame = times[["person_id", "days", "event", *FACTORS]].merge(extra, on="person_id", how="left")
     for factor in FACTORS:
-        frame[factor] = frame[factor].astype(str)
+        frame[factor] = as_sorted_text(frame[factor])
     return frame
+
+
+def as_sorted_text(values: pd.Series) -> pd.Categorical:
+    """A factor as its text, held as a categorical whose categories are the groups present in sorted order:
+    grouping and matching run on small integer codes (a million text values were most of these models'
+    time), and every grouping sorts the groups as it would sort the text, so the results are unchanged."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and not values.isna().any():
+        present = values.cat.remove_unused_categories()
+        if all(isinstance(c, str) for c in present.cat.categories):
+            return present.cat.reorder_categories(sorted(present.cat.categories)).array
+    text = values.astype(str)
+    return pd.Categorical(text, categories=sorted(text.unique()))
 
 
 def adjusted_levels(frame: pd.DataFrame, logistic: bool) -> tuple[dict[str, list[str]], pd.DataFrame]:

@@ -169,7 +169,8 @@ def not_estimable(model: str, factors: list[str], n: int) -> pd.DataFrame:
 def usable_rows(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]) -> pd.Series:
     keep = pd.Series(True, index=frame.index)
     for factor in factors:
-        keep &= frame[factor].astype(str).isin(levels[factor])
+        values = frame[factor]  # a categorical of text is matched on its codes
+        keep &= (values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(str)).isin(levels[factor])
     return keep
 
 
