@@ -132,7 +132,7 @@ def _predictors(rows: np.ndarray, target: str, categories: dict[str, list[str]],
     """The imputation model's design matrix for the people at `rows`: an intercept, room for the other
     factors' dummies (filled by _fill, as their imputed values change each sweep), the columns of `extra`.
     Built once for the rows a fit or a draw uses, never for everyone."""
-    dummies = sum(len(categories[f]) - 1 for f in categories if f != target)
+    dummies = sum(max(len(categories[f]) - 1, 0) for f in categories if f != target)  # a factor with no known group: none
     matrix = np.empty((len(rows), 1 + dummies + extra.shape[1]))
     matrix[:, 0] = 1.0
     matrix[:, 1 + dummies:] = extra[rows]
@@ -336,6 +336,16 @@ def _rows(analysis, approach, coef, var, terms, n, events, df=None, fmi=None) ->
              "method": METHODS[approach]} for j, (f, level, ref) in enumerate(terms)]
 
 
+def own_level(values: pd.Series) -> pd.Series:
+    """'Not known' renamed OWN_LEVEL, so the package's rule for groups treats it as any other; a categorical
+    stays one, its groups re-sorted so that grouping sorts them as it would sort the text."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and NOT_KNOWN in values.cat.categories \
+            and OWN_LEVEL not in values.cat.categories:
+        renamed = values.cat.rename_categories({NOT_KNOWN: OWN_LEVEL})
+        return renamed.cat.reorder_categories(sorted(renamed.cat.categories))
+    return values.astype(str).where(values.astype(str) != NOT_KNOWN, OWN_LEVEL)
+
+
 def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.ndarray]], person_ids: pd.Series,
                 categories: dict[str, list[str]]) -> list[dict]:
     kind = ANALYSES[analysis][1]
@@ -345,7 +355,7 @@ def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.n
     # 'Not known' as a level: relabelled so the package's rule treats it as any other group
     relabelled = frame.copy()
     for f in FACTORS:
-        relabelled[f] = relabelled[f].astype(str).where(relabelled[f] != NOT_KNOWN, OWN_LEVEL)
+        relabelled[f] = own_level(relabelled[f])
     own = {f: model_levels(relabelled, f, "event", both_outcomes=kind == "logistic")[0] for f in levels}
     own = {f: v for f, v in own.items() if len(v) >= 2}
     used = relabelled[usable_rows(relabelled, list(own), own)]
