@@ -343,7 +343,8 @@ def own_level(values: pd.Series) -> pd.Series:
             and OWN_LEVEL not in values.cat.categories:
         renamed = values.cat.rename_categories({NOT_KNOWN: OWN_LEVEL})
         return renamed.cat.reorder_categories(sorted(renamed.cat.categories))
-    return values.astype(str).where(values.astype(str) != NOT_KNOWN, OWN_LEVEL)
+    text = values.astype(str)
+    return text.where(text != NOT_KNOWN, OWN_LEVEL)
 
 
 def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.ndarray]], person_ids: pd.Series,
@@ -397,13 +398,14 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
     if not any((people[f] == NOT_KNOWN).any() for f in FACTORS) or frames["outcome"]["event"].nunique() < 2:
         return pd.DataFrame(), pd.DataFrame()
     imputed = impute(people, extra, np.random.default_rng(SEED))  # one imputation model for all three analyses
+    categories = categories_of(people)  # what the imputed codes stand for, the same in every analysis
     note = sample_note(people)
     rows, sums = [], []
     for name, frame in frames.items():
         if not len(frame) or frame["event"].nunique() < 2:
             continue  # nobody in this analysis, or nothing to model (no events, or nothing but events)
         try:
-            mine = analyse_one(frame, name, imputed, people["person_id"], categories_of(people))
+            mine = analyse_one(frame, name, imputed, people["person_id"], categories)
         except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
             continue  # a model that cannot be fitted on these data: left out, as the paper's models are
         if not mine:
