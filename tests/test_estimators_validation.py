@@ -89,6 +89,16 @@ def test_cox_efron_matches_fox_weisberg_rossi():
     assert round(fit.lr_chi2, 2) == 33.27
 
 
+def test_cox_without_the_ph_test_is_the_same_fit():
+    rossi = load_rossi()
+    names = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+    args = (rossi[names].to_numpy(float), rossi["week"], rossi["arrest"])
+    tested, untested = cox_efron(*args, names=names), cox_efron(*args, names=names, test_ph=False)
+    assert len(tested.ph_test) > 0 and untested.ph_test.empty
+    assert np.array_equal(untested.coef, tested.coef) and np.array_equal(untested.cov, tested.cov)
+    assert (untested.loglik, untested.loglik_null) == (tested.loglik, tested.loglik_null)
+
+
 def test_collapsed_cox_equals_person_level_cox(lung):
     x = (lung["sex"] == 2).to_numpy(float)
     person = cox_efron(x[:, None], lung["time"], lung["status"])

@@ -115,7 +115,7 @@ def fit_cox(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]
     cells = frame.groupby(["days", *factors, "site"], observed=True).agg(
         size=("event", "size"), sum=("event", "sum")).reset_index()
     x, terms = dummies(cells, {f: levels[f] for f in factors})
-    fit = cox_efron(x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy())
+    fit = cox_efron(x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), test_ph=False)
     scores = cox_score_residuals(fit.coef, x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy())
     return fit.coef, fit.cov, sandwich(fit.cov, scores, cells["site"].to_numpy()), terms, fit.n, fit.n_events, \
         fit.coef.size

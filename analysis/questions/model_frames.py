@@ -102,5 +102,5 @@ def fit_cells(cells: pd.DataFrame, levels: dict[str, list[str]], kind: str):
     if kind == "logistic":
         coef, cov, _ = logistic(cells["sum"], cells["size"], x)
         return coef[1:], cov[1:, 1:], terms, int(cells["size"].sum()), int(cells["sum"].sum()), coef.size
-    fit = cox_efron(x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy())
+    fit = cox_efron(x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), test_ph=False)
     return fit.coef, fit.cov, terms, fit.n, fit.n_events, fit.coef.size
