@@ -82,17 +82,19 @@ def _time_layout(time_index: np.ndarray, d: np.ndarray) -> _TimeLayout:
     return _TimeLayout(starts, time_index, deaths, event_times, rep, first, frac)
 
 
-def _efron_terms(beta, x, d, w, layout: _TimeLayout):
+def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray):
     """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows sorted by time.
 
     Efron's correction sums over the l = 0..D-1 tied deaths at each time with denominators
     S0 - (l/D) E0. Everything that depends on l is a scalar, so it is summed per time first (A0, A1, B0, B1,
     B2 below) and the p x p information is then two weighted Gram matrices of X plus per-time outer
     products: the cost grows with rows x p^2 once, not with deaths x p^2. Sums by time are contiguous
-    (np.add.reduceat), as the rows are sorted by time.
+    (np.add.reduceat), as the rows are sorted by time. `observed`, the sum of x over the deaths, is the same
+    at every beta: the fit computes it once, not an n x p product every iteration.
     """
+    eta = x @ beta
     with np.errstate(over="ignore"):
-        risk = np.exp(x @ beta)
+        risk = np.exp(eta)
     wr, dr = w * risk, d * risk
     by_time = lambda a: np.add.reduceat(a, layout.starts, axis=0)  # noqa: E731
     reverse_cumsum = lambda a: a[::-1].cumsum(axis=0)[::-1]  # noqa: E731  (risk set = still present at t)
@@ -105,9 +107,9 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout):
     per_time = np.zeros((len(s0), 5))
     per_time[layout.event_times] = np.add.reduceat(per_death, layout.rep_starts, axis=0) if len(rep) else 0.0
     a0, a1 = per_time[:, 0], per_time[:, 1]
-    loglik = float((d * (x @ beta)).sum() - np.log(den).sum())
+    loglik = float((d * eta).sum() - np.log(den).sum())
     mean_by_time = s1 * a0[:, None] - e1 * a1[:, None]  # sum over the tied deaths of their Efron means
-    score = (d[:, None] * x).sum(axis=0) - mean_by_time.sum(axis=0)
+    score = observed - mean_by_time.sum(axis=0)
     info = _information(x, wr, dr, s1, e1, per_time, layout)
     return loglik, score, info, mean_by_time, (wr, dr, s1, e1, per_time)
 
@@ -178,8 +180,9 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     x, d, w, time_index = x[order], d[order], w[order], time_index[order]
     layout = _time_layout(time_index, d)
     names = names or [f"x{j}" for j in range(x.shape[1])]
+    observed = (d[:, None] * x).sum(axis=0)
     beta, (loglik, _, info, mean_sum, pieces), (loglik0, *_), iteration = newton_raphson(
-        lambda b: _efron_terms(b, x, d, w, layout), x.shape[1], "Cox", max_iter, tol)
+        lambda b: _efron_terms(b, x, d, w, layout, observed), x.shape[1], "Cox", max_iter, tol)
     cov = np.linalg.inv(info)
     if not test_ph:
         return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, pd.DataFrame())
