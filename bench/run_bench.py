@@ -1,16 +1,28 @@
-"""`make bench`: wall time and peak memory of `ips-analysis run` at 10k, 100k, 1M and 5M rows made by
-`ips-analysis synth`, beside the same fits with the reference fitters (lifelines, statsmodels) and with R
-(survival, stats) where Rscript is installed, on the same files, in one run. Writes results/benchmark.csv
-and the table in README.md. Timing lives here, never in the tests.
+"""`make bench`: wall time and peak memory of `ips-analysis run` at 10k, 100k and 1M rows made by
+`ips-analysis synth` (and any sizes named in BENCH_SIZES, e.g. 10000000), beside the same fits with the
+reference fitters (lifelines, statsmodels) and with R (survival, stats) where Rscript is installed, on the
+same files, in one run. Writes results/benchmark.csv, results/benchmark_steps.csv and the table in
+README.md. Timing lives here, never in the tests.
 
 The first row is the committed 539-row synthetic data (with the Making IPS Work site table). Each
 `ips-analysis run` is timed as a user runs it (disclosure preset nhs, figures drawn), and again with
---no-figures. Wall times on this kind of virtual machine vary by up to a third from run to run, so sizes
-up to REPEAT_UP_TO rows are timed three times and the median is reported; larger sizes once. Peak memory
-comes from one further run, as watching memory slows a run down.
+--no-figures; at the sizes in BENCH_PARQUET_SIZES the same extract is also run from a Parquet file (typed
+columns, as pyarrow infers them from the CSV), as a national extract may come. Wall times on this kind of
+virtual machine vary by up to a third from run to run, so sizes up to REPEAT_UP_TO rows are timed three
+times and the median is reported; larger sizes once. Peak memory is the largest resident set size of the
+command's process (getrusage through wait4: the kernel's own count, taken from the timed run itself, so
+nothing watches the run and slows it). A run does everything in one process.
 
-Environment: BENCH_SIZES (default 10000,100000,1000000,5000000), BENCH_REFERENCE_MAX (largest size for
-the reference fitters, default 100000), BENCH_R_MAX (largest size for R, default 1000000).
+Each run logs the seconds of its steps on stderr; the no-figures run's are kept in benchmark_steps.csv
+and summed in benchmark.csv as reading (read and validate), the paper's analyses (employment, competing
+risks, in-work support, access, outcome, sites: the steps whose fits `bench/fits.R` also does, among
+others) and capacity with the referee's sensitivity analyses (missing data, clustering, age spline,
+power, multiplicity: R's script does none of them), so a comparison with R can be made like for like.
+What the steps do not cover (imports, disclosure control, writing, figures) is the rest of the wall time.
+
+Environment: BENCH_SIZES (default 10000,100000,1000000), BENCH_PARQUET_SIZES (default 1000000),
+BENCH_REFERENCE_MAX (largest size for the reference fitters, default 100000), BENCH_R_MAX (largest size
+for R, default 1000000).
 """
 import os
 import re
@@ -28,98 +40,131 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 EXTRACT_DATE = "2024-02-27"
 REPEAT_UP_TO = 100_000
+STEP = re.compile(r"^  (?:(read and validated) in|(.+?):) (\d+\.\d) s$")
+READING = "read and validated"
+SENSITIVITY = ("capacity and time limits", "missing data", "clustering by site", "age as a continuous term",
+               "power for time to event", "multiplicity plan")
 
 
-def wall_seconds(command: list[str]) -> float:
-    """Wall seconds of one command, with nothing else watching it (polling memory costs CPU on two cores)."""
-    start = time.perf_counter()
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr.decode()[-2000:]}")
-    return wall
+class Timed:
+    """One command run to the end: wall seconds, peak resident set size (GiB) and its stderr."""
+
+    def __init__(self, command: list[str]):
+        with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage (ru_maxrss in KiB on Linux)
+            self.wall = time.perf_counter() - start
+            process.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            self.stderr = err.read().decode(errors="replace")
+        if process.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{self.stderr[-2000:]}")
+        self.peak_gib = usage.ru_maxrss / 2 ** 20
 
 
-def peak_gib(command: list[str]) -> float:
-    """Peak memory (GiB) of one command: proportional set size summed over the process and its children,
-    so pages the figure processes share with their parent are not counted twice. A separate run from the
-    timed ones, as reading /proc/*/smaps every 50 ms slows the command down."""
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process] + process.children(recursive=True)
-            peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-2000:]}")
-    return peak / 2 ** 30
+def measure(command: list[str], repeats: int = 1) -> Timed:
+    """The run with the median wall time of `repeats`, its peak memory the largest of them."""
+    runs = sorted((Timed(command) for _ in range(repeats)), key=lambda r: r.wall)
+    middle = runs[len(runs) // 2]
+    middle.peak_gib = max(r.peak_gib for r in runs)
+    return middle
 
 
-def measure(command: list[str], repeats: int = 1) -> tuple[float, float]:
-    """Median wall seconds over `repeats` runs, and the peak memory of one more run."""
-    walls = [wall_seconds(command) for _ in range(repeats)]
-    return float(pd.Series(walls).median()), peak_gib(command)
+def steps(stderr: str) -> list[tuple[str, float]]:
+    """The (step, seconds) a run logged."""
+    found = [STEP.match(line) for line in stderr.splitlines()]
+    return [(m.group(1) or m.group(2), float(m.group(3))) for m in found if m]
 
 
-def time_run(n: int, extract: Path, reference: Path, out: Path, sites: Path | None = None) -> dict:
-    """`ips-analysis run` with figures and without, as a user would call it."""
+def part(step: str) -> str:
+    return "reading" if step == READING else "capacity and sensitivity" if step in SENSITIVITY else "the paper's analyses"
+
+
+def time_run(n: int, extract: Path, reference: Path, out: Path, sites: Path | None = None) -> tuple[dict, list]:
+    """`ips-analysis run` with figures and without, as a user would call it: the row of benchmark.csv and
+    the no-figures run's steps."""
     command = [str(BIN / "ips-analysis"), "run", str(extract), "--reference", str(reference),
                "--extract-date", EXTRACT_DATE, "--out", str(out)] + (["--sites", str(sites)] if sites else [])
     repeats = 3 if n <= REPEAT_UP_TO else 1
-    row = {}
-    row["ips_analysis_s"], row["ips_analysis_peak_gib"] = measure(command, repeats)
-    row["ips_analysis_no_figures_s"] = float(pd.Series([wall_seconds(command + ["--no-figures"])
-                                                        for _ in range(repeats)]).median())
-    return row
+    with_figures, without = measure(command, repeats), measure(command + ["--no-figures"], repeats)
+    logged = steps(without.stderr)
+    row = {"rows": n, "input": extract.suffix.lstrip("."), "ips_analysis_s": with_figures.wall,
+           "ips_analysis_peak_gib": with_figures.peak_gib, "ips_analysis_no_figures_s": without.wall}
+    for name, column in (("reading", "reading_s"), ("the paper's analyses", "paper_analyses_s"),
+                         ("capacity and sensitivity", "capacity_and_sensitivity_s")):
+        row[column] = sum(seconds for step, seconds in logged if part(step) == name)
+    return row, [{"rows": n, "input": row["input"], "step": step, "part": part(step), "seconds": seconds}
+                 for step, seconds in logged]
+
+
+def as_parquet(extract: Path) -> Path:
+    """The CSV written as Parquet with the column types pyarrow infers (dates as dates, ages as integers)."""
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pacsv
+
+    target = extract.with_suffix(".parquet")
+    pq.write_table(pacsv.read_csv(extract), target)
+    return target
+
+
+def sizes_from(variable: str, default: str) -> list[int]:
+    return [int(s) for s in os.environ.get(variable, default).split(",") if s.strip()]
 
 
 def main() -> None:
-    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000,1000000,5000000").split(",")]
+    sizes = sizes_from("BENCH_SIZES", "10000,100000,1000000")
+    parquet_sizes = sizes_from("BENCH_PARQUET_SIZES", "1000000")
     reference_max = int(os.environ.get("BENCH_REFERENCE_MAX", "100000"))
     r_max = int(os.environ.get("BENCH_R_MAX", "1000000"))
     rscript = shutil.which("Rscript")
-    rows = []
+    rows, step_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         data = ROOT / "data_synthetic"
-        published = {"rows": 539, **time_run(539, data / "ips_extract.csv", data / "reference_population.csv",
-                                             Path(tmp) / "published", data / "making_ips_work_sites.csv")}
-        rows.append(published)
-        print(published, flush=True)
+        row, logged = time_run(539, data / "ips_extract.csv", data / "reference_population.csv",
+                               Path(tmp) / "published", data / "making_ips_work_sites.csv")
+        rows.append(row), step_rows.extend(logged)
+        print(row, flush=True)
         for n in sizes:
             folder = Path(tmp) / str(n)
             subprocess.run([str(BIN / "ips-analysis"), "synth", "--n", str(n), "--seed", "1", "--out", str(folder)],
                            check=True, stderr=subprocess.DEVNULL)
-            extract = str(folder / "ips_extract.csv")
-            row = {"rows": n, **time_run(n, Path(extract), folder / "reference_population.csv", folder / "results")}
+            extract = folder / "ips_extract.csv"
+            row, logged = time_run(n, extract, folder / "reference_population.csv", folder / "results")
             if n <= reference_max:
-                row["reference_fitters_s"], row["reference_fitters_peak_gib"] = measure(
-                    [sys.executable, str(ROOT / "bench" / "reference_fits.py"), extract, EXTRACT_DATE])
+                fitted = measure([sys.executable, str(ROOT / "bench" / "reference_fits.py"), str(extract), EXTRACT_DATE])
+                row["reference_fitters_s"], row["reference_fitters_peak_gib"] = fitted.wall, fitted.peak_gib
             if rscript and n <= r_max:
-                row["r_survival_s"], row["r_survival_peak_gib"] = measure(
-                    [rscript, str(ROOT / "bench" / "fits.R"), extract, EXTRACT_DATE])
-            rows.append(row)
+                fitted = measure([rscript, str(ROOT / "bench" / "fits.R"), str(extract), EXTRACT_DATE])
+                row["r_survival_s"], row["r_survival_peak_gib"] = fitted.wall, fitted.peak_gib
+            rows.append(row), step_rows.extend(logged)
             print(row, flush=True)
+            if n in parquet_sizes:
+                row, logged = time_run(n, as_parquet(extract), folder / "reference_population.csv", folder / "results")
+                rows.append(row), step_rows.extend(logged)
+                print(row, flush=True)
             shutil.rmtree(folder)
     table = pd.DataFrame(rows)
     table["machine"] = f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2 ** 30:.0f} GiB"
     out = ROOT / "results" / "benchmark.csv"
     table.to_csv(out, index=False, float_format="%.2f")
+    pd.DataFrame(step_rows).to_csv(out.with_name("benchmark_steps.csv"), index=False, float_format="%.1f")
     write_readme(table)
-    print(f"wrote {out} and the table in README.md")
+    print(f"wrote {out}, {out.with_name('benchmark_steps.csv')} and the table in README.md")
 
 
 def write_readme(table: pd.DataFrame) -> None:
     def cell(value, digits=1):
         return "not run" if pd.isna(value) else f"{value:.{digits}f}"
-    lines = ["| rows | ips-analysis run (s) | without figures (s) | peak GiB | lifelines + statsmodels (s) | peak GiB "
+    lines = ["| rows | ips-analysis run (s) | without figures (s) | of which reading (s) | the paper's analyses (s) "
+             "| capacity + sensitivity analyses (s) | peak GiB | lifelines + statsmodels (s) | peak GiB "
              "| R survival + glm (s) | peak GiB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in table.iterrows():
-        label = f"{int(r['rows']):,}" + (" (the synthetic data)" if r["rows"] == 539 else "")
+        label = f"{int(r['rows']):,}" + (" (the synthetic data)" if r["rows"] == 539 else "") + \
+            (" (Parquet)" if r["input"] == "parquet" else "")
         lines.append(f"| {label} | {cell(r['ips_analysis_s'])} | {cell(r['ips_analysis_no_figures_s'])} | "
+                     f"{cell(r['reading_s'])} | {cell(r['paper_analyses_s'])} | {cell(r['capacity_and_sensitivity_s'])} | "
                      f"{cell(r['ips_analysis_peak_gib'], 2)} | "
                      f"{cell(r.get('reference_fitters_s'))} | {cell(r.get('reference_fitters_peak_gib'), 2)} | "
                      f"{cell(r.get('r_survival_s'))} | {cell(r.get('r_survival_peak_gib'), 2)} |")
