@@ -156,7 +156,7 @@ class FigureDrawer:
 
 
 # Written into results/ by `make bench` and `make robustness`, not by a run: a run keeps them.
-KEPT_FILES = ("benchmark.csv", "robustness.csv")
+KEPT_FILES = ("benchmark.csv", "benchmark_steps.csv", "robustness.csv")
 
 
 def _outside(out: Path, local: Path | str | None, option: str) -> None:

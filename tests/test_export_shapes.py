@@ -15,6 +15,7 @@ import pytest
 
 from analysis.cli import main
 from analysis.data.load import COPY_REASON
+from analysis.pipeline import KEPT_FILES
 from export_shapes import EXTRACT_DATE, WINDOW, make
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,8 +111,7 @@ def test_each_shape_gives_the_committed_results_of_the_synthetic_data(runs, name
     out, code, err = runs[name]
     assert code == 0, err[-3000:]
     written = {p.name for p in out.glob("*.csv")} - {"exclusions.csv", "run_info.csv"}
-    committed = {p.name for p in COMMITTED.glob("*.csv")} - {"exclusions.csv", "run_info.csv", "benchmark.csv",
-                                                             "robustness.csv"}
+    committed = {p.name for p in COMMITTED.glob("*.csv")} - {"exclusions.csv", "run_info.csv", *KEPT_FILES}
     assert written == committed
     assert len(written) > 40
     for table in sorted(written):
