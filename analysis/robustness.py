@@ -147,16 +147,16 @@ def _r11_across_a3(cal: Calibration) -> list[dict]:
 
 
 def _km_still_supported_at_12m(cal: Calibration, seeds, extract_date: pd.Timestamp) -> np.ndarray:
-    """The Kaplan-Meier share still supported at 12 months in whole synthetic cohorts, one per seed."""
+    """The Kaplan-Meier share still supported at 12 months in whole synthetic cohorts, one per seed: the
+    in-work chapter's own curve (in_work.support_curve), without the group comparisons it does not need."""
     shares = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             extract, _ = generate(cal, seed=seed)
             path = Path(tmp) / f"extract_{seed}.csv"
             extract.to_csv(path, index=False)  # read back as the pipeline reads any extract
-            keys, _ = in_work.analyse(load_extract(path, extract_date), extract_date)
-            at12 = [k for k in keys if k["measure"] == "km_pct_still_supported" and k["level"] == "12"]
-            shares.append(at12[0]["value"])
+            times = in_work.support_times(load_extract(path, extract_date), extract_date)
+            shares.append(float(in_work.still_supported(in_work.support_curve(times)[1], 12)["survival"]))
     return np.array(shares)
 
 

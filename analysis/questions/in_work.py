@@ -29,6 +29,18 @@ def support_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataFram
     return out
 
 
+def support_curve(times: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The people's support times collapsed to counts (days, discharged), and their Kaplan-Meier curve of
+    still being supported."""
+    cells = collapse(times, ["days", "discharged"])
+    return cells, kaplan_meier(cells["days"], cells["discharged"], cells[WEIGHT])
+
+
+def still_supported(km: pd.DataFrame, months: int) -> pd.Series:
+    """The Kaplan-Meier percentage still supported at `months` (survival, conf_low, conf_high)."""
+    return 100 * step_at(km, [months * MONTH_DAYS], ["survival", "conf_low", "conf_high"]).iloc[0]
+
+
 def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict], dict[str, pd.DataFrame]]:
     times = support_times(data, extract_date)
     n = len(times)
@@ -49,17 +61,16 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
         row("pct_discharged_within_6m_of_discharged", 100 * (done <= 6 * MONTH_DAYS).mean(),
             "Share of those discharged whose support lasted at most 6 months (182.6 days)", n=len(done)),
     ]
-    cells = collapse(times, ["days", "discharged"])
-    km = kaplan_meier(cells["days"], cells["discharged"], cells[WEIGHT])
+    cells, km = support_curve(times)
     median, low, high = km_median(km)
     keys.append(row("km_median_days_in_work_support", median,
                     KM_MEDIAN_METHOD + "; event = discharge, censored at the extract date", conf_low=low,
                     conf_high=high, n=n))
     for months in (6, 12):
-        at = step_at(km, [months * MONTH_DAYS], ["survival", "conf_low", "conf_high"]).iloc[0]
-        keys.append(row("km_pct_still_supported", 100 * at["survival"], KM_METHOD["log-log"],
-                        factor="months", level=str(months), conf_low=100 * at["conf_low"],
-                        conf_high=100 * at["conf_high"], n=n))
+        at = still_supported(km, months)
+        keys.append(row("km_pct_still_supported", at["survival"], KM_METHOD["log-log"],
+                        factor="months", level=str(months), conf_low=at["conf_low"],
+                        conf_high=at["conf_high"], n=n))
 
     group_keys, group_tables = compare_groups(cells, "days", "discharged", "in_work", "discharge from in-work support",
                                               {"6m": 6 * MONTH_DAYS, "12m": 12 * MONTH_DAYS})
