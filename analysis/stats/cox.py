@@ -176,8 +176,9 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     d = np.asarray(d, dtype=float)
     w = np.ones(len(d)) if w is None else np.asarray(w, dtype=float)
     times, time_index = np.unique(np.asarray(time), return_inverse=True)
-    order = np.argsort(time_index, kind="stable")  # rows by time: sums per time become contiguous
-    x, d, w, time_index = x[order], d[order], w[order], time_index[order]
+    if np.any(np.diff(time_index) < 0):  # rows by time: sums per time become contiguous (counts by time already are)
+        order = np.argsort(time_index, kind="stable")
+        x, d, w, time_index = x[order], d[order], w[order], time_index[order]
     layout = _time_layout(time_index, d)
     names = names or [f"x{j}" for j in range(x.shape[1])]
     observed = (d[:, None] * x).sum(axis=0)
