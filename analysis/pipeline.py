@@ -26,6 +26,7 @@ from analysis.release import (PRESETS, Disclosure, class_disclosure_cells, contr
 from analysis.core.errors import InputError, Problem
 from analysis.core.files import as_published, write_csv_atomic, write_folder_atomically
 from analysis.data.load import apply_entry_window, exclusion_flow, load
+from analysis.data.read import release_read_buffers
 from analysis.data.references import load_references, load_sites, reference_spec
 from analysis.data.mapping import load_mapping
 from analysis.stats.modelling import comparing
@@ -288,6 +289,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     started = time.perf_counter()
     mapping_rules = load_mapping(Path(mapping)) if mapping else None
     loaded = load(Path(extract), date, mapping_rules, exclude_invalid, note=progress)
+    release_read_buffers()  # the text table is gone; its pages would otherwise be held to the end of the run
     data = loaded.data
     layouts = (mapping_rules.reference, mapping_rules.need) if mapping_rules else (None, None)
     reference_table = load_references(reference, mapping_rules, layouts[0], progress)

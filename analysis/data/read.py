@@ -422,6 +422,15 @@ def read_table(path: Path, sheet: str | None = None, header_row: int | None = No
     return table
 
 
+def release_read_buffers() -> None:
+    """Give the system back the pages of the text table once it has been validated and dropped. Arrow's
+    allocator (mimalloc) keeps a freed buffer's pages for Arrow to reuse, and nothing after the reading
+    allocates through Arrow at scale: at a million rows 0.17 GiB stayed held through the whole run."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _gunzip(path: Path, file: str) -> bytes:
     try:
         return gzip.decompress(path.read_bytes())
