@@ -23,12 +23,16 @@ ANALYSES = {"outcome": ("positive outcome", "logistic"), "employment": ("time to
 def frames(data: pd.DataFrame, extract_date: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """{analysis: frame} with columns: person_id, the factors (text), age, site (text or 'all'), and the
     response: `event` (positive outcome, job start or discharge) and, for the survival analyses, `days`.
-    (person_id stays inside the analysis: it links an imputed value to the person's rows.)
+    (person_id, the person's number in the order below, stays inside the analysis: it links an imputed value
+    to the person's rows.)
 
     The people are put in an order set by their values, not by the file: the imputation's random draws go
     to people in this order, so a shuffled or renamed export of the same people gives the same results."""
     order = [c for c in (*COLUMN_NAMES[1:],) if c in data.columns]
     data = data.sort_values(order, kind="stable", na_position="last")
+    # Each person (one episode each) is then known by their position in that order: the frames are joined on
+    # it, and a million integers are cheaper to hold and to match than a million copies of the text ids.
+    data = data.assign(person_id=np.arange(len(data)))
     extra = pd.DataFrame({"person_id": data["person_id"].to_numpy(), "age": data["age"].to_numpy(dtype=float),
                           "site": data["site"].astype(str).to_numpy() if "site" in data else "all"})
     out = {}
