@@ -58,7 +58,7 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     for label, keys, tables in referee.steps(data, extract_date, capacity_options):
         seen.update(tables)
         yield label, keys, tables
-    yield "multiplicity plan", *referee.multiplicity_step(seen)
+    yield referee.MULTIPLICITY, *referee.multiplicity_step(seen)
 
 
 def _paper_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,

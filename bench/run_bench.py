@@ -36,14 +36,14 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
+from analysis.questions.referee import STEPS as SENSITIVITY  # the steps R's script has no counterpart of
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 EXTRACT_DATE = "2024-02-27"
 REPEAT_UP_TO = 100_000
 STEP = re.compile(r"^  (?:(read and validated) in|(.+?):) (\d+\.\d) s$")
 READING = "read and validated"
-SENSITIVITY = ("capacity and time limits", "missing data", "clustering by site", "age as a continuous term",
-               "power for time to event", "multiplicity plan")
 
 
 class Timed:

@@ -23,6 +23,11 @@ from analysis.stats import multiplicity, power
 from analysis.questions.model_frames import frames
 from analysis.core.results import row
 
+# Each step's label, as the run's log names it (bench/run_bench.py reads them to time these steps apart).
+CAPACITY, MISSING, CLUSTERING, AGE, POWER, MULTIPLICITY = STEPS = (
+    "capacity and time limits", "missing data", "clustering by site", "age as a continuous term",
+    "power for time to event", "multiplicity plan")
+
 
 @contextmanager
 def quiet():
@@ -36,24 +41,24 @@ def quiet():
 def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capacity.Options | None = None):
     with quiet():
         found = capacity.analyse(data, extract_date, capacity_options)
-    yield "capacity and time limits", *found
+    yield CAPACITY, *found
     with quiet():
         person = frames(data, extract_date)
         models, summary = missing.analyse(person)
     if len(models):
-        yield "missing data", [], {"missing_data_models": models, "missing_data_summary": summary}
+        yield MISSING, [], {"missing_data_models": models, "missing_data_summary": summary}
     with quiet():
         robust = clustering.analyse(person)
     if len(robust):
-        yield "clustering by site", [], {"clustering_models": robust}
+        yield CLUSTERING, [], {"clustering_models": robust}
     with quiet():
         tests, ratios = age_spline.analyse(person)
     if len(tests):
-        yield "age as a continuous term", [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
+        yield AGE, [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
     with quiet():
         detectable = power.analyse(person)
     if len(detectable):
-        yield "power for time to event", [], {"power_detectable_hr": detectable}
+        yield POWER, [], {"power_detectable_hr": detectable}
 
 
 def multiplicity_step(tables: dict[str, pd.DataFrame]) -> tuple[list[dict], dict[str, pd.DataFrame]]:

@@ -185,12 +185,10 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     beta, (loglik, _, info, mean_sum, pieces), (loglik0, *_), iteration = newton_raphson(
         lambda b: _efron_terms(b, x, d, w, layout, observed), x.shape[1], "Cox", max_iter, tol)
     cov = np.linalg.inv(info)
-    if not test_ph:
-        return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, pd.DataFrame())
     ph = pd.concat([ph_test(info, mean_sum, pieces, x, d, w, layout, terms or names),
                     _ph_test_approximate(beta, cov, x, d, w, layout, mean_sum).assign(
                         term=lambda t: t["term"].map(lambda j: names[j] if isinstance(j, (int, np.integer)) else j))],
-                   ignore_index=True)
+                   ignore_index=True) if test_ph else pd.DataFrame()
     return CoxResult(names, beta, cov, loglik0, loglik, int(w.sum()), int(d.sum()), iteration, ph)
 
 
