@@ -93,3 +93,35 @@ def test_adjusted_logistic_on_counts_equals_statsmodels_glm(times):
     se = pd.Series(np.sqrt(np.diag(np.linalg.inv(-model.hessian(fit.params.to_numpy())))), index=fit.params.index)
     assert mine["log_odds_ratio"].to_numpy() == pytest.approx(fit.params[mine["term"]].to_numpy(), rel=RTOL)
     assert mine["se"].to_numpy() == pytest.approx(se[mine["term"]].to_numpy(), rel=RTOL)
+
+
+# --- collapse: counted from codes, as pandas' groupby counts it -------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def person_frames(draw):
+    """People with a day, a cause, a yes/no key and four factors: categoricals with unused and unsorted
+    categories, or plain text, some values missing."""
+    n = draw(st.integers(0, 60))
+    frame = {"days": draw(st.lists(st.integers(0, 40), min_size=n, max_size=n)),
+             "cause": draw(st.lists(st.sampled_from([0, 1, 2, 3]), min_size=n, max_size=n)),
+             "flag": draw(st.lists(st.booleans(), min_size=n, max_size=n))}
+    for factor in FACTORS:
+        groups = draw(st.lists(st.sampled_from(["b", "a", "Not known", "c", "d"]), min_size=1, max_size=4, unique=True))
+        values = draw(st.lists(st.sampled_from(groups + [None]), min_size=n, max_size=n))
+        if draw(st.booleans()):
+            frame[factor] = pd.Categorical(values, categories=groups + ["unused"])
+        else:
+            frame[factor] = pd.Series([v if v is not None else "z" for v in values], dtype=object)
+    return pd.DataFrame(frame)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(frame=person_frames(), keys=st.sampled_from([["days", "cause"], ["days", "cause", "flag"], ["flag"], []]))
+def test_collapse_equals_the_groupby(frame, keys):
+    factors = list(FACTORS)
+    expected = frame.groupby(keys + factors, observed=True, sort=True).size().rename(WEIGHT).reset_index()
+    expected[factors] = expected[factors].astype(str)
+    pd.testing.assert_frame_equal(collapse(frame, keys), expected, check_exact=True)

@@ -46,7 +46,8 @@ def employment_times(data: pd.DataFrame, extract_date: pd.Timestamp, definition:
     1 job, 2 discharged with neither, 3 education) and the factors. Under the "discharge competing" definition
     the start of education is not an event: that person stays seeking work until discharge (cause 2) or the
     extract date (censored); under "job or education" education counts as cause 1."""
-    seeking = data[data["outcome"] != "retained_employment"]
+    used = ["person_id", "first_contact_date", "outcome", "outcome_date", "discharge_date", *FACTORS]
+    seeking = data.loc[(data["outcome"] != "retained_employment").to_numpy(), used]  # not every column's copy
     gained = (seeking["outcome"] == "gained_employment").to_numpy()
     education = (seeking["outcome"] == "education").to_numpy()
     if definition == "discharge competing":
@@ -58,7 +59,7 @@ def employment_times(data: pd.DataFrame, extract_date: pd.Timestamp, definition:
     cause = np.where(gained, EMPLOYED, np.where(education, EDUCATION, np.where(discharged, DISCHARGED, CENSORED)))
     if definition == "job or education":
         cause = np.where(cause == EDUCATION, EMPLOYED, cause)
-    out = pd.DataFrame({"person_id": seeking["person_id"].to_numpy(), "days": days, "cause": cause,
+    out = pd.DataFrame({"person_id": seeking["person_id"].array, "days": days, "cause": cause,
                         "employed": (cause == EMPLOYED).astype(int)})
     for factor in FACTORS:
         out[factor] = seeking[factor].array  # kept categorical; text only after collapsing

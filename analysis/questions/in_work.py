@@ -18,10 +18,11 @@ YEAR_DAYS = 365  # "more than 12 months" = more than 365 days of support
 
 
 def support_times(data: pd.DataFrame, extract_date: pd.Timestamp) -> pd.DataFrame:
-    in_work = data[data["outcome"].isin(IN_WORK_OUTCOMES)]
+    used = ["person_id", "outcome_date", "discharge_date", *FACTORS]
+    in_work = data.loc[data["outcome"].isin(IN_WORK_OUTCOMES).to_numpy(), used]  # not every column's copy
     discharged = in_work["discharge_date"].notna().to_numpy()
     end = in_work["discharge_date"].fillna(extract_date)
-    out = pd.DataFrame({"person_id": in_work["person_id"].to_numpy(),
+    out = pd.DataFrame({"person_id": in_work["person_id"].array,
                         "days": (end - in_work["outcome_date"]).dt.days.to_numpy(),
                         "discharged": discharged.astype(int)})
     for factor in FACTORS:
