@@ -45,24 +45,26 @@ def gray_test(time, cause, group, weight=None, of: int = 1) -> dict:
     weight (people per row: the statistic is the same on counts as on people). Written here because no
     Python library has it; it follows Gray (1988, Ann Stat 16:1141) as R's cmprsk computes it, ties and
     all, and equals cmprsk::cuminc's test to 1e-10 (tests/test_competing.py, against R's printed output)."""
-    frame = pd.DataFrame({"time": np.asarray(time, float), "cause": np.asarray(cause), "group": np.asarray(group),
-                          "w": np.ones(len(time)) if weight is None else np.asarray(weight, float)})
-    groups = sorted(frame["group"].unique())
+    time, cause = np.asarray(time, float), np.asarray(cause)
+    weight = np.ones(len(time)) if weight is None else np.asarray(weight, float)
+    group = np.asarray(group)
+    groups = sorted(pd.unique(group))
     k = len(groups)
     if k < 2:
         return {"chi2": np.nan, "df": 0, "p": np.nan}
-    frame["g"] = frame["group"].map({g: i for i, g in enumerate(groups)})
-    frame["kind"] = np.where(frame["cause"] == of, 1, np.where(frame["cause"] == 0, 0, 2))
-    counts = frame.pivot_table(index="time", columns=["kind", "g"], values="w", aggfunc="sum", fill_value=0.0)
-    counts = counts.reindex(columns=pd.MultiIndex.from_product([[0, 1, 2], range(k)]), fill_value=0.0)
-    leaving = counts.T.groupby(level=1).sum().T.to_numpy()  # everyone leaving the risk set, by group
-    d1, d2 = counts[1].to_numpy(), counts[2].to_numpy()
-    at_risk = frame.groupby("g")["w"].sum().reindex(range(k)).to_numpy(float)
+    g = pd.Index(groups).get_indexer(group)
+    kind = np.where(cause == of, 1, np.where(cause == 0, 0, 2))
+    times, at = np.unique(time, return_inverse=True)
+    # weight per (distinct time, kind: 0 censored, 1 the cause, 2 another cause, group), counted by position
+    counts = np.bincount((at * 3 + kind) * k + g, weights=weight, minlength=len(times) * 3 * k).reshape(-1, 3, k)
+    leaving = counts.sum(axis=1)  # everyone leaving the risk set, by group
+    d1, d2 = counts[:, 1], counts[:, 2]
+    at_risk = np.bincount(g, weights=weight, minlength=k)
     f1_before, surv_before = np.zeros(k), np.ones(k)  # left-continuous incidence and all-cause KM, by group
     pooled_before = 0.0
     score, variance = np.zeros(k - 1), np.zeros((k - 1, k - 1))
     c, v2, v3 = np.zeros((k, k)), np.zeros((k - 1, k)), np.zeros(k)
-    for j in range(len(counts)):
+    for j in range(len(times)):
         n1, n2 = d1[j].sum(), d2[j].sum()
         live = at_risk > 0
         if n1 > 0 or n2 > 0:
@@ -78,24 +80,27 @@ def gray_test(time, cause, group, weight=None, of: int = 1) -> dict:
             weight_left = (at_risk * (1 - f1_before) / np.where(live, surv_before, 1.0))[live].sum()
             with np.errstate(divide="ignore", invalid="ignore"):
                 score += np.where(live, d1[j] - n1 * at_risk * (1 - f1_before) / (surv_before * weight_left), 0.0)[:-1]
-            if n1 > 0:
-                for g in np.flatnonzero(live):
-                    t4 = 1 - (1 - pooled) / surv[g] if surv[g] > 0 else 1.0
-                    t5 = 1 - (n1 - 1) / (total * surv_before[g] - 1) if n1 > 1 else 1.0
-                    t3 = t5 * surv_before[g] * n1 / (total * at_risk[g])
-                    t1 = a[:-1, g] - t4 * c[:-1, g]
-                    v3[g] += t4 * t4 * t3
-                    v2[:, g] += t1 * t4 * t3
-                    variance += np.outer(t1, t1) * t3
-            if n2 > 0:
-                for g in np.flatnonzero(live & (surv > 0) & (d2[j] > 0)):
-                    t4 = (1 - pooled) / surv[g]
-                    t5 = 1 - (d2[j, g] - 1) / (at_risk[g] - 1) if d2[j, g] > 1 else 1.0
-                    t3 = t5 * surv_before[g] ** 2 * d2[j, g] / at_risk[g] ** 2
-                    t1 = t4 * c[:-1, g]
-                    v3[g] += t4 * t4 * t3
-                    v2[:, g] -= t1 * t4 * t3
-                    variance += np.outer(t1, t1) * t3
+            # the variance terms of every group at once (cmprsk loops over the groups)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if n1 > 0:
+                    at_g = np.flatnonzero(live)
+                    t4 = np.where(surv[at_g] > 0, 1 - (1 - pooled) / surv[at_g], 1.0)
+                    t5 = 1 - (n1 - 1) / (total * surv_before[at_g] - 1) if n1 > 1 else np.ones(len(at_g))
+                    t3 = t5 * surv_before[at_g] * n1 / (total * at_risk[at_g])
+                    t1 = a[:-1, at_g] - t4 * c[:-1, at_g]
+                    v3[at_g] += t4 * t4 * t3
+                    v2[:, at_g] += t1 * t4 * t3
+                    variance += (t1 * t3) @ t1.T
+                if n2 > 0:
+                    at_g = np.flatnonzero(live & (surv > 0) & (d2[j] > 0))
+                    t4 = (1 - pooled) / surv[at_g]
+                    d2g = d2[j, at_g]
+                    t5 = np.where(d2g > 1, 1 - (d2g - 1) / (at_risk[at_g] - 1), 1.0)
+                    t3 = t5 * surv_before[at_g] ** 2 * d2g / at_risk[at_g] ** 2
+                    t1 = t4 * c[:-1, at_g]
+                    v3[at_g] += t4 * t4 * t3
+                    v2[:, at_g] -= t1 * t4 * t3
+                    variance += (t1 * t3) @ t1.T
             pooled_before, f1_before, surv_before = pooled, f1, surv
         at_risk = at_risk - leaving[j]
     cc = c[:-1]
