@@ -46,13 +46,14 @@ def coarse_days(estimate, low, high) -> tuple[np.ndarray, ...]:
     return intervals.outward(estimate, low, high, intervals.WEEK)
 
 
-def published_curves(curve: pd.DataFrame, rule: Disclosure, competing: bool = False) -> dict[str, pd.DataFrame]:
+def published_curves(curve: pd.DataFrame, rule: Disclosure, competing: bool = False,
+                     only: str | None = None) -> dict[str, pd.DataFrame]:
     """A per-day curve table republished by whole month from rounded cumulative counts.
 
     `curve` is a kaplan_meier table (n_event, n_censor) or, with competing=True, an aalen_johansen table of
     cause 1 (n_event, n_competing, n_censor): then the cumulative incidence of each cause and the
     Kaplan-Meier of cause 1 (the other cause censoring) come from the same rounded counts. Keys: "km", and
-    with competing "cif" and "cif_competing"."""
+    with competing "cif" and "cif_competing"; with `only`, that one curve alone (a group's curve needs one)."""
     months = np.maximum(np.ceil(curve["time"].to_numpy(dtype=float) / MONTH_DAYS - 1e-9), 0).astype(int)
     events = _monthly_rounded(curve, "n_event", months, rule)
     censored = _monthly_rounded(curve, "n_censor", months, rule)
@@ -64,10 +65,11 @@ def published_curves(curve: pd.DataFrame, rule: Disclosure, competing: bool = Fa
     keep = weight > 0
     time, cause, weight = time[keep], cause[keep], weight[keep]
     note = f"; republished by month from cumulative counts rounded to {rule.base} (disclosure control)"
-    out = {"km": kaplan_meier(time, cause == 1, weight)}
+    made = {"km": lambda: kaplan_meier(time, cause == 1, weight)}
     if competing:
-        out["cif"] = aalen_johansen(time, cause, of=1, weight=weight)
-        out["cif_competing"] = aalen_johansen(time, cause, of=2, weight=weight)
+        made.update(cif=lambda: aalen_johansen(time, cause, of=1, weight=weight),
+                    cif_competing=lambda: aalen_johansen(time, cause, of=2, weight=weight))
+    out = {key: make() for key, make in made.items() if only in (None, key)}
     for key, table in out.items():
         table.insert(0, "months", np.rint(table["time"].to_numpy() / MONTH_DAYS).astype(int))
         table["method"] = table["method"] + note
@@ -137,7 +139,9 @@ def _survival_step(prefix: str, step: Step) -> None:
 def _published_group_curve(exact: pd.DataFrame, rule: Disclosure) -> pd.DataFrame:
     """One group's curve republished by month: a Kaplan-Meier table, or an Aalen-Johansen one (a `cif`
     column: the cause of interest against the competing events together)."""
-    return published_curves(exact, rule, competing=True)["cif"] if "cif" in exact else published_curves(exact, rule)["km"]
+    if "cif" in exact:
+        return published_curves(exact, rule, competing=True, only="cif")["cif"]
+    return published_curves(exact, rule, only="km")["km"]
 
 
 def _groups_step(prefix: str, groups: pd.DataFrame, curve_name: str, long: pd.DataFrame, step: Step) -> None:
@@ -243,7 +247,7 @@ def _definitions_step(prefix: str, step: Step) -> None:
         exact = exact.drop(columns="definition")
         visible = _curve_visible(exact, rule)
         if "n_competing" in exact:
-            curve = published_curves(exact, rule, competing=True)["cif"] if visible else None
+            curve = published_curves(exact, rule, competing=True, only="cif")["cif"] if visible else None
         else:
             km = published_curves(exact, rule)["km"] if visible else None
             curve = None if km is None else km.assign(cif=1 - km["survival"], conf_low=1 - km["conf_high"],
