@@ -191,7 +191,11 @@ def test_meta_regression_on_fidelity_equals_metafor(estimates):
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed: the committed output stands")
 def test_the_committed_R_output_is_what_R_prints_today(tmp_path):
-    subprocess.run(["Rscript", str(HERE / "metafor.R"), str(tmp_path)], check=True, capture_output=True)
+    """Skips only where R has no metafor (R from Debian without r-cran-metafor); any other R error fails."""
+    done = subprocess.run(["Rscript", str(HERE / "metafor.R"), str(tmp_path)], capture_output=True, text=True)
+    if "there is no package called" in done.stderr:
+        pytest.skip("R's metafor is not installed: the committed output stands")
+    assert done.returncode == 0, done.stderr[-2000:]
     for name in ("metafor_output.csv", "metafor_regression.csv", "bcg_output.csv", "bcg.csv"):
         today, committed = (pd.read_csv(folder / name, dtype={"level": str}) for folder in (tmp_path, HERE))
         numbers = committed.select_dtypes("number").columns
