@@ -1,3 +1,5 @@
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,19 @@ from analysis.data.load import load_extract
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTRACT_DATE = pd.Timestamp("2024-02-27")
+
+
+def r_prints(script: Path, *args, missing: str) -> str:
+    """What an R reference script prints today. Skips only where R, or the R packages `missing` names, are
+    not installed (CI installs neither; the checks on the committed output run anyway); any other R error
+    fails, with R's message."""
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript is not installed")
+    done = subprocess.run(["Rscript", str(script), *map(str, args)], capture_output=True, text=True)
+    if "there is no package called" in done.stderr:
+        pytest.skip(f"{missing} is not installed")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,13 @@ from referee.R on the fixtures of that folder), against the libraries, and again
 examples: cluster-robust variance, the restricted cubic spline, Rubin's rules, Holm, Schoenfeld's formula,
 the imputation model; and the multiplicity plan and the disclosure rule of the new tables."""
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import r_prints
 from analysis.questions import age_spline, clustering, missing
 from analysis.stats import multiplicity, power
 from analysis.stats.cox import cox_efron
@@ -252,13 +251,8 @@ def test_multiplicity_plan_marks_the_papers_tests_primary(analysed):
 
 def test_the_committed_r_output_is_what_r_prints_today():
     """Skips only where R or its packages are not installed (CI installs neither); the checks above run anyway."""
-    if shutil.which("Rscript") is None:
-        pytest.skip("Rscript is not installed")
-    done = subprocess.run(["Rscript", str(HERE / "referee.R"), str(HERE)], capture_output=True, text=True)
-    if "there is no package called" in done.stderr:
-        pytest.skip("R's survival, sandwich, rms or mice is not installed")
-    assert done.returncode == 0, done.stderr
-    now, committed = r_values(done.stdout), r_values((HERE / "r_output.txt").read_text())
+    printed = r_prints(HERE / "referee.R", HERE, missing="R's survival, sandwich, rms or mice")
+    now, committed = r_values(printed), r_values((HERE / "r_output.txt").read_text())
     assert now.keys() == committed.keys()
     for key in now:
         assert now[key] == pytest.approx(committed[key], rel=1e-9, abs=1e-12), key

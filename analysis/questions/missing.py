@@ -42,7 +42,7 @@ from scipy import stats
 
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.questions.model_frames import ANALYSES, COLLAPSE_FROM, adjusted_levels, fit_adjusted, fit_cells
-from analysis.stats.modelling import model_levels, usable_rows
+from analysis.stats.modelling import model_levels, pattern_counts, usable_rows
 
 IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)
 FIT_MAX = 10_000  # people an imputation model is fitted on; above it a seeded sample (fitted_on)
@@ -281,23 +281,13 @@ def imputed_cells(times: tuple[np.ndarray, np.ndarray] | None, event: np.ndarray
         cells = {"days": times[0][times[1][rows]]} if times is not None else {}
         cells.update({f: np.array(categories[f], dtype=object)[codes[f][rows]] for f in levels})
         return pd.DataFrame({**cells, "size": np.ones(len(rows), dtype=np.int64), "sum": event[rows]})
-    # one integer per pattern, its digits in the groupby's key order (time first), so its order is the groupby's
-    key = times[1][rows].astype(np.int64) if times is not None else np.zeros(len(rows), np.int64)
-    for f in levels:
-        key = key * len(categories[f]) + codes[f][rows]
-    space = (len(times[0]) if times is not None else 1) * int(np.prod([len(categories[f]) for f in levels]))
-    if space <= 4 * len(rows) + (1 << 20):  # counted by position: no sort
-        size = np.bincount(key, minlength=space)
-        patterns = np.flatnonzero(size)
-        size, events = size[patterns], np.bincount(key, weights=event[rows].astype(float), minlength=space)[patterns]
-    else:
-        patterns, which = np.unique(key, return_inverse=True)
-        size, events = np.bincount(which), np.bincount(which, weights=event[rows].astype(float))
-    cells = {}
-    for f in reversed(list(levels)):
-        patterns, digit = np.divmod(patterns, len(categories[f]))
-        cells[f] = np.array(categories[f], dtype=object)[digit]
-    cells = {**({"days": times[0][patterns]} if times is not None else {}), **{f: cells[f] for f in levels}}
+    # counted per pattern, time first then each factor's code (the codes' order is the groupby's)
+    time_codes = times[1][rows] if times is not None else np.zeros(len(rows), np.int64)
+    digits, size, events = pattern_counts([time_codes] + [codes[f][rows] for f in levels],
+                                          [len(times[0]) if times is not None else 1] +
+                                          [len(categories[f]) for f in levels], event[rows].astype(float))
+    cells = {"days": times[0][digits[0]]} if times is not None else {}
+    cells.update({f: np.array(categories[f], dtype=object)[digit] for f, digit in zip(levels, digits[1:])})
     return pd.DataFrame({**cells, "size": size, "sum": events})
 
 

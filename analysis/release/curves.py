@@ -65,11 +65,12 @@ def published_curves(curve: pd.DataFrame, rule: Disclosure, competing: bool = Fa
     keep = weight > 0
     time, cause, weight = time[keep], cause[keep], weight[keep]
     note = f"; republished by month from cumulative counts rounded to {rule.base} (disclosure control)"
-    made = {"km": lambda: kaplan_meier(time, cause == 1, weight)}
-    if competing:
-        made.update(cif=lambda: aalen_johansen(time, cause, of=1, weight=weight),
-                    cif_competing=lambda: aalen_johansen(time, cause, of=2, weight=weight))
-    out = {key: make() for key, make in made.items() if only in (None, key)}
+    out = {}
+    if only in (None, "km"):
+        out["km"] = kaplan_meier(time, cause == 1, weight)
+    for key, of in (("cif", 1), ("cif_competing", 2)):
+        if competing and only in (None, key):
+            out[key] = aalen_johansen(time, cause, of=of, weight=weight)
     for key, table in out.items():
         table.insert(0, "months", np.rint(table["time"].to_numpy() / MONTH_DAYS).astype(int))
         table["method"] = table["method"] + note

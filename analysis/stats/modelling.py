@@ -110,22 +110,37 @@ def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     known = np.ones(len(frame), dtype=bool)
     for codes, _ in coded:
         known &= codes >= 0  # a missing key: the groupby leaves the row out (dropna)
-    key = np.zeros(int(known.sum()), dtype=np.int64)
-    for (codes, _), size in zip(coded, radix):
-        key = key * size + codes[known]
-    space = int(np.prod(radix))
-    if space <= 4 * len(key) + (1 << 20):  # counted by position, no sort
+    digits, counts, _ = pattern_counts([codes[known] for codes, _ in coded], radix)
+    cells = {column: np.asarray(uniques.astype(str), dtype=object)[digit] if column in factors else uniques.take(digit)
+             for column, (_, uniques), digit in zip(columns, coded, digits)}  # the factors' groups as text
+    return pd.DataFrame({**cells, WEIGHT: counts.astype(np.int64)})
+
+
+def pattern_counts(codes: list[np.ndarray], sizes: list[int], weights: np.ndarray | None = None
+                   ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+    """Rows alike in every column of codes (column i's codes from 0 to sizes[i] - 1; the product of the
+    sizes below 2^62) counted, without hashing tuples: each distinct pattern's code in every column, the rows
+    with it and the sum of `weights` over them, patterns in the order a sorted groupby gives (first column
+    first). One integer per row, its digits the codes, counted by position when the space of patterns is
+    small, else sorted."""
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for column, size in zip(codes, sizes):
+        key = key * size + column
+    space = int(np.prod(sizes))
+    if space <= 4 * len(key) + (1 << 20):  # counted by position: no sort
         counts = np.bincount(key, minlength=space)
         patterns = np.flatnonzero(counts)
+        sums = None if weights is None else np.bincount(key, weights=weights, minlength=space)[patterns]
         counts = counts[patterns]
     else:
-        patterns, counts = np.unique(key, return_counts=True)  # sorted: the groupby's order, first key first
-    digits = {}
-    for column, (_, uniques), size in zip(reversed(columns), reversed(coded), reversed(radix)):
+        patterns, which = np.unique(key, return_inverse=True)
+        counts = np.bincount(which)
+        sums = None if weights is None else np.bincount(which, weights=weights)
+    digits = []
+    for size in reversed(sizes):
         patterns, digit = np.divmod(patterns, size)
-        as_text = column in factors  # the factors' groups as text, each looked up once
-        digits[column] = np.asarray(uniques.astype(str), dtype=object)[digit] if as_text else uniques.take(digit)
-    return pd.DataFrame({**{c: digits[c] for c in columns}, WEIGHT: counts.astype(np.int64)})
+        digits.append(digit)
+    return digits[::-1], counts, sums
 
 
 def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -165,12 +180,11 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """pd.factorize(values as text, sort=True): each value's position among the distinct texts, sorted. A
     categorical of text whose categories are sorted is read off its codes, without hashing every value."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, categories = values.cat.codes.to_numpy(), list(values.cat.categories)
-        if (codes >= 0).all() and all(isinstance(c, str) for c in categories) and categories == sorted(categories):
-            present = np.flatnonzero(np.bincount(codes, minlength=len(categories)))
-            position = np.full(len(categories), -1)
-            position[present] = np.arange(len(present))
-            return position[codes], [categories[j] for j in present]
+        categories = list(values.cat.categories)
+        if (values.cat.codes >= 0).all() and all(isinstance(c, str) for c in categories) \
+                and categories == sorted(categories):  # its groups in category order are the texts sorted
+            codes, groups = _group_codes(values)
+            return codes, list(groups)
     which, levels = pd.factorize(values.astype(str), sort=True)
     return which, list(levels)
 
