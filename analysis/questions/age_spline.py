@@ -73,9 +73,11 @@ def analyse_one(frame: pd.DataFrame, analysis: str) -> tuple[pd.DataFrame, pd.Da
     base, _ = dummies(cells, others)
     bands, _ = dummies(cells, {"age_band": levels["age_band"]}) if "age_band" in levels else (np.zeros((len(cells), 0)), [])
     spline = rcs_basis(cells["age"], knots)
-    designs = {"none": base, "bands": np.column_stack([base, bands]), "linear": np.column_stack([base, spline[:, :1]]),
-               "spline": np.column_stack([base, spline]), "bands + spline": np.column_stack([base, bands, spline])}
-    fits = {name: _fit(kind, cells, x) for name, x in designs.items()}
+    designs = {"none": [base], "bands": [base, bands], "linear": [base, spline[:, :1]], "spline": [base, spline],
+               "bands + spline": [base, bands, spline]}
+    # each design matrix is made for its fit and let go after it: the five held together were a million-person
+    # run's peak memory
+    fits = {name: _fit(kind, cells, np.column_stack(parts)) for name, parts in designs.items()}
     n, events = int(cells["size"].sum()), int(cells["sum"].sum())
     method = METHOD.format(fit=FITS[kind])
     tests = []

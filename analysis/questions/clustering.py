@@ -50,6 +50,9 @@ def logistic_scores(successes, trials, x, coef) -> np.ndarray:
     return design * (np.asarray(successes, float) - np.asarray(trials, float) * p)[:, None]
 
 
+ROWS_AT_ONCE = 65_536  # rows of the score residuals computed together (memory, not results: see below)
+
+
 def cox_score_residuals(beta, x, time, d, w) -> np.ndarray:
     """Efron score residuals summed per row: row i stands for w_i people at time_i, d_i of whom had the event.
 
@@ -84,14 +87,15 @@ def cox_score_residuals(beta, x, time, d, w) -> np.ndarray:
     mean_xbar = per_time(xbar) / deaths[:, None]
     cum_a, cum_b = np.cumsum(a_all), np.cumsum(b_all, axis=0)
     before_a, before_b = cum_a - a_all, cum_b - b_all
-    r = risk[:, None]
-    alive = -r * (xs * cum_a[ti][:, None] - cum_b[ti])
-    dead = (xs - mean_xbar[ti]) - r * (xs * before_a[ti][:, None] - before_b[ti]) \
-        - r * (xs * a_dead[ti][:, None] - b_dead[ti])
-    rows = ds[:, None] * dead + (ws - ds)[:, None] * alive
-    out = np.empty_like(rows)
-    out[order] = rows
-    return out.reshape(len(d), p)
+    out = np.empty((len(d), p))
+    for start in range(0, len(d), ROWS_AT_ONCE):  # row by row arithmetic, in blocks: a few blocks' temporaries
+        c = slice(start, start + ROWS_AT_ONCE)    # instead of a dozen copies of the whole matrix at once
+        t, xc, r = ti[c], xs[c], risk[c, None]
+        alive = -r * (xc * cum_a[t][:, None] - cum_b[t])
+        dead = (xc - mean_xbar[t]) - r * (xc * before_a[t][:, None] - before_b[t]) \
+            - r * (xc * a_dead[t][:, None] - b_dead[t])
+        out[order[c]] = ds[c, None] * dead + (ws[c] - ds[c])[:, None] * alive
+    return out
 
 
 def sandwich(bread: np.ndarray, scores: np.ndarray, cluster: np.ndarray) -> np.ndarray:

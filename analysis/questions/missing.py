@@ -42,7 +42,7 @@ from scipy import stats
 
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.questions.model_frames import ANALYSES, COLLAPSE_FROM, adjusted_levels, fit_adjusted, fit_cells
-from analysis.stats.modelling import model_levels, pattern_counts, usable_rows
+from analysis.stats.modelling import WEIGHT, model_levels, pattern_counts, usable_rows
 
 IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)
 FIT_MAX = 10_000  # people an imputation model is fitted on; above it a seeded sample (fitted_on)
@@ -337,21 +337,26 @@ def own_level(values: pd.Series) -> pd.Series:
     return text.where(text != NOT_KNOWN, OWN_LEVEL)
 
 
+def _own_level_rows(frame: pd.DataFrame, analysis: str, kind: str, levels: dict[str, list[str]]) -> list[dict]:
+    """The adjusted model with 'Not known' relabelled, so the package's rule treats it as any other group."""
+    kept = [c for c in ("days", "event", WEIGHT) if c in frame]  # what the levels and the fit read, no more
+    relabelled = pd.DataFrame({**{c: frame[c].to_numpy() for c in kept}, **{f: own_level(frame[f]) for f in FACTORS}})
+    own = {f: model_levels(relabelled, f, "event", both_outcomes=kind == "logistic")[0] for f in levels}
+    own = {f: v for f, v in own.items() if len(v) >= 2}
+    c, v, t, n, events, _ = fit_adjusted(relabelled[usable_rows(relabelled, list(own), own)], own, kind)
+    return _rows(analysis, APPROACHES[1], c, np.diag(v), t, n, events)
+
+
 def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.ndarray]], person_ids: pd.Series,
                 categories: dict[str, list[str]]) -> list[dict]:
     kind = ANALYSES[analysis][1]
     levels, complete = adjusted_levels(frame, kind == "logistic")
     coef, cov, terms, n, events, k = fit_adjusted(complete, levels, kind)
     rows = _rows(analysis, APPROACHES[0], coef, np.diag(cov), terms, n, events)
-    # 'Not known' as a level: relabelled so the package's rule treats it as any other group
-    relabelled = frame.copy()
-    for f in FACTORS:
-        relabelled[f] = own_level(relabelled[f])
-    own = {f: model_levels(relabelled, f, "event", both_outcomes=kind == "logistic")[0] for f in levels}
-    own = {f: v for f, v in own.items() if len(v) >= 2}
-    used = relabelled[usable_rows(relabelled, list(own), own)]
-    c, v, t, n2, e2, _ = fit_adjusted(used, own, kind)
-    rows += _rows(analysis, APPROACHES[1], c, np.diag(v), t, n2, e2)
+    # Each approach's copy of the people is let go before the next is made: at a million people the three
+    # copies held together were the run's peak memory.
+    del complete
+    rows += _own_level_rows(frame, analysis, kind, levels)
     # multiple imputation, with the complete-case levels
     estimates, variances, ns, evs = [], [], [], []
     where = pd.Index(person_ids).get_indexer(frame["person_id"])
