@@ -204,16 +204,16 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
             write_csv_atomic(folder / FIGURE_DIR / "not_drawn.csv", pd.DataFrame({"figure_and_error": not_drawn}))
         return done
 
-    key, (flow, class_cells), loaded = write_folder_atomically(out, fill)
+    key, (flow, class_cells), problems_found = write_folder_atomically(out, fill)
     progress(f"results written to {out}")
     if problems is not None:
-        InputError(loaded.problems).write_csv(problems)
-        progress(f"{len(loaded.problems)} problem(s) of the rows left out written to {problems}")
+        InputError(problems_found).write_csv(problems)
+        progress(f"{len(problems_found)} problem(s) of the rows left out written to {problems}")
     if local_dir is not None:
         inputs = [("extract", extract), ("mapping", mapping), ("sites", sites_path)]
         inputs += [("reference", reference_spec(str(r))[1]) for r in _listed(reference)]
         inputs += [("need", reference_spec(str(r))[1]) for r in _listed(need)]
-        write_local_record(Path(local_dir), flow, loaded.problems, [(k, Path(p)) for k, p in inputs if p], out,
+        write_local_record(Path(local_dir), flow, problems_found, [(k, Path(p)) for k, p in inputs if p], out,
                            class_cells)
         progress(f"the local record (exact exclusions, problems, input hashes) written to {local_dir}: keep it in "
                  f"the trust; share {out} only")
@@ -300,6 +300,8 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         entry_from, entry_to, log = whole_month_window(extract, data, entry_from, entry_to, disclosure)
     data, window = apply_entry_window(data, entry_from, entry_to, episode)
     flow = exclusion_flow(loaded, window)
+    problems = loaded.problems
+    del loaded  # the rows as read: only the windowed copy is analysed, and a second copy would stay to the end
     if len(data) == 0:
         raise InputError([Problem(str(extract), None, "first_contact_date", "no rows in the entry window",
                                   "at least one first contact between --entry-from and --entry-to")])
@@ -355,7 +357,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
         written = sorted(p.name for p in folder.glob("*.csv") if p.name not in KEPT_FILES)
         write_csv_atomic(folder / "disclosure_log.csv", pd.concat([verdicts(log, written, disclosure), log],
                                                                   ignore_index=True))
-    return key, (flow, pd.concat(class_cells, ignore_index=True)), loaded
+    return key, (flow, pd.concat(class_cells, ignore_index=True)), problems
 
 
 def _names(files) -> str:

@@ -34,10 +34,10 @@ def frames(data: pd.DataFrame, extract_date: pd.Timestamp) -> dict[str, pd.DataF
     # it, and a million integers are cheaper to hold and to match than a million copies of the text ids.
     data = data.assign(person_id=np.arange(len(data)))
     extra = pd.DataFrame({"person_id": data["person_id"].to_numpy(), "age": data["age"].to_numpy(dtype=float),
-                          "site": data["site"].astype(str).to_numpy() if "site" in data else "all"})
+                          "site": as_sorted_text(data["site"]) if "site" in data else "all"})
     out = {}
     base = pd.DataFrame({"person_id": data["person_id"].to_numpy(), **{f: as_sorted_text(data[f]) for f in FACTORS}})
-    out["outcome"] = base.assign(age=extra["age"].to_numpy(), site=extra["site"].to_numpy(),
+    out["outcome"] = base.assign(age=extra["age"].to_numpy(), site=extra["site"].array,
                                  event=positive(data).to_numpy())
     times = employment_times(data, extract_date)
     out["employment"] = _with_extra(times.rename(columns={"employed": "event"}), extra)
