@@ -99,6 +99,18 @@ def test_cox_without_the_ph_test_is_the_same_fit():
     assert (untested.loglik, untested.loglik_null) == (tested.loglik, tested.loglik_null)
 
 
+@pytest.mark.parametrize("rows, columns, times", [(1, 1, 1), (539, 8, 300), (20_000, 15, 1_500)])
+def test_cox_sums_by_time_column_by_column_are_the_sums_over_rows_to_the_bit(rows, columns, times):
+    """The Efron terms sum weight * x by time one column at a time; that is the same arithmetic, to the
+    last bit, as one reduceat over the rows of the n x p product it replaced."""
+    from analysis.stats.cox import _by_time_of_each
+
+    rng = np.random.default_rng(rows)
+    x, weight = rng.normal(size=(rows, columns)), rng.random(rows) * 40
+    starts = np.r_[0, np.sort(rng.choice(np.arange(1, rows), min(times, rows) - 1, replace=False))].astype(np.intp)
+    assert np.array_equal(_by_time_of_each(weight, x, starts), np.add.reduceat(weight[:, None] * x, starts, axis=0))
+
+
 def test_collapsed_cox_equals_person_level_cox(lung):
     x = (lung["sex"] == 2).to_numpy(float)
     person = cox_efron(x[:, None], lung["time"], lung["status"])

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import r_prints
 from analysis.questions import age_spline, clustering, missing
@@ -369,3 +371,43 @@ def test_an_imputation_model_is_fitted_on_everyone_known_or_on_a_seeded_sample_a
     # one known group: nobody is modelled (the unknown are put in it), so no sample is said to be used
     single = pd.DataFrame({f: ["x"] * (missing.FIT_MAX + 1) + [missing.NOT_KNOWN] for f in missing.FACTORS})
     assert missing.sample_note(single) == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(0, 400), st.integers(0, 2 ** 32 - 1), st.floats(0.01, 30))
+def test_drawn_classes_are_the_classes_a_row_wise_softmax_draw_gives(others, rows, seed, scale):
+    """The imputation's draw, column by column, gives the classes that a row-wise softmax and cumsum give
+    (the arithmetic it replaced), including rows whose linear predictors overflow a plain exp."""
+    from analysis.questions import missing
+
+    rng = np.random.default_rng(seed)
+    linear, u = rng.normal(scale=scale, size=(rows, others)), rng.random(rows)
+    eta = np.column_stack([np.zeros(rows), linear])
+    eta -= eta.max(axis=1, keepdims=True)
+    prob = np.exp(eta)
+    prob /= prob.sum(axis=1, keepdims=True)
+    expected = np.minimum((prob.cumsum(axis=1) < u[:, None]).sum(axis=1), others)
+    assert np.array_equal(missing.drawn_classes(linear, u), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 2 ** 32 - 1), st.floats(0, 1))
+def test_a_sweep_that_rewrites_only_the_imputed_rows_leaves_the_design_matrix_a_full_fill_would(people, seed, share):
+    """_fill with `only` (the rows whose other factors are imputed) after the values there change gives
+    the matrix that filling every row gives."""
+    from analysis.questions import missing
+
+    rng = np.random.default_rng(seed)
+    categories = {f: [f"g{i}" for i in range(n)] for f, n in zip(missing.FACTORS, (5, 3, 1, 4))}
+    codes = {f: np.where(rng.random(people) < share, -1, rng.integers(0, max(len(c), 1), people)).astype(np.int8)
+             for f, c in categories.items()}
+    rows = np.flatnonzero(rng.random(people) < 0.5)
+    extra = rng.normal(size=(people, 2))
+    matrix = missing._fill(missing._predictors(rows, "ethnicity", categories, extra), rows, "ethnicity", codes, categories)
+    current = {f: c.copy() for f, c in codes.items()}
+    for f, c in current.items():
+        c[c < 0] = rng.integers(0, max(len(categories[f]), 1), int((c < 0).sum()))
+    only = {f: np.flatnonzero(codes[f][rows] < 0) for f in missing.FACTORS}
+    partial = missing._fill(matrix, rows, "ethnicity", current, categories, only)
+    full = missing._fill(missing._predictors(rows, "ethnicity", categories, extra), rows, "ethnicity", current, categories)
+    assert np.array_equal(partial, full)
