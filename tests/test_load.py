@@ -118,3 +118,17 @@ def test_dates_are_read_exactly_as_pandas_reads_them():
     text = pd.Series(cells * 3, dtype="string[pyarrow]")
     expected = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     pd.testing.assert_series_equal(_parse_iso_dates(text), expected)
+
+
+def test_a_copied_row_is_left_out_and_a_clash_beside_it_still_named(tmp_path):
+    """The rows whose person_id repeats are found once, before copies are left out: a person whose second
+    row was only a copy loads, and a clash between a person's other rows is named by its rows."""
+    rows = GOOD.splitlines(keepends=True)
+    clash = "A2,2022-06-01,45,Male,Black,Bipolar,education,2022-07-01,2022-08-01\n"  # row 6: A2's row 3, changed
+    text = rows[0] + rows[1] + rows[1] + rows[2] + rows[3] + clash  # row 3 copies row 2
+    with pytest.raises(InputError) as caught:
+        load_extract(write(tmp_path, text), "2024-02-27")
+    problems = caught.value.problems
+    assert [(p.row, p.column) for p in problems] == [(6, "person_id")]
+    assert "(row 4 has the same person and date)" in problems[0].expected
+    assert len(load_extract(write(tmp_path, text.replace(clash, "")), "2024-02-27")) == 3

@@ -97,8 +97,10 @@ def header_problems(raw: pd.DataFrame, file: str) -> list[Problem]:
 
 
 def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | None = None,
-                     date_expected: str = "a date as YYYY-MM-DD") -> pd.DataFrame:
+                     date_expected: str = "a date as YYYY-MM-DD", repeated: np.ndarray | None = None) -> pd.DataFrame:
     """Check a text table against the contract and return it typed, or raise InputError with every problem.
+    `repeated`, when the caller has found them: the rows whose person_id may repeat (more is fine, never
+    fewer), so that ten million identifiers are not hashed a second time.
 
     A person may have several episodes (rows), one per first contact: two rows with the same person and
     first contact date that differ are a conflict, which row is right cannot be told."""
@@ -126,7 +128,7 @@ def validate_extract(raw: pd.DataFrame, file: str, extract_date: pd.Timestamp | 
     out = pd.DataFrame(index=raw.index)
     ids = raw["person_id"]
     problems += _cell_problems(file, ids == "", "person_id", ids, "a pseudonymous identifier")
-    again = (ids.duplicated(keep=False) & (ids != "")).to_numpy()
+    again = (ids.duplicated(keep=False).to_numpy() if repeated is None else repeated) & (ids != "").to_numpy()
     if again.any():  # only people with several rows are compared, so a national extract pays for one column
         episodes = pd.DataFrame({"id": ids[again], "date": to_iso(raw.loc[again, "first_contact_date"])})
         first_row = {}
@@ -219,18 +221,19 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _copies(table: pd.DataFrame) -> np.ndarray:
-    """Rows that repeat an earlier row in every contract column (two systems' rows joined twice): only
-    rows whose person_id repeats are compared, so a national extract pays for one column."""
+def _copies(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows that repeat an earlier row in every contract column (two systems' rows joined twice), and the
+    rows whose person_id repeats (None when there is no single person_id column): only those are compared,
+    so a national extract pays for one column."""
     if "person_id" not in table.columns or table.columns.duplicated().any():
-        return np.zeros(len(table), dtype=bool)
+        return np.zeros(len(table), dtype=bool), None
     again = table["person_id"].duplicated(keep=False).to_numpy()
     if not again.any():
-        return again
+        return again.copy(), again
     columns = [c for c in C.COLUMN_NAMES if c in table.columns]
-    copy = table.loc[again, columns].duplicated(keep="first").to_numpy()
-    again[np.flatnonzero(again)] = copy
-    return again
+    copies = np.zeros(len(table), dtype=bool)
+    copies[np.flatnonzero(again)] = table.loc[again, columns].duplicated(keep="first").to_numpy()
+    return copies, again
 
 
 def _validated(raw: pd.DataFrame, path: Path, extract_date, mapping, note) -> tuple[pd.DataFrame, int]:
@@ -245,17 +248,18 @@ def _validated(raw: pd.DataFrame, path: Path, extract_date, mapping, note) -> tu
         raise InputError(problems)
     table = apply_mapping(raw, mapping) if mapping is not None else raw
     table.attrs["header_line"] = header_line(raw)
-    copies = _copies(table)
+    copies, repeated = _copies(table)
     if copies.any():
         lines = _line_numbers(table.index[copies])
         note(f"{file}: {len(lines)} row(s) repeat an earlier row in every analysed column (row(s) "
              f"{', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''}): left out and counted in the "
              "exclusions as a copy of an earlier row")
         table = table[~copies]
+        repeated = repeated[~copies]  # a person whose only second row was a copy no longer repeats: more is fine
     if mapping is None:
-        return validate_extract(table, file, extract_date), int(copies.sum())
+        return validate_extract(table, file, extract_date, repeated=repeated), int(copies.sum())
     try:
-        return validate_extract(table, file, extract_date, describe(mapping.date_format)), int(copies.sum())
+        return validate_extract(table, file, extract_date, describe(mapping.date_format), repeated), int(copies.sum())
     except InputError as err:
         def named(problem: Problem) -> Problem:
             source = mapping.source_name(problem.column) if problem.column else None

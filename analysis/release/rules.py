@@ -198,6 +198,9 @@ def merge_small_groups(data: pd.DataFrame, reference: pd.DataFrame | None, rule:
     merged = []
     if not rule.has("merge_small_groups"):
         return data, reference, pd.DataFrame(columns=["factor", "level"])
+    if not any(0 < n < rule.min_people and str(level) != NOT_KNOWN  # the usual case: nothing to merge, no copy
+               for factor in FACTORS for level, n in data[factor].value_counts(dropna=False).items()):
+        return data, reference, pd.DataFrame(columns=["factor", "level"])
     data = data.copy()
     for factor in FACTORS:
         sizes = data[factor].astype(str).value_counts()
