@@ -221,21 +221,23 @@ def auxiliary(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray
     cumulative hazard of a job at the person's time; in work, discharge from in-work support and its
     cumulative hazard (0 for people outside an analysis, with its indicator)."""
     people = frames["outcome"]
-    columns = [people["age"].to_numpy(float) / 10, people["event"].to_numpy(float)]
-    for name in ("employment", "in_work"):
+    sites = sorted(people["site"].unique()) if people["site"].nunique() > 1 else []
+    # One matrix filled column by column: a list of the columns beside their stack was twice its size, and with
+    # a site table's dummies at ten million people that was the run's peak memory.
+    extra = np.zeros((len(people), 2 + 3 * 2 + max(len(sites) - 1, 0)))
+    extra[:, 0] = people["age"].to_numpy(float) / 10
+    extra[:, 1] = people["event"].to_numpy(float)
+    for column, name in ((2, "employment"), (5, "in_work")):
         frame = frames.get(name)
-        inside = np.zeros(len(people))
-        event, hazard = np.zeros(len(people)), np.zeros(len(people))
-        if frame is not None and len(frame):
+        if frame is not None and len(frame):  # inside the analysis, its event and cumulative hazard (else 0)
             where = pd.Index(people["person_id"]).get_indexer(frame["person_id"])
-            inside[where] = 1
-            event[where] = frame["event"].to_numpy(float)
-            hazard[where] = nelson_aalen(frame["days"].to_numpy(), frame["event"].to_numpy())
-        columns += [inside, event, hazard]
-    if people["site"].nunique() > 1:
-        sites = sorted(people["site"].unique())
-        columns += [(people["site"].to_numpy() == s).astype(float) for s in sites[1:]]
-    return people[["person_id", *FACTORS]], np.column_stack(columns)
+            extra[where, column] = 1
+            extra[where, column + 1] = frame["event"].to_numpy(float)
+            extra[where, column + 2] = nelson_aalen(frame["days"].to_numpy(), frame["event"].to_numpy())
+    site = people["site"].to_numpy()
+    for j, s in enumerate(sites[1:]):
+        extra[:, 8 + j] = site == s
+    return people[["person_id", *FACTORS]], extra
 
 
 def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
@@ -423,6 +425,7 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
     if not any((people[f] == NOT_KNOWN).any() for f in FACTORS) or frames["outcome"]["event"].nunique() < 2:
         return pd.DataFrame(), pd.DataFrame()
     imputed = impute(people, extra, np.random.default_rng(SEED))  # one imputation model for all three analyses
+    del extra  # the imputation models' predictors, a float per person and column: not held through the fits
     categories = categories_of(people)  # what the imputed codes stand for, the same in every analysis
     note = sample_note(people)
     rows, sums = [], []
