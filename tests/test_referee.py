@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import r_prints
 from analysis.questions import age_spline, clustering, missing
-from analysis.stats import multiplicity, power
+from analysis.stats import multinomial, multiplicity, power
 from analysis.stats.cox import cox_efron
 from analysis.questions.model_frames import dummies
 from analysis.questions.outcome import logistic
@@ -186,13 +186,13 @@ def test_multinomial_imputation_model_equals_statsmodels_mnlogit_without_the_rid
     eta = np.column_stack([np.zeros(n), x @ [0.2, 0.8, -0.5], x @ [-0.4, -0.3, 1.0]])
     prob = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
     y = (prob.cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
-    beta, cov = missing.multinomial_fit(y, x, np.ones(n), 3, ridge=0.0)
+    beta, cov = multinomial.multinomial_fit(y, x, np.ones(n), 3, ridge=0.0)
     fit = sm.MNLogit(y, x).fit(disp=0, method="newton", tol=1e-12)
     assert beta == pytest.approx(np.asarray(fit.params), rel=1e-6)
     assert np.sqrt(np.diag(cov)) == pytest.approx(np.sqrt(np.diag(fit.cov_params())), rel=1e-5)
     # on counts per distinct row, the same fit
     unique, counts = np.unique(np.column_stack([y, x]), axis=0, return_counts=True)
-    on_counts, _ = missing.multinomial_fit(unique[:, 0].astype(int), unique[:, 1:], counts.astype(float), 3, ridge=0.0)
+    on_counts, _ = multinomial.multinomial_fit(unique[:, 0].astype(int), unique[:, 1:], counts.astype(float), 3, ridge=0.0)
     assert on_counts == pytest.approx(beta, rel=1e-8)
 
 
@@ -387,7 +387,7 @@ def test_drawn_classes_are_the_classes_a_row_wise_softmax_draw_gives(others, row
     prob = np.exp(eta)
     prob /= prob.sum(axis=1, keepdims=True)
     expected = np.minimum((prob.cumsum(axis=1) < u[:, None]).sum(axis=1), others)
-    assert np.array_equal(missing.drawn_classes(linear, u), expected)
+    assert np.array_equal(multinomial.drawn_classes(linear, u), expected)
 
 
 @settings(max_examples=40, deadline=None)
