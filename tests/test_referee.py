@@ -378,8 +378,6 @@ def test_an_imputation_model_is_fitted_on_everyone_known_or_on_a_seeded_sample_a
 def test_drawn_classes_are_the_classes_a_row_wise_softmax_draw_gives(others, rows, seed, scale):
     """The imputation's draw, column by column, gives the classes that a row-wise softmax and cumsum give
     (the arithmetic it replaced), including rows whose linear predictors overflow a plain exp."""
-    from analysis.questions import missing
-
     rng = np.random.default_rng(seed)
     linear, u = rng.normal(scale=scale, size=(rows, others)), rng.random(rows)
     eta = np.column_stack([np.zeros(rows), linear])
@@ -395,8 +393,6 @@ def test_drawn_classes_are_the_classes_a_row_wise_softmax_draw_gives(others, row
 def test_a_sweep_that_rewrites_only_the_imputed_rows_leaves_the_design_matrix_a_full_fill_would(people, seed, share):
     """_fill with `only` (the rows whose other factors are imputed) after the values there change gives
     the matrix that filling every row gives."""
-    from analysis.questions import missing
-
     rng = np.random.default_rng(seed)
     categories = {f: [f"g{i}" for i in range(n)] for f, n in zip(missing.FACTORS, (5, 3, 1, 4))}
     codes = {f: np.where(rng.random(people) < share, -1, rng.integers(0, max(len(c), 1), people)).astype(np.int8)

@@ -229,7 +229,7 @@ def _copies(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         return np.zeros(len(table), dtype=bool), None
     again = table["person_id"].duplicated(keep=False).to_numpy()
     if not again.any():
-        return again.copy(), again
+        return np.zeros_like(again), again
     columns = [c for c in C.COLUMN_NAMES if c in table.columns]
     copies = np.zeros(len(table), dtype=bool)
     copies[np.flatnonzero(again)] = table.loc[again, columns].duplicated(keep="first").to_numpy()

@@ -138,10 +138,12 @@ def auxiliary(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray
     sites = sorted(people["site"].unique()) if people["site"].nunique() > 1 else []
     # One matrix filled column by column: a list of the columns beside their stack was twice its size, and with
     # a site table's dummies at ten million people that was the run's peak memory.
-    extra = np.zeros((len(people), 2 + 3 * 2 + max(len(sites) - 1, 0)))
+    analyses = ("employment", "in_work")  # three columns each, after age and the positive outcome
+    first_site = 2 + 3 * len(analyses)
+    extra = np.zeros((len(people), first_site + max(len(sites) - 1, 0)))
     extra[:, 0] = people["age"].to_numpy(float) / 10
     extra[:, 1] = people["event"].to_numpy(float)
-    for column, name in ((2, "employment"), (5, "in_work")):
+    for column, name in zip(range(2, first_site, 3), analyses):
         frame = frames.get(name)
         if frame is not None and len(frame):  # inside the analysis, its event and cumulative hazard (else 0)
             where = pd.Index(people["person_id"]).get_indexer(frame["person_id"])
@@ -150,7 +152,7 @@ def auxiliary(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray
             extra[where, column + 2] = nelson_aalen(frame["days"].to_numpy(), frame["event"].to_numpy())
     site = people["site"].to_numpy()
     for j, s in enumerate(sites[1:]):
-        extra[:, 8 + j] = site == s
+        extra[:, first_site + j] = site == s
     return people[["person_id", *FACTORS]], extra
 
 
