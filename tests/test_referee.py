@@ -407,3 +407,35 @@ def test_a_sweep_that_rewrites_only_the_imputed_rows_leaves_the_design_matrix_a_
     partial = missing._fill(matrix, rows, "ethnicity", current, categories, only)
     full = missing._fill(missing._predictors(rows, "ethnicity", categories, extra), rows, "ethnicity", current, categories)
     assert np.array_equal(partial, full)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["White", "Black", "Not known", "asian", "Ä", ""]), max_size=60),
+       st.sampled_from(["object", "string", "string[pyarrow]", "category", "category+unused", "with missing"]))
+def test_a_factor_recoded_from_its_codes_is_the_factor_made_from_its_text(values, kind):
+    """as_sorted_text reads a categorical's or a text column's codes instead of making text of every person:
+    the categories (present groups, sorted as text) and each person's group are those of the text path."""
+    from analysis.questions.model_frames import as_sorted_text
+    column = pd.Series(values, dtype=object)
+    if kind == "with missing" and values:
+        column.iloc[0] = None
+    elif kind.startswith("category"):
+        column = column.astype("category")
+        if kind.endswith("unused"):
+            column = column.cat.add_categories(["Zzz unused", "Aaa unused"])
+    elif kind != "object":
+        column = column.astype(kind)
+    text = column.astype(str)
+    expected = pd.Categorical(text, categories=sorted(text.unique()))
+    got = as_sorted_text(column)
+    assert list(got.categories) == list(expected.categories)
+    assert np.array_equal(np.asarray(got.codes), np.asarray(expected.codes))
+
+
+def test_detectable_hazard_ratios_count_each_group_from_a_categorical_as_from_its_text(synthetic):
+    """power.detectable counts people and events per group from the factor's codes: the same table as when
+    the factor is given as text."""
+    from analysis.questions.model_frames import frames
+    frame = frames(synthetic, pd.Timestamp("2024-02-27"))["employment"]
+    as_text = frame.assign(**{f: frame[f].astype(str) for f in ("ethnicity", "gender", "age_band", "diagnosis")})
+    pd.testing.assert_frame_equal(power.detectable(frame, "employment"), power.detectable(as_text, "employment"))

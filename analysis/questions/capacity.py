@@ -309,18 +309,17 @@ def littles_law(service: Service, daily: pd.DataFrame) -> pd.DataFrame:
 def _rule_discharge(p: pd.DataFrame, limit: Limit) -> np.ndarray:
     """Each person's last day on the case-load under the rule (day number, exclusive), no later than the actual."""
     start, end, o = p["start"].to_numpy(), p["end"].to_numpy(), p["outcome_day"].to_numpy()
-    outcome = p["outcome"].to_numpy()
     cut = end.copy()
     has = ~np.isnan(o)
     if limit.seeking_months is not None:
         k = limit.seeking_months * MONTH_DAYS
-        seeker = outcome != "retained_employment"
+        seeker = (p["outcome"] != "retained_employment").to_numpy()
         leaves_seeking = np.where(has, o, end)  # outcome day, or discharge / extract date
         hit = seeker & (leaves_seeking - start > k)  # still seeking work at k (the limit falls inside the phase)
         cut = np.where(hit, np.minimum(cut, start + k), cut)
     if limit.in_work_months is not None:
         k = limit.in_work_months * MONTH_DAYS
-        in_work = np.isin(outcome, IN_WORK_OUTCOMES) & has
+        in_work = p["outcome"].isin(IN_WORK_OUTCOMES).to_numpy() & has
         cut = np.where(in_work, np.minimum(cut, np.where(in_work, o, 0) + k), cut)
     return np.minimum(cut, end)
 
@@ -333,7 +332,7 @@ def observed_effect(service: Service, limit: Limit, extract_day: float) -> dict:
     used = (p["end"] - p["start"]).to_numpy()
     affected = freed > 0  # still on the case-load when the limit fell, and it fell before the extract date
     o = p["outcome_day"].to_numpy()
-    forgone = affected & (p["outcome"].to_numpy() == "gained_employment") & ~np.isnan(o) & (o > cut)
+    forgone = affected & (p["outcome"] == "gained_employment").to_numpy() & ~np.isnan(o) & (o > cut)
     return {"observed_person_days_freed": float(freed.sum()),
             "observed_places_freed": float(freed.sum() / extract_day),
             "observed_share_freed_pct": float(100 * freed.sum() / used.sum()) if used.sum() else np.nan,

@@ -58,11 +58,21 @@ def _with_extra(times: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
 def as_sorted_text(values: pd.Series) -> pd.Categorical:
     """A factor as its text, held as a categorical whose categories are the groups present in sorted order:
     grouping and matching run on small integer codes (a million text values were most of these models'
-    time), and every grouping sorts the groups as it would sort the text, so the results are unchanged."""
+    time), and every grouping sorts the groups as it would sort the text, so the results are unchanged.
+    A categorical or a text column without missing values is recoded from its codes (a count per code finds
+    the groups present), never by making or sorting ten million strings."""
     if isinstance(values.dtype, pd.CategoricalDtype) and not values.isna().any():
-        present = values.cat.remove_unused_categories()
-        if all(isinstance(c, str) for c in present.cat.categories):
-            return present.cat.reorder_categories(sorted(present.cat.categories)).array
+        codes, categories = values.cat.codes.to_numpy(), values.cat.categories
+    elif pd.api.types.is_string_dtype(values.dtype) and not values.isna().any():
+        codes, categories = pd.factorize(values)
+    else:
+        codes, categories = None, None
+    if codes is not None and all(isinstance(c, str) for c in categories):
+        present = np.flatnonzero(np.bincount(codes, minlength=len(categories)))
+        ordered = sorted(range(len(present)), key=lambda i: categories[present[i]])
+        position = np.empty(len(categories), dtype=np.int64)
+        position[present[ordered]] = np.arange(len(present))
+        return pd.Categorical.from_codes(position[codes], categories=[categories[present[i]] for i in ordered])
     text = values.astype(str)
     return pd.Categorical(text, categories=sorted(text.unique()))
 

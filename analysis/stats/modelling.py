@@ -176,7 +176,7 @@ def counts_by(cells: pd.DataFrame, keys: list[str], event: str) -> pd.DataFrame:
             .groupby(keys, observed=True)[["size", "sum"]].sum())
 
 
-def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+def sorted_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """pd.factorize(values as text, sort=True): each value's position among the distinct texts, sorted. A
     categorical of text whose categories are sorted is read off its codes, without hashing every value."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -191,7 +191,7 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 def model_levels(frame: pd.DataFrame, factor: str, event: str, both_outcomes: bool = False) -> tuple[list[str], pd.DataFrame]:
     """Levels of `factor` that can enter a model, and a table of those that cannot with the reason."""
-    which, levels = _sorted_codes(frame[factor])
+    which, levels = sorted_codes(frame[factor])
     weight = frame[WEIGHT].to_numpy(dtype=float)
     sizes = dict(zip(levels, np.bincount(which, weights=weight, minlength=len(levels))))
     events = dict(zip(levels, np.bincount(which, weights=weight * frame[event].to_numpy(dtype=float),

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.core.contract import FACTORS
-from analysis.stats.modelling import MIN_COMPARED, model_levels
+from analysis.stats.modelling import MIN_COMPARED, model_levels, sorted_codes
 
 POWER, ALPHA = 0.8, 0.05
 METHOD = ("Minimum detectable hazard ratio at 80% power, two-sided 5% test: exp(+-(z_0.975 + z_0.8) / sqrt(D p (1-p))) "
@@ -57,7 +57,10 @@ def detectable(frame: pd.DataFrame, analysis: str) -> pd.DataFrame:
         levels, _ = model_levels(frame, factor, "event")
         if len(levels) < 2:
             continue
-        counts = frame.groupby(frame[factor].astype(str))["event"].agg(["size", "sum"])
+        which, groups = sorted_codes(frame[factor])  # a categorical's codes: no text made of every person
+        counts = pd.DataFrame({"size": np.bincount(which, minlength=len(groups)),
+                               "sum": np.bincount(which, weights=frame["event"].to_numpy(dtype=float),
+                                                  minlength=len(groups)).astype(np.int64)}, index=groups)
         reference = levels[0]
         for level in levels[1:]:
             n, n_ref = counts.loc[level, "size"], counts.loc[reference, "size"]
