@@ -125,3 +125,20 @@ def test_collapse_equals_the_groupby(frame, keys):
     expected = frame.groupby(keys + factors, observed=True, sort=True).size().rename(WEIGHT).reset_index()
     expected[factors] = expected[factors].astype(str)
     pd.testing.assert_frame_equal(collapse(frame, keys), expected, check_exact=True)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(values=st.lists(st.one_of(st.integers(-50, 3000), st.sampled_from([-2 ** 40, 2 ** 40])), max_size=80),
+       dtype=st.sampled_from(["int64", "int32", "uint16"]))
+def test_whole_numbers_counted_by_position_are_the_sorted_factorize(values, dtype):
+    """_group_codes reads whole numbers (days) by position in their range, when the range is small: the same
+    codes and groups as pandas' sorted factorize, in the column's own dtype."""
+    from analysis.stats.modelling import _group_codes
+    column = pd.Series(np.array(values, dtype=np.int64))
+    if dtype != "int64":
+        column = column[(column >= 0) & (column < 3000)].astype(dtype) if dtype == "uint16" else \
+            column[column.abs() < 2 ** 31].astype(dtype)
+    codes, groups = _group_codes(column)
+    expected_codes, expected_groups = pd.factorize(column, sort=True)
+    assert np.array_equal(codes, expected_codes)
+    assert groups.equals(pd.Index(expected_groups)) and groups.dtype == pd.Index(expected_groups).dtype

@@ -97,13 +97,22 @@ def cif_by_group(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows, columns=columns), pd.concat(curves, ignore_index=True)
 
 
-def definitions_table(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+def definitions_table(data: pd.DataFrame, extract_date: pd.Timestamp, primary: pd.DataFrame | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sensitivity to the competing-event definition: the share employed (or in education, for "job or
-    education") by 6, 12 and 18 months under each of DEFINITIONS, and each definition's curve."""
+    education") by 6, 12 and 18 months under each of DEFINITIONS, and each definition's curve. `primary`:
+    employment_times under the package's definition, when the caller has it. Each definition's times are
+    made once (the two Kaplan-Meier contrasts reuse theirs) and counted per (day, cause) alone: the curves
+    need nothing else, and counts of people sum exactly in any grouping."""
     rows, curves = [], []
+    counted: dict[str, pd.DataFrame] = {}
     for name, meaning in DEFINITIONS.items():
-        times = employment_times(data, extract_date, KAPLAN_MEIER.get(name, name))
-        cells = collapse(times, ["days", "cause"])
+        definition = KAPLAN_MEIER.get(name, name)
+        if definition not in counted:
+            times = primary if definition == PRIMARY and primary is not None else \
+                employment_times(data, extract_date, definition)
+            counted[definition] = times.groupby(["days", "cause"]).size().rename(WEIGHT).reset_index()
+        cells = counted[definition]
         if name in KAPLAN_MEIER:
             km = kaplan_meier(cells["days"], cells["cause"] == EMPLOYED, cells[WEIGHT])
             curve = km.assign(cif=1 - km["survival"], conf_low=1 - km["conf_high"], conf_high=1 - km["conf_low"])
@@ -173,7 +182,7 @@ def analyse(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[list[dict],
     tests = logrank_by_factor(cells, "days", "employed")
     cox, ph, excluded = cox_models(cells, "days", "employed")
     cox["event"] = f"employment (cause-specific: {COMPETING_LABEL} censor)"
-    definitions, definition_curves = definitions_table(data, extract_date)
+    definitions, definition_curves = definitions_table(data, extract_date, times)
     tables = {"employment_km": km, "employment_cif": cif, "employment_cif_competing": competing,
               "employment_at_risk": risk, "employment_by_group": groups, "employment_cif_by_group": curves,
               "employment_logrank": tests, "employment_cox": cox, "employment_ph_test": ph,

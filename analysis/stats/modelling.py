@@ -152,6 +152,15 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         position = np.full(len(values.cat.categories) + 1, -1)
         position[present] = np.arange(len(present))  # position[-1] (a missing value's -1) stays -1
         return position[codes], pd.Index(values.cat.categories[present])
+    array = values.to_numpy()
+    if array.dtype.kind in "iu" and len(array):  # whole numbers (days): counted by position, not hashed
+        low = int(array.min())
+        span = int(array.max()) - low + 1
+        if span <= 4 * len(array) + (1 << 20):
+            present = np.flatnonzero(np.bincount(array - low, minlength=span))
+            position = np.full(span, -1)
+            position[present] = np.arange(len(present))
+            return position[array - low], pd.Index((present + low).astype(array.dtype))
     codes, uniques = pd.factorize(values, sort=True)
     return codes, pd.Index(uniques)
 
