@@ -417,8 +417,8 @@ def test_a_factor_recoded_from_its_codes_is_the_factor_made_from_its_text(values
     the categories (present groups, sorted as text) and each person's group are those of the text path."""
     from analysis.questions.model_frames import as_sorted_text
     column = pd.Series(values, dtype=object)
-    if kind == "with missing" and values:
-        column.iloc[0] = None
+    if kind == "with missing":
+        column = pd.Series([None] + values, dtype=object)
     elif kind.startswith("category"):
         column = column.astype("category")
         if kind.endswith("unused"):
@@ -439,3 +439,37 @@ def test_detectable_hazard_ratios_count_each_group_from_a_categorical_as_from_it
     frame = frames(synthetic, pd.Timestamp("2024-02-27"))["employment"]
     as_text = frame.assign(**{f: frame[f].astype(str) for f in ("ethnicity", "gender", "age_band", "diagnosis")})
     pd.testing.assert_frame_equal(power.detectable(frame, "employment"), power.detectable(as_text, "employment"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 150), st.integers(0, 2 ** 32 - 1), st.booleans(), st.sampled_from([0, 40, 10 ** 9]))
+def test_counting_the_known_people_once_gives_each_copys_cells(people, seed, survival, collapse_from):
+    """imputed_cells_each counts the people whose model factors are all known once and adds each copy's
+    imputed people: every copy's cells equal imputed_cells on all its people (per person below
+    COLLAPSE_FROM, per pattern above), to the bit."""
+    import analysis.questions.missing as mi
+    rng = np.random.default_rng(seed)
+    categories = {f: [f"{f}{j}" for j in range(rng.integers(2, 5))] for f in ("a", "b", "c")}
+    base = {f: np.where(rng.random(people) < 0.3, -1, rng.integers(0, len(c), people)).astype(np.int8)
+            for f, c in categories.items()}
+    copies = [{f: np.where(b < 0, rng.integers(0, len(categories[f]), people), b).astype(np.int8)
+               for f, b in base.items()} for _ in range(3)]
+    where = rng.permutation(people)[: rng.integers(0, people + 1)] if people else np.zeros(0, dtype=np.int64)
+    n = len(where)
+    times = np.unique(rng.integers(0, 30, n), return_inverse=True) if survival else None
+    event = rng.integers(0, 2, n)
+    levels = {f: [c[j] for j in sorted(set(rng.integers(0, len(c), 3)))] for f, c in categories.items()
+              if rng.random() < 0.8}
+    unknown = np.zeros(n, dtype=bool)
+    for f in levels:
+        unknown |= base[f][where] < 0
+    original = mi.COLLAPSE_FROM
+    try:
+        mi.COLLAPSE_FROM = collapse_from
+        each = list(mi.imputed_cells_each(times, event, where, copies, unknown, categories, levels))
+        expected = [mi.imputed_cells(times, event, {f: c[f][where] for f in levels}, categories, levels) for c in copies]
+    finally:
+        mi.COLLAPSE_FROM = original
+    assert len(each) == len(copies)
+    for got, want in zip(each, expected):
+        pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -121,12 +121,33 @@ def pattern_counts(codes: list[np.ndarray], sizes: list[int], weights: np.ndarra
     """Rows alike in every column of codes (column i's codes from 0 to sizes[i] - 1; the product of the
     sizes below 2^62) counted, without hashing tuples: each distinct pattern's code in every column, the rows
     with it and the sum of `weights` over them, patterns in the order a sorted groupby gives (first column
-    first). One integer per row, its digits the codes, counted by position when the space of patterns is
-    small, else sorted."""
+    first). One integer per row, its digits the codes (pattern_key), counted by position when the space of
+    patterns is small, else sorted (counted_keys)."""
+    patterns, counts, sums = counted_keys(pattern_key(codes, sizes), int(np.prod(sizes)), weights)
+    return pattern_digits(patterns, sizes), counts, sums
+
+
+def pattern_key(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One integer per row whose digits (in the mixed radix `sizes`) are the row's codes, first column first."""
     key = np.zeros(len(codes[0]), dtype=np.int64)
     for column, size in zip(codes, sizes):
         key = key * size + column
-    space = int(np.prod(sizes))
+    return key
+
+
+def pattern_digits(patterns: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """pattern_key turned round: each pattern's code in every column."""
+    digits = []
+    for size in reversed(sizes):
+        patterns, digit = np.divmod(patterns, size)
+        digits.append(digit)
+    return digits[::-1]
+
+
+def counted_keys(key: np.ndarray, space: int, weights: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The distinct keys (sorted), the rows with each and the sum of `weights` over them (floats: numpy's
+    weighted bincount of no rows gives integers)."""
     if space <= 4 * len(key) + (1 << 20):  # counted by position: no sort
         counts = np.bincount(key, minlength=space)
         patterns = np.flatnonzero(counts)
@@ -134,13 +155,21 @@ def pattern_counts(codes: list[np.ndarray], sizes: list[int], weights: np.ndarra
         counts = counts[patterns]
     else:
         patterns, which = np.unique(key, return_inverse=True)
-        counts = np.bincount(which)
-        sums = None if weights is None else np.bincount(which, weights=weights)
-    digits = []
-    for size in reversed(sizes):
-        patterns, digit = np.divmod(patterns, size)
-        digits.append(digit)
-    return digits[::-1], counts, sums
+        counts, sums = np.bincount(which), None if weights is None else np.bincount(which, weights=weights)
+    return patterns, counts, None if sums is None else sums.astype(float, copy=False)
+
+
+def added_counts(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two counted_keys results of different rows as one: what counting the rows together gives, to the bit
+    when the weights are whole numbers (events), whose float sums are exact in any order."""
+    patterns = np.union1d(a[0], b[0])
+    counts, sums = np.zeros(len(patterns), dtype=np.int64), np.zeros(len(patterns))
+    for keys, n, total in (a, b):
+        at = np.searchsorted(patterns, keys)
+        counts[at] += n
+        sums[at] += total
+    return patterns, counts, sums
 
 
 def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
