@@ -142,3 +142,14 @@ def test_whole_numbers_counted_by_position_are_the_sorted_factorize(values, dtyp
     expected_codes, expected_groups = pd.factorize(column, sort=True)
     assert np.array_equal(codes, expected_codes)
     assert groups.equals(pd.Index(expected_groups)) and groups.dtype == pd.Index(expected_groups).dtype
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(frame=person_frames(), keys=st.sampled_from([["days"], ["days", *FACTORS], list(FACTORS), ["flag", "ethnicity"]]),
+       event=st.sampled_from(["cause", "flag"]))
+def test_counted_cells_equal_the_groupby(frame, keys, event):
+    """counted_cells is the model fits' groupby (people and events per pattern) to the bit: rows, order,
+    categories kept, missing keys left out, integer counts."""
+    from analysis.stats.modelling import counted_cells
+    expected = frame.groupby(keys, observed=True).agg(size=(event, "size"), sum=(event, "sum")).reset_index()
+    pd.testing.assert_frame_equal(counted_cells(frame, keys, event), expected, check_exact=True)

@@ -23,6 +23,7 @@ from scipy import stats
 
 from analysis.stats.cox import cox_efron
 from analysis.questions.model_frames import ANALYSES, adjusted_levels, dummies
+from analysis.stats.modelling import counted_cells
 from analysis.questions.outcome import logistic
 from analysis.core.results import Z95
 
@@ -68,7 +69,7 @@ def analyse_one(frame: pd.DataFrame, analysis: str) -> tuple[pd.DataFrame, pd.Da
     levels, rows = adjusted_levels(frame, kind == "logistic")
     others = {f: v for f, v in levels.items() if f != "age_band"}
     keys = (["days"] if kind == "cox" else []) + [*levels, "age"]
-    cells = rows.groupby(keys, observed=True).agg(size=("event", "size"), sum=("event", "sum")).reset_index()
+    cells = counted_cells(rows, keys)
     knots = harrell_knots(rows["age"])
     base, _ = dummies(cells, others)
     bands, _ = dummies(cells, {"age_band": levels["age_band"]}) if "age_band" in levels else (np.zeros((len(cells), 0)), [])

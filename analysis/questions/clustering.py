@@ -31,7 +31,7 @@ from scipy import stats
 from analysis.core.contract import FACTORS
 from analysis.stats.cox import _time_layout, cox_efron
 from analysis.questions.model_frames import ANALYSES, adjusted_levels, dummies
-from analysis.stats.modelling import MIN_COMPARED, model_levels, usable_rows
+from analysis.stats.modelling import MIN_COMPARED, counted_cells, model_levels, usable_rows
 from analysis.questions.outcome import logistic
 from analysis.core.results import Z95
 
@@ -107,7 +107,7 @@ def sandwich(bread: np.ndarray, scores: np.ndarray, cluster: np.ndarray) -> np.n
 
 
 def fit_logistic(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]):
-    cells = frame.groupby([*factors, "site"], observed=True).agg(size=("event", "size"), sum=("event", "sum")).reset_index()
+    cells = counted_cells(frame, [*factors, "site"])
     x, terms = dummies(cells, {f: levels[f] for f in factors})
     coef, cov, _ = logistic(cells["sum"], cells["size"], x)
     scores = logistic_scores(cells["sum"], cells["size"], x, coef)
@@ -116,8 +116,7 @@ def fit_logistic(frame: pd.DataFrame, factors: list[str], levels: dict[str, list
 
 
 def fit_cox(frame: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]):
-    cells = frame.groupby(["days", *factors, "site"], observed=True).agg(
-        size=("event", "size"), sum=("event", "sum")).reset_index()
+    cells = counted_cells(frame, ["days", *factors, "site"])
     x, terms = dummies(cells, {f: levels[f] for f in factors})
     fit = cox_efron(x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy(), test_ph=False)
     scores = cox_score_residuals(fit.coef, x, cells["days"].to_numpy(), cells["sum"].to_numpy(), cells["size"].to_numpy())

@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.core.contract import COLUMN_NAMES, FACTORS
 from analysis.questions.employment import employment_times
 from analysis.questions.in_work import support_times
-from analysis.stats.modelling import model_levels, usable_rows, WEIGHT
+from analysis.stats.modelling import WEIGHT, counted_cells, model_levels, usable_rows
 from analysis.questions.outcome import positive
 
 COLLAPSE_FROM = 20_000  # people: below this, fitting on people is faster than grouping them into counts
@@ -101,7 +101,7 @@ def fit_adjusted(frame: pd.DataFrame, levels: dict[str, list[str]], kind: str):
     terms, people, events, parameters incl. an intercept for the logistic model)."""
     keys = (["days"] if kind == "cox" else []) + list(levels)
     if len(frame) >= COLLAPSE_FROM:  # counts per distinct (time,) covariate pattern: exact, and fast at scale
-        cells = frame.groupby(keys, observed=True).agg(size=("event", "size"), sum=("event", "sum")).reset_index()
+        cells = counted_cells(frame, keys)
     else:  # one row per person: cheaper than grouping for a few thousand people
         cells = frame[keys].assign(size=1, sum=frame["event"].to_numpy())
     return fit_cells(cells, levels, kind)

@@ -116,6 +116,31 @@ def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame({**cells, WEIGHT: counts.astype(np.int64)})
 
 
+def counted_cells(frame: pd.DataFrame, keys: list[str], event: str = "event") -> pd.DataFrame:
+    """`frame.groupby(keys, observed=True).agg(size=(event, "size"), sum=(event, "sum")).reset_index()`, the
+    same table to the bit, from each key's sorted codes joined into one integer per row (pattern_counts):
+    a groupby hashing every (day, factors) tuple of ten million people took seconds per model. Falls back to
+    the groupby for events that are not whole numbers or a key space too large for one integer."""
+    hits = frame[event].to_numpy()
+    coded = [_group_codes(frame[k]) for k in keys]
+    radix = [len(uniques) for _, uniques in coded]
+    if not keys or not len(frame) or hits.dtype.kind not in "biu" or np.prod([float(r) for r in radix]) >= 2.0 ** 62:
+        return frame.groupby(keys, observed=True).agg(size=(event, "size"), sum=(event, "sum")).reset_index()
+    known = np.ones(len(frame), dtype=bool)
+    for codes, _ in coded:
+        known &= codes >= 0  # a missing key: the groupby leaves the row out (dropna)
+    digits, size, sums = pattern_counts([codes[known] for codes, _ in coded], radix, hits[known].astype(float))
+    cells = {}
+    for key, (_, groups), digit in zip(keys, coded, digits):
+        column = frame[key]
+        if isinstance(column.dtype, pd.CategoricalDtype):  # the groupby keeps the key's categories
+            cells[key] = pd.Categorical.from_codes(column.cat.categories.get_indexer(groups)[digit],
+                                                   dtype=column.dtype)
+        else:
+            cells[key] = groups.to_numpy()[digit]
+    return pd.DataFrame({**cells, "size": size.astype(np.int64), "sum": sums.astype(np.int64)})
+
+
 def pattern_counts(codes: list[np.ndarray], sizes: list[int], weights: np.ndarray | None = None
                    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
     """Rows alike in every column of codes (column i's codes from 0 to sizes[i] - 1; the product of the
