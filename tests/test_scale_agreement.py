@@ -153,3 +153,18 @@ def test_counted_cells_equal_the_groupby(frame, keys, event):
     from analysis.stats.modelling import counted_cells
     expected = frame.groupby(keys, observed=True).agg(size=(event, "size"), sum=(event, "sum")).reset_index()
     pd.testing.assert_frame_equal(counted_cells(frame, keys, event), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("groups", [3, 127, 128, 40_000])
+def test_codes_kept_in_small_integers_are_the_sorted_factorize(groups):
+    """_group_codes keeps codes in the smallest integer type that holds them (int8 up to 127 groups, then
+    int16, int32): every group's code is still its sorted position, across each type's boundary."""
+    from analysis.stats.modelling import _group_codes
+    rng = np.random.default_rng(groups)
+    labels = [f"g{i:05d}" for i in range(groups)]
+    values = pd.Series(pd.Categorical(rng.choice(labels, 3 * groups), categories=labels))
+    values[::7] = np.nan
+    codes, found = _group_codes(values)
+    expected_codes, expected_groups = pd.factorize(values, sort=True)
+    assert np.array_equal(codes, expected_codes) and list(found) == list(expected_groups)
+    assert codes.dtype.itemsize < 8

@@ -107,10 +107,8 @@ def collapse(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         cells = frame.groupby(columns, observed=True, sort=True).size().rename(WEIGHT).reset_index()
         cells[factors] = cells[factors].astype(str)
         return cells
-    known = np.ones(len(frame), dtype=bool)
-    for codes, _ in coded:
-        known &= codes >= 0  # a missing key: the groupby leaves the row out (dropna)
-    digits, counts, _ = pattern_counts([codes[known] for codes, _ in coded], radix)
+    _, known = _known_codes(coded)
+    digits, counts, _ = pattern_counts(known, radix)
     cells = {column: np.asarray(uniques.astype(str), dtype=object)[digit] if column in factors else uniques.take(digit)
              for column, (_, uniques), digit in zip(columns, coded, digits)}  # the factors' groups as text
     return pd.DataFrame({**cells, WEIGHT: counts.astype(np.int64)})
@@ -126,10 +124,8 @@ def counted_cells(frame: pd.DataFrame, keys: list[str], event: str = "event") ->
     radix = [len(uniques) for _, uniques in coded]
     if not keys or not len(frame) or hits.dtype.kind not in "biu" or np.prod([float(r) for r in radix]) >= 2.0 ** 62:
         return frame.groupby(keys, observed=True).agg(size=(event, "size"), sum=(event, "sum")).reset_index()
-    known = np.ones(len(frame), dtype=bool)
-    for codes, _ in coded:
-        known &= codes >= 0  # a missing key: the groupby leaves the row out (dropna)
-    digits, size, sums = pattern_counts([codes[known] for codes, _ in coded], radix, hits[known].astype(float))
+    rows, known = _known_codes(coded)
+    digits, size, sums = pattern_counts(known, radix, hits[rows].astype(float))
     cells = {}
     for key, (_, groups), digit in zip(keys, coded, digits):
         column = frame[key]
@@ -139,6 +135,18 @@ def counted_cells(frame: pd.DataFrame, keys: list[str], event: str = "event") ->
         else:
             cells[key] = groups.to_numpy()[digit]
     return pd.DataFrame({**cells, "size": size.astype(np.int64), "sum": sums.astype(np.int64)})
+
+
+def _known_codes(coded: list[tuple[np.ndarray, pd.Index]]) -> tuple[np.ndarray | slice, list[np.ndarray]]:
+    """The rows with every key known (a missing key: the groupby leaves the row out, dropna) and each key's
+    codes at them: the codes themselves, not copies, when every row is known (ten million rows' copies of
+    six keys were half a gigabyte of a large run's peak)."""
+    known = np.ones(len(coded[0][0]), dtype=bool)
+    for codes, _ in coded:
+        known &= codes >= 0
+    if known.all():
+        return slice(None), [codes for codes, _ in coded]
+    return known, [codes[known] for codes, _ in coded]
 
 
 def pattern_counts(codes: list[np.ndarray], sizes: list[int], weights: np.ndarray | None = None
@@ -156,7 +164,8 @@ def pattern_key(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
     """One integer per row whose digits (in the mixed radix `sizes`) are the row's codes, first column first."""
     key = np.zeros(len(codes[0]), dtype=np.int64)
     for column, size in zip(codes, sizes):
-        key = key * size + column
+        key *= size  # in place: codes may be small integers, the key is always int64
+        key += column
     return key
 
 
@@ -197,13 +206,19 @@ def added_counts(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarr
     return patterns, counts, sums
 
 
+def _code_type(groups: int) -> type:
+    """The smallest signed integer type holding the codes of `groups` groups and -1: ten million int64 codes
+    per key were 80 MB each where one byte does."""
+    return next(t for t in (np.int8, np.int16, np.int32) if groups <= np.iinfo(t).max) if groups < 2 ** 31 else np.int64
+
+
 def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Each value's position among the groups a sorted groupby forms (a categorical's observed categories in
     their own order; any other column's distinct values sorted), -1 where missing; and those groups."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()
         present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
-        position = np.full(len(values.cat.categories) + 1, -1)
+        position = np.full(len(values.cat.categories) + 1, -1, dtype=_code_type(len(present)))
         position[present] = np.arange(len(present))  # position[-1] (a missing value's -1) stays -1
         return position[codes], pd.Index(values.cat.categories[present])
     array = values.to_numpy()
@@ -212,7 +227,7 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         span = int(array.max()) - low + 1
         if span <= 4 * len(array) + (1 << 20):
             present = np.flatnonzero(np.bincount(array - low, minlength=span))
-            position = np.full(span, -1)
+            position = np.full(span, -1, dtype=_code_type(len(present)))
             position[present] = np.arange(len(present))
             return position[array - low], pd.Index((present + low).astype(array.dtype))
     codes, uniques = pd.factorize(values, sort=True)
