@@ -206,10 +206,13 @@ def added_counts(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarr
     return patterns, counts, sums
 
 
-def _code_type(groups: int) -> type:
-    """The smallest signed integer type holding the codes of `groups` groups and -1: ten million int64 codes
-    per key were 80 MB each where one byte does."""
-    return next(t for t in (np.int8, np.int16, np.int32) if groups <= np.iinfo(t).max) if groups < 2 ** 31 else np.int64
+def _positions(present: np.ndarray, length: int) -> np.ndarray:
+    """For each of `length` values, its position among the `present` ones (-1 for the others), in the
+    smallest signed integer type that holds them: ten million int64 codes per key were 80 MB each where one
+    byte does."""
+    position = np.full(length, -1, dtype=np.min_scalar_type(-1 - len(present)))
+    position[present] = np.arange(len(present))
+    return position
 
 
 def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -218,8 +221,7 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()
         present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
-        position = np.full(len(values.cat.categories) + 1, -1, dtype=_code_type(len(present)))
-        position[present] = np.arange(len(present))  # position[-1] (a missing value's -1) stays -1
+        position = _positions(present, len(values.cat.categories) + 1)  # position[-1] (a missing value's -1): -1
         return position[codes], pd.Index(values.cat.categories[present])
     array = values.to_numpy()
     if array.dtype.kind in "iu" and len(array):  # whole numbers (days): counted by position, not hashed
@@ -227,9 +229,7 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         span = int(array.max()) - low + 1
         if span <= 4 * len(array) + (1 << 20):
             present = np.flatnonzero(np.bincount(array - low, minlength=span))
-            position = np.full(span, -1, dtype=_code_type(len(present)))
-            position[present] = np.arange(len(present))
-            return position[array - low], pd.Index((present + low).astype(array.dtype))
+            return _positions(present, span)[array - low], pd.Index((present + low).astype(array.dtype))
     codes, uniques = pd.factorize(values, sort=True)
     return codes, pd.Index(uniques)
 
