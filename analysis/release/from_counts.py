@@ -117,9 +117,11 @@ def _two_by_k(shown: pd.DataFrame, factor: str) -> pd.DataFrame:
 
 def _tests_from_counts(name: str, exact: pd.DataFrame, shown: pd.DataFrame, step: Step) -> pd.DataFrame:
     """Both outcome tests of each factor (outcome.factor_tests) on the published counts of the groups shown."""
-    rows = []
+    rows, by_factor = [], {}
     for _, t in exact.iterrows():
-        recomputed = {r["test"]: r for r in outcome.factor_tests(_two_by_k(shown, t["factor"]))}[t["test"]]
+        if t["factor"] not in by_factor:  # one call gives every test of the factor (and its one exact test)
+            by_factor[t["factor"]] = {r["test"]: r for r in outcome.factor_tests(_two_by_k(shown, t["factor"]))}
+        recomputed = by_factor[t["factor"]][t["test"]]
         rows.append({**t.to_dict(), **{k: recomputed[k] for k in recomputed if k in exact.columns},
                      "chi2_method": recomputed["chi2_method"] + "; on the published (rounded) counts, groups with "
                      "suppressed statistics excluded"})
