@@ -52,7 +52,7 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     capacity and the referee's sensitivity analyses (analysis/questions/referee.py), and last the multiplicity plan,
     which reads the p-values of every step before it."""
     seen: dict[str, pd.DataFrame] = {}
-    for label, keys, tables in _paper_steps(data, extract_date, reference, site_table, need):
+    for label, keys, tables in paper_steps(data, extract_date, reference, site_table, need):
         seen.update(tables)
         yield label, keys, tables
     for label, keys, tables in referee.steps(data, extract_date, capacity_options):
@@ -61,8 +61,8 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     yield referee.MULTIPLICITY, *referee.multiplicity_step(seen)
 
 
-def _paper_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
-                 site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None):
+def paper_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
+                site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None):
     """The paper's analyses in turn, as (label, key result rows, {table name: table}).
 
     The site analysis uses `site_table` (e.g. Making IPS Work) when given, and then the extract's own sites

@@ -68,7 +68,6 @@ def test_shuffled_reordered_renamed_extract_gives_byte_identical_key_results(tmp
 
 @pytest.mark.parametrize("fmt", ["xlsx", "parquet", "typed.parquet", "cp1252", "utf-16", "csv.gz"])
 def test_excel_parquet_and_other_encodings_give_the_same_results(tmp_path, fmt):
-    base = run_key(SYNTHETIC, tmp_path / "a", "--disclosure", "none")
     data = pd.read_csv(SYNTHETIC, dtype=str, keep_default_na=False)
     data.loc[0, "site"] = "Sütton"  # a character that differs between encodings
     path = tmp_path / f"extract.{fmt if fmt in ('xlsx', 'parquet', 'typed.parquet', 'csv.gz') else 'csv'}"
@@ -97,7 +96,6 @@ def test_excel_parquet_and_other_encodings_give_the_same_results(tmp_path, fmt):
     original.to_csv(tmp_path / "utf8.csv", index=False)
     assert run_key(path, tmp_path / "b", "--disclosure", "none") == run_key(tmp_path / "utf8.csv", tmp_path / "c",
                                                                             "--disclosure", "none")
-    assert base  # the unchanged extract also ran
 
 
 def test_rows_in_equal_rows_analysed_plus_rows_excluded(tmp_path):
