@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     pool.set_defaults(func=_pool)
 
     robust = sub.add_parser("robustness", help="how often each published conclusion holds across seeds and the "
-                            "assumptions behind it (the synthetic data; about 45 s)")
+                            "assumptions behind it (the synthetic data; about 25 s)")
     robust.add_argument("--out", default="results/robustness.csv", help="the CSV to write")
     robust.set_defaults(func=_robustness)
     return parser

@@ -42,6 +42,7 @@ from analysis.core import contract as C
 from analysis.data.calibration import Calibration
 from analysis.core.files import write_csv_atomic
 from analysis.data.load import load_extract
+from analysis.stats.contingency import counts_table
 from analysis.stats.proportions import chi2_homogeneity
 from analysis.synthetic import draw_people, generate
 
@@ -66,7 +67,7 @@ def _chance_differences(cal: Calibration) -> list[dict]:
         positive = people["outcome"].isin(C.POSITIVE_OUTCOMES)
         found = False
         for factor in C.FACTORS:
-            table = pd.crosstab(people[factor], positive).drop(index=C.NOT_KNOWN, errors="ignore")
+            table = counts_table(people[factor], positive).drop(index=C.NOT_KNOWN, errors="ignore")
             if chi2_homogeneity(table)["p"] < 0.05:
                 hits[factor] += 1
                 found = True

@@ -16,7 +16,7 @@ from scipy import special  # the vectorised normal quantiles of the time draws (
 
 from analysis.core import contract as C
 from analysis.data.calibration import Calibration, round_half_up
-from analysis.stats.contingency import chi2_homogeneity
+from analysis.stats.contingency import chi2_homogeneity, counts_table
 
 MAX_ATTEMPTS = 200
 SITE_COLUMNS = ("site", "referrals", "jobs", "published_rate_pct", "period_months", "source")
@@ -108,7 +108,7 @@ def draw_people(rng, cal: Calibration, n: int, calibrating: bool) -> pd.DataFram
     if calibrating:
         people["positive"] = positive
         for factor in C.FACTORS:
-            table = pd.crosstab(people[factor], people["positive"])
+            table = counts_table(people[factor], people["positive"])
             if chi2_homogeneity(table)["p"] < cal.number("outcome_p_at_least"):
                 raise CalibrationError(f"outcome differs significantly by {factor}")
         people = people.drop(columns="positive")

@@ -168,3 +168,19 @@ def test_codes_kept_in_small_integers_are_the_sorted_factorize(groups):
     expected_codes, expected_groups = pd.factorize(values, sort=True)
     assert np.array_equal(codes, expected_codes) and list(found) == list(expected_groups)
     assert codes.dtype.itemsize < 8
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(frame=person_frames(), factor=st.sampled_from(list(FACTORS)))
+def test_counts_table_tests_as_the_crosstab(frame, factor):
+    """The generator's and the robustness draws' k x 2 tables: counted by codes, tested as crosstab's."""
+    from analysis.stats.contingency import chi2_homogeneity, counts_table, tested_table
+    groups = frame[factor].astype(object).where(frame[factor].notna(), "z")
+    if isinstance(frame[factor].dtype, pd.CategoricalDtype):
+        groups = pd.Categorical(groups, categories=list(frame[factor].cat.categories) + ["z"])
+    groups = pd.Series(groups, name=factor)
+    mine, theirs = counts_table(groups, frame["flag"]), pd.crosstab(groups, frame["flag"])
+    np.testing.assert_array_equal(tested_table(mine).to_numpy(), tested_table(theirs).to_numpy())
+    assert list(tested_table(mine).index.astype(str)) == list(tested_table(theirs).index.astype(str))
+    assert list(tested_table(mine).columns) == list(tested_table(theirs).columns)
+    assert chi2_homogeneity(mine) == pytest.approx(chi2_homogeneity(theirs), rel=0, abs=0, nan_ok=True)

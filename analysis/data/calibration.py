@@ -32,39 +32,36 @@ def exact_sizes(figures: list[str], up_to: int) -> list[int]:
 
 
 class Calibration:
-    """Read-only view of calibration.csv with look-ups by quantity, characteristic and category."""
+    """Read-only view of calibration.csv with look-ups by quantity, characteristic and category, indexed
+    once when it is made (the generator asks thousands of times per cohort: a filter of the table each
+    time was a third of `ips-analysis robustness`)."""
 
     def __init__(self, table: pd.DataFrame):
         missing = [c for c in CALIBRATION_COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"calibration table lacks columns {missing}")
         self.table = table
+        self._values: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (quantity, characteristic): rows in order
+        for quantity, characteristic, category, value in zip(table["quantity"], table["characteristic"],
+                                                              table["category"], table["value"]):
+            self._values.setdefault((quantity, characteristic), []).append((category, value))
 
     @classmethod
     def read(cls, path: Path = DEFAULT_PATH) -> "Calibration":
         return cls(pd.read_csv(path, dtype=str, keep_default_na=False))
 
-    def _rows(self, quantity: str, characteristic: str | None = None, category: str | None = None) -> pd.DataFrame:
-        rows = self.table[self.table["quantity"] == quantity]
-        if characteristic is not None:
-            rows = rows[rows["characteristic"] == characteristic]
-        if category is not None:
-            rows = rows[rows["category"] == category]
-        return rows
-
     def text(self, quantity: str, characteristic: str = "all", category: str = "all") -> str:
-        rows = self._rows(quantity, characteristic, category)
-        if len(rows) != 1:
-            raise KeyError(f"calibration has {len(rows)} rows for {quantity}/{characteristic}/{category}")
-        return rows["value"].iloc[0]
+        values = [v for c, v in self._values.get((quantity, characteristic), []) if c == category]
+        if len(values) != 1:
+            raise KeyError(f"calibration has {len(values)} rows for {quantity}/{characteristic}/{category}")
+        return values[0]
 
     def number(self, quantity: str, characteristic: str = "all", category: str = "all") -> float:
         return float(self.text(quantity, characteristic, category))
 
     def texts(self, quantity: str, characteristic: str) -> dict[str, str]:
         """Each category's value as written (a published figure's text keeps its precision)."""
-        rows = self._rows(quantity, characteristic)
-        return dict(zip(rows["category"], rows["value"]))
+        return dict(self._values.get((quantity, characteristic), []))
 
     def counts(self, quantity: str, characteristic: str) -> dict[str, int]:
         return {category: int(value) for category, value in self.texts(quantity, characteristic).items()}

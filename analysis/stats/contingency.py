@@ -21,6 +21,20 @@ def tested_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.iloc[np.flatnonzero(rows & occupied_rows), np.flatnonzero(columns & occupied_columns)]
 
 
+def counts_table(rows: pd.Series, columns: pd.Series) -> pd.DataFrame:
+    """pd.crosstab(rows, columns) for two columns without missing values, counted by codes: the same counts
+    under the same sorted labels, at a tenth of the cost (crosstab pivots a frame; the generator and the
+    robustness draws build thousands of these small tables)."""
+    row_codes, row_labels = pd.factorize(rows, sort=True)
+    column_codes, column_labels = pd.factorize(columns, sort=True)
+    if (row_codes < 0).any() or (column_codes < 0).any():
+        raise ValueError("counts_table: a missing value (crosstab would drop it; say which rows to count)")
+    width = len(column_labels)
+    counts = np.bincount(row_codes * width + column_codes, minlength=len(row_labels) * width)
+    return pd.DataFrame(counts.reshape(len(row_labels), width), index=pd.Index(row_labels, name=rows.name),
+                        columns=pd.Index(column_labels, name=columns.name))
+
+
 def chi2_homogeneity(table: pd.DataFrame) -> dict:
     """Pearson chi-squared on a table of counts (groups by columns), without continuity correction, by
     scipy.stats.chi2_contingency."""
