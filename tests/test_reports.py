@@ -426,17 +426,21 @@ def test_no_placeholder_reference_is_left(rendered):
 
 def test_each_chapter_sees_only_its_own_names(tmp_path):
     """The book's one kernel is reset before each chapter, as Quarto runs each in a kernel of its own: a name
-    set in one chapter is there for its later cells and inline expressions, and gone in the next chapter."""
+    set in one chapter is there for its later cells and inline expressions, and gone in the next chapter, with
+    the outputs cached from the one before (Out, _)."""
     book = tmp_path / "book"
     book.mkdir()
     (book / "_quarto.yml").write_text("book:\n  title: Two chapters\n  chapters: [index.qmd, second.qmd]\n"
                                       "format:\n  html:\n    css: style.css\n  typst:\n    include-in-header: h.typ\n")
     (book / "style.css").write_text("")
     (book / "h.typ").write_text("")
-    (book / "index.qmd").write_text("# One {#sec-index}\n\n```{python}\nsecret = 41\n```\n\n"
-                                    "```{python}\nprint(secret + 1)\n```\n\nInline: `{python} secret`.\n")
-    (book / "second.qmd").write_text("# Two {#sec-second}\n\n```{python}\nprint('secret' in dir())\n```\n")
+    (book / "index.qmd").write_text("# One {#sec-index}\n\n<!-- a note for the authors -->\n\n```{python}\n"
+                                    "secret = 41\nsecret\n```\n\n```{python}\nprint(secret + 1)\n```\n\n"
+                                    "Inline: `{python} secret`.\n")
+    (book / "second.qmd").write_text("# Two {#sec-second}\n\n```{python}\nprint('secret' in dir(), len(Out), repr(_))\n"
+                                     "```\n")
     renderer, _ = render(tmp_path / "out", {}, reports_dir=book, formats=("html",), progress=lambda message: None)
     pages = {p.name: p.read_text() for p in (tmp_path / "out").glob("*.html")}
     assert "<code>42\n" in pages["index.html"] and "Inline: 41." in pages["index.html"]
-    assert "<code>False\n" in pages["second.html"]
+    assert "<code>False 0 &#39;&#39;\n" in pages["second.html"]
+    assert "a note for the authors" not in pages["index.html"]  # an HTML comment stays invisible, as in Quarto

@@ -184,3 +184,11 @@ def test_counts_table_tests_as_the_crosstab(frame, factor):
     assert list(tested_table(mine).index.astype(str)) == list(tested_table(theirs).index.astype(str))
     assert list(tested_table(mine).columns) == list(tested_table(theirs).columns)
     assert chi2_homogeneity(mine) == pytest.approx(chi2_homogeneity(theirs), rel=0, abs=0, nan_ok=True)
+
+
+def test_counts_table_refuses_what_crosstab_would_align_or_drop():
+    from analysis.stats.contingency import counts_table
+    with pytest.raises(ValueError, match="different people"):
+        counts_table(pd.Series(["a", "a", "b"]), pd.Series([True, False, False], index=[2, 1, 0]))
+    with pytest.raises(ValueError, match="missing value"):
+        counts_table(pd.Series(["a", None, "b"]), pd.Series([True, False, False]))

@@ -35,6 +35,7 @@ REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
 POOLED_BOOK = REPORTS_DIR / "pooled"  # the "Pooled services" book of `ips-analysis pool`: its own _quarto.yml
 CELL = re.compile(r"^```\{python\}[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 EPOCH = "1970-01-01"  # the PDF's date when the results have no end of follow-up (a published site table)
@@ -52,18 +53,23 @@ class Chunk:
 
 
 def parse_qmd(text: str) -> list[Chunk]:
-    """A chapter as Markdown and code chunks (front matter, if any, left out: a chapter's title is its heading)."""
+    """A chapter as Markdown and code chunks (front matter, if any, left out: a chapter's title is its heading).
+
+    HTML comments in the prose are dropped, as they are invisible in Quarto's pages and PDF: pandoc reads the
+    prose without raw HTML (see _pandoc), so any other tag in it is shown as text; HTML for the pages goes in a
+    ```{=html} block."""
     match = FRONT_MATTER.match(text)
     body = text[match.end():] if match else text
     chunks, position = [], 0
+    prose = lambda text: Chunk("markdown", HTML_COMMENT.sub("", text))  # noqa: E731
     for cell in CELL.finditer(body):
-        chunks.append(Chunk("markdown", body[position:cell.start()]))
+        chunks.append(prose(body[position:cell.start()]))
         lines = cell.group(1).splitlines()
         option_lines = [line[3:] for line in lines if line.startswith("#| ")]
         code = "\n".join(line for line in lines if not line.startswith("#| "))
         chunks.append(Chunk("code", code, yaml.safe_load("\n".join(option_lines)) or {}))
         position = cell.end()
-    chunks.append(Chunk("markdown", body[position:]))
+    chunks.append(prose(body[position:]))
     return chunks
 
 
@@ -103,14 +109,17 @@ class Kernel:
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
 
-        # The user's names go as `%reset -f` removes them, without its history reset and garbage collection
-        # (0.2 s a chapter once pandas and matplotlib are loaded).
+        # The user's names and the cached outputs (Out, _, __, ___) go as `%reset -f` removes them, without
+        # its garbage collection and history reset (0.2 s a chapter once pandas and matplotlib are loaded).
         reset = ("def _reset(shell=get_ipython()):\n"
                  "    names = shell.user_ns\n"
                  "    for name in [n for n in names if n not in ('__builtin__', '__builtins__', '__name__')]:\n"
                  "        del names[name]\n"
                  "    shell.user_ns_hidden.clear()\n"
+                 "    shell.history_manager.output_hist.clear()\n"
+                 "    shell.displayhook._ = shell.displayhook.__ = shell.displayhook.___ = ''\n"
                  "    shell.init_user_ns()\n"
+                 "    names.update({'_': '', '__': '', '___': ''})\n"
                  "_reset()\n"
                  "import os as _os, sys as _sys\n"
                  f"_os.chdir({str(cwd)!r})\n"

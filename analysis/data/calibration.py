@@ -34,7 +34,8 @@ def exact_sizes(figures: list[str], up_to: int) -> list[int]:
 class Calibration:
     """Read-only view of calibration.csv with look-ups by quantity, characteristic and category, indexed
     once when it is made (the generator asks thousands of times per cohort: a filter of the table each
-    time was a third of `ips-analysis robustness`)."""
+    time was a third of `ips-analysis robustness`). To change a value, change a copy of `table` and make a
+    new Calibration from it (as robustness._with does): the look-ups do not see later edits of `table`."""
 
     def __init__(self, table: pd.DataFrame):
         missing = [c for c in CALIBRATION_COLUMNS if c not in table.columns]

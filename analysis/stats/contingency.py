@@ -22,9 +22,11 @@ def tested_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts_table(rows: pd.Series, columns: pd.Series) -> pd.DataFrame:
-    """pd.crosstab(rows, columns) for two columns without missing values, counted by codes: the same counts
-    under the same sorted labels, at a tenth of the cost (crosstab pivots a frame; the generator and the
-    robustness draws build thousands of these small tables)."""
+    """pd.crosstab(rows, columns) for two columns of one frame without missing values, counted by codes: the
+    same counts under the same sorted labels, at a tenth of the cost (crosstab pivots a frame; the generator
+    and the robustness draws build thousands of these small tables)."""
+    if not rows.index.equals(columns.index):
+        raise ValueError("counts_table: rows and columns of different people (crosstab would align them)")
     row_codes, row_labels = pd.factorize(rows, sort=True)
     column_codes, column_labels = pd.factorize(columns, sort=True)
     if (row_codes < 0).any() or (column_codes < 0).any():
