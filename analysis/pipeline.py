@@ -91,8 +91,13 @@ def run_analyses(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.D
                  capacity_options: capacity.Options | None = None
                  ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Every analysis on typed data: (key results, {table name: table})."""
+    return gathered(analysis_steps(data, extract_date, reference, site_table, need, capacity_options))
+
+
+def gathered(steps) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Steps' (label, key result rows, {table name: table}) gathered into (key results, {table name: table})."""
     keys, tables = [], {}
-    for _, k, t in analysis_steps(data, extract_date, reference, site_table, need, capacity_options):
+    for _, k, t in steps:
         keys += k
         tables.update(t)
     return key_table(keys), tables

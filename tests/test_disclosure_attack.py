@@ -35,8 +35,8 @@ from analysis.data.calibration import Calibration
 from analysis.release import PRESETS, merge_small_groups
 from analysis.data.load import apply_entry_window, load_extract
 from analysis.data.references import load_reference, load_sites
-from analysis.pipeline import paper_steps, run, sha256, whole_month_window
-from analysis.core.results import MONTH_DAYS, key_table
+from analysis.pipeline import gathered, paper_steps, run, sha256, whole_month_window
+from analysis.core.results import MONTH_DAYS
 from analysis.synthetic import generate
 
 EXTRACT_DATE = "2024-02-27"
@@ -72,9 +72,8 @@ def truth_of(extract: Path, reference: Path, rule, sites: Path | None = None, ne
     data, ref, _ = merge_small_groups(data, ref, rule)
     # The paper's analyses only: every count and key the attack claims comes from them (the referee's steps
     # publish models and power, no count), and they are a third of a run's time.
-    steps = list(paper_steps(data, pd.Timestamp(EXTRACT_DATE), ref, load_sites(sites) if sites else None, need_table))
-    exact_keys = key_table([k for _, keys, _ in steps for k in keys])
-    tables = {name: table for _, _, found in steps for name, table in found.items()}
+    site_table = load_sites(sites) if sites else None
+    exact_keys, tables = gathered(paper_steps(data, pd.Timestamp(EXTRACT_DATE), ref, site_table, need_table))
     truth, intended = {}, {}
 
     def count(key, value):

@@ -3,8 +3,9 @@
 The fallback renders the same .qmd files, in the order of the book's _quarto.yml (reports/ for a service's
 book, reports/pooled/ for the pooled services' book), and leaves the work to pandoc:
 1. each chapter is split into Markdown and ```{python} cells (Quarto's syntax; `#|` lines are options);
-2. the cells run in one Jupyter kernel (nbclient), its names cleared before each chapter, with the parameters injected after the cell
-   tagged `parameters`, as Quarto does; then the inline expressions `{python} expr` are evaluated;
+2. the cells run in one Jupyter kernel (nbclient), its names cleared before each chapter, with the
+   parameters injected after the cell tagged `parameters`, as Quarto does; then the inline expressions
+   `{python} expr` are evaluated;
 3. a cell's displayed Markdown (a table) and images become Markdown; a cell labelled `fig-...`/`tbl-...`
    becomes a figure or table with its caption (`fig-cap`/`tbl-cap`), as Quarto makes it;
 4. pandoc (pypandoc-binary) turns the whole book into one HTML page per chapter (its chunked HTML writer,
@@ -88,17 +89,21 @@ class Kernel:
     memory, not written to the user's IPython history file."""
 
     def __enter__(self) -> "Kernel":
+        import nbformat
         from jupyter_client.manager import KernelManager
+        from nbclient import NotebookClient
 
         self._sockets = tempfile.TemporaryDirectory()
         # A local (IPC) kernel connection: nothing listens on a network port while a report renders.
         self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(self._sockets.name) / "kernel"))
         self.manager.start_kernel(extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
-        self._client = None
+        # One client for every chapter: a new one per chapter waited for the kernel to answer and its output
+        # channel to fall quiet (about 0.4 s a chapter) before running a cell.
+        self._client = NotebookClient(nbformat.v4.new_notebook(), km=self.manager, timeout=600)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._client is not None and self._client.kc is not None:
+        if self._client.kc is not None:  # connected by the first chapter that had cells
             self._client.kc.stop_channels()
         self.manager.shutdown_kernel(now=True)
         self._sockets.cleanup()
@@ -106,7 +111,6 @@ class Kernel:
     def run(self, cells: list[str], cwd: Path, name: str) -> list:
         """Run the cells after the reset; return each cell's outputs."""
         import nbformat
-        from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
 
         # The user's names and the cached outputs (Out, _, __, ___) go as `%reset -f` removes them, without
@@ -126,10 +130,6 @@ class Kernel:
                  "if 'matplotlib.pyplot' in _sys.modules: _sys.modules['matplotlib.pyplot'].close('all')\n"
                  "del _os, _sys")
         notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [reset, *cells]])
-        # One client for every chapter: a new one per chapter waited for the kernel to answer and its output
-        # channel to fall quiet (about 0.4 s a chapter) before running a cell.
-        if self._client is None:
-            self._client = NotebookClient(notebook, km=self.manager, timeout=600)
         client = self._client
         client.nb, client.resources = notebook, {"metadata": {"path": str(cwd)}}
         try:
@@ -350,15 +350,15 @@ def _fallback(out_dir: Path, params: dict, profile: str, formats: tuple[str, ...
     # The two conversions are separate pandoc processes writing separate files: run side by side, the book
     # is ready in the time of the longer (about 6 s of 11 on this project's 2-core machine).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = []
+        html_job = pdf_job = None
         if "html" in formats:
             progress("writing the HTML book (pandoc) ...")
-            jobs.append(pool.submit(_html_book, "\n\n".join(html_parts), out_dir, book, metadata, "pdf" in formats))
+            html_job = pool.submit(_html_book, "\n\n".join(html_parts), out_dir, book, metadata, "pdf" in formats)
         if "pdf" in formats:
             progress("writing the PDF book (pandoc + typst) ...")
-            jobs.append(pool.submit(lambda: [_pdf_book("\n\n".join(pdf_parts), out_dir, book, metadata, pdf_images,
-                                                       str(params.get("extract_date") or EPOCH))]))
-        return [name for job in jobs for name in job.result()]
+            pdf_job = pool.submit(_pdf_book, "\n\n".join(pdf_parts), out_dir, book, metadata, pdf_images,
+                                  str(params.get("extract_date") or EPOCH))
+        return (html_job.result() if html_job else []) + ([pdf_job.result()] if pdf_job else [])
 
 
 def _title(title: str, params: dict) -> str:
