@@ -128,12 +128,13 @@ browser:
 
 # One BLAS thread per test worker: -n auto already runs a worker per core, and their BLAS threads competing
 # for the same cores made the suite slower (526 s against 480 s on 2 cores). Results are the same bytes.
+PYTEST := OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 test: $(ENV_STAMP) browser
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist worksteal
+	$(PYTEST) -n auto --dist worksteal
 
 regen: $(ENV_STAMP)
-	$(BIN)/python -m pytest --force-regen -p no:cacheprovider || true
-	$(BIN)/python -m pytest -n auto --dist worksteal
+	$(PYTEST) --force-regen -p no:cacheprovider || true
+	$(PYTEST) -n auto --dist worksteal
 
 # --- benchmark: 10k to 5M rows against the reference fitters and R (timing lives here, not in the tests) ---
 bench: $(ENV_STAMP)
