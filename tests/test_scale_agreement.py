@@ -155,6 +155,28 @@ def test_counted_cells_equal_the_groupby(frame, keys, event):
     pd.testing.assert_frame_equal(counted_cells(frame, keys, event), expected, check_exact=True)
 
 
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(frame=person_frames(), keys=st.sampled_from([["days"], ["days", *FACTORS], list(FACTORS), ["flag", "ethnicity"],
+                                                    []]),
+       event=st.sampled_from(["cause", "flag"]), dtype=st.sampled_from(["int64", "int8"]))
+def test_counting_a_collapsed_frame_is_counting_its_people(frame, keys, event, dtype):
+    """collapsed_people counts the people once by every key a model may use; counted_cells of that frame
+    (weighted by its WEIGHT) is counted_cells of the people to the bit, for any subset of those keys: rows,
+    order, categories kept, integer counts. Where a key is missing for someone the people come back as they
+    are (a count would leave that person out of models that do not use the key)."""
+    from analysis.stats.modelling import collapsed_people, counted_cells, is_collapsed
+    frame = frame.assign(**{event: frame[event].astype(dtype), WEIGHT: 1})
+    collapsed = collapsed_people(frame, ["days", "flag", event, *FACTORS], event)
+    missing_key = any(frame[f].isna().any() for f in FACTORS)
+    assert (collapsed is frame) == missing_key
+    assert int(collapsed[WEIGHT].sum()) == len(frame)
+    if not missing_key and len(frame) > len(collapsed):
+        assert is_collapsed(collapsed)
+    if keys:
+        pd.testing.assert_frame_equal(counted_cells(collapsed, keys, event), counted_cells(frame, keys, event),
+                                      check_exact=True)
+
+
 @pytest.mark.parametrize("groups", [3, 127, 128, 40_000])
 def test_codes_kept_in_small_integers_are_the_sorted_factorize(groups):
     """_group_codes keeps codes in the smallest integer type that holds them (int8 up to 127 groups, then
@@ -192,3 +214,45 @@ def test_counts_table_refuses_what_crosstab_would_align_or_drop():
         counts_table(pd.Series(["a", "a", "b"]), pd.Series([True, False, False], index=[2, 1, 0]))
     with pytest.raises(ValueError, match="missing value"):
         counts_table(pd.Series(["a", None, "b"]), pd.Series([True, False, False]))
+
+
+# --- the sensitivity analyses' people counted once: the same models as counting them for each -------------
+
+@pytest.fixture(scope="module")
+def large_frames():
+    """The referee's person frames of 55,000 synthetic people: each above COLLAPSE_FROM, where models are fitted on
+    counts and the missing-data step counts its people once."""
+    from analysis.questions.model_frames import COLLAPSE_FROM, frames
+    from analysis.synthetic import generate
+
+    extract, _ = generate(Calibration.read(), n=55_000, seed=5)
+    text = extract.astype(str).replace({"NaT": ""})
+    person = frames(validate_extract(text, "synthetic", EXTRACT_DATE), EXTRACT_DATE)
+    assert min(len(f) for f in person.values()) >= COLLAPSE_FROM
+    return person
+
+
+@pytest.mark.parametrize("analysis", ["outcome", "employment", "in_work"])
+def test_models_on_people_counted_once_equal_the_models_on_people(large_frames, analysis):
+    """Clustering's models, and the missing-data step's complete-case and 'Not known' as a level models, on
+    collapsed_people's frame equal them on the people to the bit. (In-work support here has 21,000 people but
+    fewer than COLLAPSE_FROM complete cases: that model is fitted on the people, as it was before counting.)"""
+    from analysis.questions import clustering, missing
+    from analysis.questions.model_frames import ANALYSES
+    from analysis.stats.modelling import collapsed_people, is_collapsed
+
+    frame = large_frames[analysis]
+    kind = ANALYSES[analysis][1]
+    time = ["days"] if kind == "cox" else []
+    counted = collapsed_people(frame, [*time, "event", *FACTORS, "site"])
+    assert is_collapsed(counted) and len(counted) < len(frame)
+    pd.testing.assert_frame_equal(clustering.models(counted, analysis), clustering.models(frame, analysis),
+                                  check_exact=True)
+    cases = collapsed_people(frame, [*time, "event", *FACTORS])
+    levels, fit = missing._complete_case(frame, frame, kind)
+    counted_levels, counted_fit = missing._complete_case(cases, frame, kind)
+    assert counted_levels == levels
+    for mine, theirs in zip(counted_fit, fit):
+        assert np.array_equal(mine, theirs) if isinstance(mine, np.ndarray) else mine == theirs
+    assert missing._own_level_rows(cases, analysis, kind, levels, frame) == \
+        missing._own_level_rows(frame, analysis, kind, levels)

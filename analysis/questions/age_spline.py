@@ -23,7 +23,8 @@ from scipy import stats
 
 from analysis.stats.cox import cox_efron
 from analysis.questions.model_frames import ANALYSES, adjusted_levels, dummies
-from analysis.stats.modelling import counted_cells
+from analysis.core.contract import FACTORS
+from analysis.stats.modelling import WEIGHT, collapsed_people, counted_cells
 from analysis.questions.outcome import logistic
 from analysis.core.results import Z95
 
@@ -70,7 +71,7 @@ def analyse_one(frame: pd.DataFrame, analysis: str) -> tuple[pd.DataFrame, pd.Da
     others = {f: v for f, v in levels.items() if f != "age_band"}
     keys = (["days"] if kind == "cox" else []) + [*levels, "age"]
     cells = counted_cells(rows, keys)
-    knots = harrell_knots(rows["age"])
+    knots = harrell_knots(np.repeat(rows["age"].to_numpy(), rows[WEIGHT].to_numpy()))  # the people's ages
     base, _ = dummies(cells, others)
     bands, _ = dummies(cells, {"age_band": levels["age_band"]}) if "age_band" in levels else (np.zeros((len(cells), 0)), [])
     spline = rcs_basis(cells["age"], knots)
@@ -117,7 +118,8 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
         if len(frame) < 20 or frame["event"].nunique() < 2 or frame["age"].nunique() < 6:
             continue  # too few people, no events or too few distinct ages for four knots
         try:
-            t, r = analyse_one(frame, name)
+            keys = (["days"] if ANALYSES[name][1] == "cox" else []) + ["event", *FACTORS, "age"]
+            t, r = analyse_one(collapsed_people(frame, keys), name)  # the people counted once, not per model
         except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
             continue  # not estimable on these data (separation, a singular information)
         tests.append(t), ratios.append(r)

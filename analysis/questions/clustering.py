@@ -31,7 +31,7 @@ from scipy import stats
 from analysis.core.contract import FACTORS
 from analysis.stats.cox import _time_layout, cox_efron
 from analysis.questions.model_frames import ANALYSES, adjusted_levels, dummies
-from analysis.stats.modelling import MIN_COMPARED, counted_cells, model_levels, usable_rows
+from analysis.stats.modelling import MIN_COMPARED, collapsed_people, counted_cells, model_levels, usable_rows
 from analysis.questions.outcome import logistic
 from analysis.core.results import Z95
 
@@ -165,13 +165,16 @@ def models(frame: pd.DataFrame, analysis: str) -> pd.DataFrame:
 
 
 def analyse(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every analysis's models with site-robust variance; empty when the extract names fewer than two sites."""
+    """Every analysis's models with site-robust variance; empty when the extract names fewer than two sites.
+    Each analysis's people are counted once per (time,) event, factors and site (collapsed_people), and its
+    fifteen models count their own cells from those."""
     parts = []
     for name, frame in frames.items():
         if frame["site"].nunique() < 2 or len(frame) < MIN_COMPARED or frame["event"].nunique() < 2:
             continue
+        keys = (["days"] if ANALYSES[name][1] == "cox" else []) + ["event", *FACTORS, "site"]
         try:
-            parts.append(models(frame, name))
+            parts.append(models(collapsed_people(frame, keys), name))
         except (ValueError, KeyError, IndexError):
             continue  # not estimable on these data
     parts = [p for p in parts if len(p)]

@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.core.contract import COLUMN_NAMES, FACTORS
 from analysis.questions.employment import employment_times
 from analysis.questions.in_work import support_times
-from analysis.stats.modelling import WEIGHT, counted_cells, model_levels, usable_rows
+from analysis.stats.modelling import WEIGHT, counted_cells, is_collapsed, model_levels, usable_rows
 from analysis.questions.outcome import positive
 
 COLLAPSE_FROM = 20_000  # people: below this, fitting on people is faster than grouping them into counts
@@ -100,7 +100,8 @@ def fit_adjusted(frame: pd.DataFrame, levels: dict[str, list[str]], kind: str):
     """The adjusted model on the rows of `frame` (collapsed to counts first): (coefficients, covariance,
     terms, people, events, parameters incl. an intercept for the logistic model)."""
     keys = (["days"] if kind == "cox" else []) + list(levels)
-    if len(frame) >= COLLAPSE_FROM:  # counts per distinct (time,) covariate pattern: exact, and fast at scale
+    # A collapsed frame (collapsed_people, made only from COLLAPSE_FROM people up) is fitted on its counts.
+    if len(frame) >= COLLAPSE_FROM or is_collapsed(frame):  # counts per (time,) covariate pattern: exact, fast
         cells = counted_cells(frame, keys)
     else:  # one row per person: cheaper than grouping for a few thousand people
         cells = frame[keys].assign(size=1, sum=frame["event"].to_numpy())
