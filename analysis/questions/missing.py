@@ -23,6 +23,9 @@ discharge from in-work support.
   of Barnard & Rubin (1999) with the complete-data df n - k, t-based 95% CIs and p; the fraction of
   missing information as mice reports it. The pooling is checked against R's mice::pool.scalar.
 
+Long because the method is stated whole here, and the imputation, the counting of its copies and the two
+approaches beside it share one set of codes and levels: split, each would rebuild them.
+
 Missing at random (given the variables in the imputation model) is an assumption the data cannot test:
 the imputed analysis is a sensitivity analysis, not the truth about the people whose ethnicity is unknown.
 

@@ -120,10 +120,9 @@ def counted_cells(frame: pd.DataFrame, keys: list[str], event: str = "event") ->
     a groupby hashing every (day, factors) tuple of ten million people took seconds per model. Falls back to
     the groupby for events that are not whole numbers or a key space too large for one integer.
 
-    A collapsed frame (`collapsed_people`: a WEIGHT column of people per row, not all 1) is counted by its
-    weights: the table of counting the people it stands for, to the bit (whole-number sums are exact)."""
+    A collapsed frame (collapsed_people) is counted by its WEIGHT: the table of its people, to the bit."""
     hits = frame[event].to_numpy()
-    weight = _weights(frame)
+    weight = frame[WEIGHT].to_numpy() if is_collapsed(frame) else None  # None: a person per row
     coded = [_group_codes(frame[k]) for k in keys]
     radix = [len(uniques) for _, uniques in coded]
     if not keys or not len(frame) or hits.dtype.kind not in "biu" or np.prod([float(r) for r in radix]) >= 2.0 ** 62:
@@ -150,11 +149,6 @@ def counted_cells(frame: pd.DataFrame, keys: list[str], event: str = "event") ->
     return pd.DataFrame({**cells, "size": size.astype(np.int64), "sum": sums.astype(np.int64)})
 
 
-def _weights(frame: pd.DataFrame) -> np.ndarray | None:
-    """The people each row stands for, or None when every row is one person (a person-level frame)."""
-    return frame[WEIGHT].to_numpy() if is_collapsed(frame) else None
-
-
 def is_collapsed(frame: pd.DataFrame) -> bool:
     """Whether a row may stand for more than one person (a WEIGHT column that is not all 1)."""
     if WEIGHT not in frame.columns:
@@ -164,11 +158,10 @@ def is_collapsed(frame: pd.DataFrame) -> bool:
 
 
 def collapsed_people(frame: pd.DataFrame, keys: list[str], event: str = "event") -> pd.DataFrame:
-    """A person-level frame as one row per distinct value of `keys` (which must include the event), with
-    WEIGHT the people in it: what the models of these keys' subsets count, without going over every person
-    again for each model (ten million people regrouped fifteen times were most of the site-robust models'
-    time). The keys keep their types, so counted_cells of the collapsed frame equals that of the people to
-    the bit. The people themselves when a key is missing somewhere (a row the count would leave out)."""
+    """A person-level frame as one row per distinct value of `keys` (the event among them), WEIGHT the people
+    in it: counted_cells of it by any of the keys is that of the people to the bit, without a pass over every
+    person per model (ten million people regrouped fifteen times were most of the site-robust models' time).
+    The people themselves when a key is missing somewhere (a row the count would leave out)."""
     cells = counted_cells(frame, keys, event)
     if int(cells["size"].sum()) != int(frame[WEIGHT].sum() if WEIGHT in frame.columns else len(frame)):
         return frame
