@@ -238,7 +238,7 @@ def test_models_on_people_counted_once_equal_the_models_on_people(large_frames, 
     collapsed_people's frame equal them on the people to the bit. (In-work support here has 21,000 people but
     fewer than COLLAPSE_FROM complete cases: that model is fitted on the people, as it was before counting.)"""
     from analysis.questions import clustering, missing
-    from analysis.questions.model_frames import ANALYSES
+    from analysis.questions.model_frames import ANALYSES, adjusted_levels, fit_adjusted
     from analysis.stats.modelling import collapsed_people, is_collapsed
 
     frame = large_frames[analysis]
@@ -248,11 +248,10 @@ def test_models_on_people_counted_once_equal_the_models_on_people(large_frames, 
     assert is_collapsed(counted) and len(counted) < len(frame)
     pd.testing.assert_frame_equal(clustering.models(counted, analysis), clustering.models(frame, analysis),
                                   check_exact=True)
-    cases = collapsed_people(frame, [*time, "event", *FACTORS])
-    levels, fit = missing._complete_case(frame, frame, kind)
-    counted_levels, counted_fit = missing._complete_case(cases, frame, kind)
+    cases, counted_levels, counted_complete = missing.counted_cases(frame, analysis)
+    levels, complete = adjusted_levels(frame, kind == "logistic")
     assert counted_levels == levels
-    for mine, theirs in zip(counted_fit, fit):
+    for mine, theirs in zip(fit_adjusted(counted_complete, levels, kind), fit_adjusted(complete, levels, kind)):
         assert np.array_equal(mine, theirs) if isinstance(mine, np.ndarray) else mine == theirs
-    assert missing._own_level_rows(cases, analysis, kind, levels, frame) == \
+    assert missing._own_level_rows(cases, analysis, kind, levels) == \
         missing._own_level_rows(frame, analysis, kind, levels)

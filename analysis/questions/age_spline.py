@@ -22,9 +22,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.stats.cox import cox_efron
-from analysis.questions.model_frames import ANALYSES, adjusted_levels, dummies
-from analysis.core.contract import FACTORS
-from analysis.stats.modelling import WEIGHT, collapsed_people, counted_cells
+from analysis.questions.model_frames import ANALYSES, adjusted_levels, counted_once, dummies
+from analysis.stats.modelling import WEIGHT, counted_cells
 from analysis.questions.outcome import logistic
 from analysis.core.results import Z95
 
@@ -118,8 +117,7 @@ def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame
         if len(frame) < 20 or frame["event"].nunique() < 2 or frame["age"].nunique() < 6:
             continue  # too few people, no events or too few distinct ages for four knots
         try:
-            keys = (["days"] if ANALYSES[name][1] == "cox" else []) + ["event", *FACTORS, "age"]
-            t, r = analyse_one(collapsed_people(frame, keys), name)  # the people counted once, not per model
+            t, r = analyse_one(counted_once(frame, name, "age"), name)  # the people counted once, not per model
         except (np.linalg.LinAlgError, ValueError, KeyError, IndexError):
             continue  # not estimable on these data (separation, a singular information)
         tests.append(t), ratios.append(r)

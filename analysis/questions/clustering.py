@@ -30,8 +30,8 @@ from scipy import stats
 
 from analysis.core.contract import FACTORS
 from analysis.stats.cox import _time_layout, cox_efron
-from analysis.questions.model_frames import ANALYSES, adjusted_levels, dummies
-from analysis.stats.modelling import MIN_COMPARED, collapsed_people, counted_cells, model_levels, usable_rows
+from analysis.questions.model_frames import ANALYSES, adjusted_levels, counted_once, dummies
+from analysis.stats.modelling import MIN_COMPARED, counted_cells, model_levels, usable_rows
 from analysis.questions.outcome import logistic
 from analysis.core.results import Z95
 
@@ -166,15 +166,14 @@ def models(frame: pd.DataFrame, analysis: str) -> pd.DataFrame:
 
 def analyse(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every analysis's models with site-robust variance; empty when the extract names fewer than two sites.
-    Each analysis's people are counted once per (time,) event, factors and site (collapsed_people), and its
+    Each analysis's people are counted once per (time,) event, factors and site (counted_once), and its
     fifteen models count their own cells from those."""
     parts = []
     for name, frame in frames.items():
         if frame["site"].nunique() < 2 or len(frame) < MIN_COMPARED or frame["event"].nunique() < 2:
             continue
-        keys = (["days"] if ANALYSES[name][1] == "cox" else []) + ["event", *FACTORS, "site"]
         try:
-            parts.append(models(collapsed_people(frame, keys), name))
+            parts.append(models(counted_once(frame, name, "site"), name))
         except (ValueError, KeyError, IndexError):
             continue  # not estimable on these data
     parts = [p for p in parts if len(p)]

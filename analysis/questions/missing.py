@@ -43,9 +43,10 @@ import pandas as pd
 from scipy import stats
 
 from analysis.core.contract import FACTORS, NOT_KNOWN
-from analysis.questions.model_frames import ANALYSES, COLLAPSE_FROM, adjusted_levels, fit_adjusted, fit_cells
-from analysis.stats.modelling import (WEIGHT, added_counts, collapsed_people, counted_keys, is_collapsed,
-                                      model_levels, pattern_digits, pattern_key, usable_rows)
+from analysis.questions.model_frames import (ANALYSES, COLLAPSE_FROM, adjusted_levels, counted_once, fit_adjusted,
+                                            fit_cells)
+from analysis.stats.modelling import (WEIGHT, added_counts, counted_keys, is_collapsed, model_levels, pattern_digits,
+                                      pattern_key, usable_rows)
 from analysis.stats.multinomial import drawn_classes, multinomial_fit
 
 IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)
@@ -337,53 +338,41 @@ def own_level(values: pd.Series) -> pd.Series:
     return text.where(text != NOT_KNOWN, OWN_LEVEL)
 
 
-def _own_level_rows(frame: pd.DataFrame, analysis: str, kind: str, levels: dict[str, list[str]],
-                    people: pd.DataFrame | None = None) -> list[dict]:
-    """The adjusted model with 'Not known' relabelled, so the package's rule treats it as any other group.
-    `frame` may be the people counted once (collapsed_people); `people`, then, the people themselves."""
-    relabelled = _relabelled(frame)
+def _own_level_rows(frame: pd.DataFrame, analysis: str, kind: str, levels: dict[str, list[str]]) -> list[dict]:
+    """The adjusted model with 'Not known' relabelled, so the package's rule treats it as any other group."""
+    kept = [c for c in ("days", "event", WEIGHT) if c in frame]  # what the levels and the fit read, no more
+    relabelled = pd.DataFrame({**{c: frame[c].to_numpy() for c in kept}, **{f: own_level(frame[f]) for f in FACTORS}})
     own = {f: model_levels(relabelled, f, "event", both_outcomes=kind == "logistic")[0] for f in levels}
     own = {f: v for f, v in own.items() if len(v) >= 2}
-    rows = relabelled[usable_rows(relabelled, list(own), own)]
-    if people is not None and _fitted_on_people(rows):
-        relabelled = _relabelled(people)
-        rows = relabelled[usable_rows(relabelled, list(own), own)]
-    c, v, t, n, events, _ = fit_adjusted(rows, own, kind)
+    c, v, t, n, events, _ = fit_adjusted(relabelled[usable_rows(relabelled, list(own), own)], own, kind)
     return _rows(analysis, APPROACHES[1], c, np.diag(v), t, n, events)
 
 
-def _relabelled(frame: pd.DataFrame) -> pd.DataFrame:
-    kept = [c for c in ("days", "event", WEIGHT) if c in frame]  # what the levels and the fit read, no more
-    return pd.DataFrame({**{c: frame[c].to_numpy() for c in kept}, **{f: own_level(frame[f]) for f in FACTORS}})
-
-
-def _complete_case(frame: pd.DataFrame, people: pd.DataFrame, kind: str):
-    """The adjusted model's levels and its fit on complete cases (fit_adjusted's tuple). `frame` may be the
-    people counted once (collapsed_people); `people`, the people themselves. (The rows a model uses are let
-    go before the next model's are made: at a million people the copies held together were the peak.)"""
-    levels, complete = adjusted_levels(frame, kind == "logistic")
-    if _fitted_on_people(complete):
-        complete = people[usable_rows(people, list(levels), levels)]
-    return levels, fit_adjusted(complete, levels, kind)
-
-
-def _fitted_on_people(rows: pd.DataFrame) -> bool:
-    """Whether counted rows stand for fewer than COLLAPSE_FROM people: fit_adjusted fits so few on the people
-    themselves (whose float sums come in another order), so the model is fitted on the people's own rows."""
-    return is_collapsed(rows) and int(rows[WEIGHT].sum()) < COLLAPSE_FROM
+def counted_cases(frame: pd.DataFrame, analysis: str):
+    """The frame the complete-case and own-level models are fitted from, the adjusted levels and the complete
+    cases: the people counted once (counted_once) from COLLAPSE_FROM people up, the same cells as counting
+    them for each model. The people themselves when the complete cases are fewer than COLLAPSE_FROM, as
+    fit_adjusted fits so few on people (whose sums come in another order); the own-level model's people
+    include every complete case, so it is fitted the same way."""
+    logistic_model = ANALYSES[analysis][1] == "logistic"
+    if len(frame) >= COLLAPSE_FROM:
+        cases = counted_once(frame, analysis)
+        levels, complete = adjusted_levels(cases, logistic_model)
+        if not is_collapsed(complete) or int(complete[WEIGHT].sum()) >= COLLAPSE_FROM:
+            return cases, levels, complete
+    return frame, *adjusted_levels(frame, logistic_model)
 
 
 def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.ndarray]], person_ids: pd.Series,
                 categories: dict[str, list[str]]) -> list[dict]:
     kind = ANALYSES[analysis][1]
-    # The complete-case and own-level models from the people counted once per (time,) event and factors: the
-    # same cells as counting the people for each (fit_adjusted), without two passes over them. Below
-    # COLLAPSE_FROM both fit on people, as the paper's models do.
-    keys = (["days"] if kind == "cox" else []) + ["event", *FACTORS]
-    cases = collapsed_people(frame, keys) if len(frame) >= COLLAPSE_FROM else frame
-    levels, (coef, cov, terms, n, events, k) = _complete_case(cases, frame, kind)
+    cases, levels, complete = counted_cases(frame, analysis)
+    coef, cov, terms, n, events, k = fit_adjusted(complete, levels, kind)
     rows = _rows(analysis, APPROACHES[0], coef, np.diag(cov), terms, n, events)
-    rows += _own_level_rows(cases, analysis, kind, levels, frame)
+    # Each approach's rows are let go before the next are made: at a million people the three copies held
+    # together were the run's peak memory.
+    del complete
+    rows += _own_level_rows(cases, analysis, kind, levels)
     del cases
     # multiple imputation, with the complete-case levels
     estimates, variances, ns, evs = [], [], [], []

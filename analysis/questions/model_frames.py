@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.core.contract import COLUMN_NAMES, FACTORS
 from analysis.questions.employment import employment_times
 from analysis.questions.in_work import support_times
-from analysis.stats.modelling import WEIGHT, counted_cells, is_collapsed, model_levels, usable_rows
+from analysis.stats.modelling import WEIGHT, collapsed_people, counted_cells, is_collapsed, model_levels, usable_rows
 from analysis.questions.outcome import positive
 
 COLLAPSE_FROM = 20_000  # people: below this, fitting on people is faster than grouping them into counts
@@ -94,6 +94,13 @@ def dummies(frame: pd.DataFrame, levels: dict[str, list[str]]) -> tuple[np.ndarr
             columns.append((values == level).astype(float))
             terms.append((factor, level, lv[0]))
     return (np.column_stack(columns) if columns else np.zeros((len(frame), 0))), terms
+
+
+def counted_once(frame: pd.DataFrame, analysis: str, *also: str) -> pd.DataFrame:
+    """An analysis's people counted once per (time,) event, factors and the columns `also` (collapsed_people):
+    every model of theirs counts its cells from this, the same cells as from the people."""
+    time = ["days"] if ANALYSES[analysis][1] == "cox" else []
+    return collapsed_people(frame, [*time, "event", *FACTORS, *also])
 
 
 def fit_adjusted(frame: pd.DataFrame, levels: dict[str, list[str]], kind: str):
