@@ -399,13 +399,13 @@ def test_a_sweep_that_rewrites_only_the_imputed_rows_leaves_the_design_matrix_a_
              for f, c in categories.items()}
     rows = np.flatnonzero(rng.random(people) < 0.5)
     extra = rng.normal(size=(people, 2))
-    matrix = missing._fill(missing._predictors(rows, "ethnicity", categories, extra), rows, "ethnicity", codes, categories)
+    matrix = missing._fill(missing._predictors("ethnicity", categories, extra[rows]), rows, "ethnicity", codes, categories)
     current = {f: c.copy() for f, c in codes.items()}
     for f, c in current.items():
         c[c < 0] = rng.integers(0, max(len(categories[f]), 1), int((c < 0).sum()))
     only = {f: np.flatnonzero(codes[f][rows] < 0) for f in missing.FACTORS}
     partial = missing._fill(matrix, rows, "ethnicity", current, categories, only)
-    full = missing._fill(missing._predictors(rows, "ethnicity", categories, extra), rows, "ethnicity", current, categories)
+    full = missing._fill(missing._predictors("ethnicity", categories, extra[rows]), rows, "ethnicity", current, categories)
     assert np.array_equal(partial, full)
 
 

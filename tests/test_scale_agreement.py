@@ -255,3 +255,20 @@ def test_models_on_people_counted_once_equal_the_models_on_people(large_frames, 
         assert np.array_equal(mine, theirs) if isinstance(mine, np.ndarray) else mine == theirs
     assert missing._own_level_rows(cases, analysis, kind, levels) == \
         missing._own_level_rows(frame, analysis, kind, levels)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.16, 1.0])
+def test_the_imputation_predictors_of_some_people_are_their_rows_of_everyones(large_frames, share):
+    """missing.auxiliary builds the imputation model's predictors only for the people a fit or a draw uses
+    (everyone's, at ten million people, was the run's peak memory): each of them gets the row everyone's
+    matrix gives them, and the in-work indicator says who is in the in-work analysis."""
+    from analysis.questions import missing
+
+    people = large_frames["outcome"]
+    everyone = missing.auxiliary(large_frames, np.arange(len(people)))
+    rows = np.flatnonzero(np.random.default_rng(3).random(len(people)) < share)
+    some = missing.auxiliary(large_frames, rows)
+    assert some.shape == (len(rows), everyone.shape[1])
+    assert np.array_equal(some, everyone[rows])
+    in_work = people["person_id"].isin(large_frames["in_work"]["person_id"]).to_numpy()
+    assert np.array_equal(some[:, 5] == 1, in_work[rows])

@@ -38,6 +38,8 @@ stall the sweeps.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -69,14 +71,14 @@ METHODS = {
 
 # --- the imputation model's design matrices --------------------------------------------------------------
 
-def _predictors(rows: np.ndarray, target: str, categories: dict[str, list[str]], extra: np.ndarray) -> np.ndarray:
-    """The imputation model's design matrix for the people at `rows`: an intercept, room for the other
-    factors' dummies (filled by _fill, as their imputed values change each sweep), the columns of `extra`.
-    Built once for the rows a fit or a draw uses, never for everyone."""
+def _predictors(target: str, categories: dict[str, list[str]], extra: np.ndarray) -> np.ndarray:
+    """The imputation model's design matrix for the people whose auxiliary columns are `extra` (a row each):
+    an intercept, room for the other factors' dummies (filled by _fill, as their imputed values change each
+    sweep), then `extra`. Built once for the rows a fit or a draw uses, never for everyone."""
     dummies = sum(max(len(categories[f]) - 1, 0) for f in categories if f != target)  # a factor with no known group: none
-    matrix = np.empty((len(rows), 1 + dummies + extra.shape[1]))
+    matrix = np.empty((len(extra), 1 + dummies + extra.shape[1]))
     matrix[:, 0] = 1.0
-    matrix[:, 1 + dummies:] = extra[rows]
+    matrix[:, 1 + dummies:] = extra
     return matrix
 
 
@@ -134,31 +136,33 @@ def nelson_aalen(days: np.ndarray, event: np.ndarray) -> np.ndarray:
     return np.cumsum(deaths / at_risk)[inverse]
 
 
-def auxiliary(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per person (the outcome frame's people) and the imputation model's other predictors: age,
-    site, and every analysis's outcome: the positive outcome; seeking work, a job start and the Nelson-Aalen
-    cumulative hazard of a job at the person's time; in work, discharge from in-work support and its
-    cumulative hazard (0 for people outside an analysis, with its indicator)."""
+def auxiliary(frames: dict[str, pd.DataFrame], rows: np.ndarray) -> np.ndarray:
+    """The imputation model's other predictors for the people at `rows` (positions in the outcome frame, a
+    row each): age, site, and every analysis's outcome: the positive outcome; seeking work, a job start and
+    the Nelson-Aalen cumulative hazard of a job at the person's time; in work, discharge from in-work support
+    and its cumulative hazard (0 for people outside an analysis, with its indicator). Only the people a fit
+    or a draw uses: for everyone, at ten million people, this matrix was the run's peak memory."""
     people = frames["outcome"]
     sites = sorted(people["site"].unique()) if people["site"].nunique() > 1 else []
-    # One matrix filled column by column: a list of the columns beside their stack was twice its size, and with
-    # a site table's dummies at ten million people that was the run's peak memory.
     analyses = ("employment", "in_work")  # three columns each, after age and the positive outcome
     first_site = 2 + 3 * len(analyses)
-    extra = np.zeros((len(people), first_site + max(len(sites) - 1, 0)))
-    extra[:, 0] = people["age"].to_numpy(float) / 10
-    extra[:, 1] = people["event"].to_numpy(float)
+    extra = np.zeros((len(rows), first_site + max(len(sites) - 1, 0)))  # filled column by column, never stacked
+    extra[:, 0] = people["age"].to_numpy(float)[rows] / 10
+    extra[:, 1] = people["event"].to_numpy(float)[rows]
+    position = np.full(len(people), -1)
+    position[rows] = np.arange(len(rows))
     for column, name in zip(range(2, first_site, 3), analyses):
         frame = frames.get(name)
         if frame is not None and len(frame):  # inside the analysis, its event and cumulative hazard (else 0)
-            where = pd.Index(people["person_id"]).get_indexer(frame["person_id"])
-            extra[where, column] = 1
-            extra[where, column + 1] = frame["event"].to_numpy(float)
-            extra[where, column + 2] = nelson_aalen(frame["days"].to_numpy(), frame["event"].to_numpy())
-    site = people["site"].to_numpy()
+            where = position[pd.Index(people["person_id"]).get_indexer(frame["person_id"])]
+            inside = where >= 0
+            extra[where[inside], column] = 1
+            extra[where[inside], column + 1] = frame["event"].to_numpy(float)[inside]
+            extra[where[inside], column + 2] = nelson_aalen(frame["days"].to_numpy(), frame["event"].to_numpy())[inside]
+    site = people["site"].to_numpy()[rows]
     for j, s in enumerate(sites[1:]):
         extra[:, first_site + j] = site == s
-    return people[["person_id", *FACTORS]], extra
+    return extra
 
 
 def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
@@ -166,10 +170,10 @@ def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
     return {f: sorted(v for v in people[f].unique() if v != NOT_KNOWN) for f in FACTORS}
 
 
-def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, imputations: int = IMPUTATIONS,
-           iterations: int = ITERATIONS) -> list[dict[str, np.ndarray]]:
+def impute(people: pd.DataFrame, extra: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator,
+           imputations: int = IMPUTATIONS, iterations: int = ITERATIONS) -> list[dict[str, np.ndarray]]:
     """`imputations` imputed copies of people's factors with every 'Not known' imputed by chained equations
-    on the other factors and the columns of `extra`: per copy, each factor's codes (positions in
+    on the other factors and the columns `extra(rows)` gives for the people at rows (auxiliary): per copy, each factor's codes (positions in
     categories_of(people); -1 'Not known', left only in a factor with no known group), one per person.
     Codes, not text: twenty text copies of a million people were most of a large run's memory."""
     frame = people
@@ -188,10 +192,14 @@ def impute(people: pd.DataFrame, extra: np.ndarray, rng: np.random.Generator, im
     draw_rows = {f: np.flatnonzero(missing[f]) for f in incomplete}
     observed = {f: codes[f][~missing[f]] for f in incomplete}
     # Each model's design matrices, filled once; a sweep rewrites only the rows whose other factors are imputed.
-    fit_x = {f: _fill(_predictors(fit_rows[f], f, categories, extra), fit_rows[f], f, codes, categories)
+    used = np.unique(np.concatenate([np.empty(0, dtype=np.int64), *fit_rows.values(), *draw_rows.values()]))
+    columns = extra(used)
+    at = lambda rows: columns[np.searchsorted(used, rows)]  # noqa: E731
+    fit_x = {f: _fill(_predictors(f, categories, at(fit_rows[f])), fit_rows[f], f, codes, categories)
              for f in incomplete}
-    draw_x = {f: _fill(_predictors(draw_rows[f], f, categories, extra), draw_rows[f], f, codes, categories)
+    draw_x = {f: _fill(_predictors(f, categories, at(draw_rows[f])), draw_rows[f], f, codes, categories)
               for f in incomplete}
+    del columns
     imputed_in = lambda rows: {g: np.flatnonzero(missing[g][rows]) for g in FACTORS}  # noqa: E731
     fit_changing = {f: imputed_in(fit_rows[f]) for f in incomplete}
     draw_changing = {f: imputed_in(draw_rows[f]) for f in incomplete}
@@ -409,11 +417,11 @@ def summary(frame: pd.DataFrame, analysis: str, table: pd.DataFrame) -> list[dic
 
 
 def analyse(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    people, extra = auxiliary(frames)
+    people = frames["outcome"][["person_id", *FACTORS]]
     if not any((people[f] == NOT_KNOWN).any() for f in FACTORS) or frames["outcome"]["event"].nunique() < 2:
         return pd.DataFrame(), pd.DataFrame()
-    imputed = impute(people, extra, np.random.default_rng(SEED))  # one imputation model for all three analyses
-    del extra  # the imputation models' predictors, a float per person and column: not held through the fits
+    # one imputation model for all three analyses
+    imputed = impute(people, lambda rows: auxiliary(frames, rows), np.random.default_rng(SEED))
     categories = categories_of(people)  # what the imputed codes stand for, the same in every analysis
     note = sample_note(people)
     rows, sums = [], []
