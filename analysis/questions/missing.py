@@ -173,8 +173,9 @@ def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
 def impute(people: pd.DataFrame, extra: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator,
            imputations: int = IMPUTATIONS, iterations: int = ITERATIONS) -> list[dict[str, np.ndarray]]:
     """`imputations` imputed copies of people's factors with every 'Not known' imputed by chained equations
-    on the other factors and the columns `extra(rows)` gives for the people at rows (auxiliary): per copy, each factor's codes (positions in
-    categories_of(people); -1 'Not known', left only in a factor with no known group), one per person.
+    on the other factors and the columns `extra(rows)` gives for the people at rows (auxiliary): per copy,
+    each factor's codes (positions in categories_of(people); -1 'Not known', left only in a factor with no
+    known group), one per person.
     Codes, not text: twenty text copies of a million people were most of a large run's memory."""
     frame = people
     categories = categories_of(frame)
