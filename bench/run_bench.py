@@ -119,6 +119,7 @@ def main() -> None:
     r_max = int(os.environ.get("BENCH_R_MAX", "1000000"))
     rscript = shutil.which("Rscript")
     rows, step_rows = [], []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         data = ROOT / "data_synthetic"
         row, logged = time_run(539, data / "ips_extract.csv", data / "reference_population.csv",
@@ -149,11 +150,58 @@ def main() -> None:
     out = ROOT / "results" / "benchmark.csv"
     table.to_csv(out, index=False, float_format="%.2f")
     pd.DataFrame(step_rows).to_csv(out.with_name("benchmark_steps.csv"), index=False, float_format="%.1f")
-    write_readme(table)
+    # The README from the CSV as written (two decimals), so the two agree to the digit: from the unrounded
+    # times a value such as 4.049 was 4.0 in one and 4.05, read as 4.1, by a reader of the other.
+    write_readme(pd.read_csv(out), pd.read_csv(out.with_name("benchmark_steps.csv")), how_measured(sizes, parquet_sizes, time.perf_counter() - started))
     print(f"wrote {out}, {out.with_name('benchmark_steps.csv')} and the table in README.md")
 
 
-def write_readme(table: pd.DataFrame) -> None:
+def summary(table: pd.DataFrame, step_table: pd.DataFrame) -> str:
+    """The README's sentences about the table, made from it (hand-copied, they went stale when the table was
+    regenerated): the like-for-like comparison with R at the largest size R ran, the largest size's run and
+    where its time went, and Parquet against CSV."""
+    csv = table[table["input"] == "csv"]
+    sentences = []
+    with_r = csv[csv["r_survival_s"].notna()] if "r_survival_s" in csv else csv.iloc[:0]
+    if len(with_r):
+        r = with_r.iloc[-1]
+        like = r["reading_s"] + r["paper_analyses_s"]
+        sentences.append(
+            f"Like for like, reading and the paper's analyses at {int(r['rows']):,} rows took {like:.1f} s against "
+            f"R's {r['r_survival_s']:.1f} s ({like / r['r_survival_s']:.2f} x R); the whole run with figures took "
+            f"{r['ips_analysis_s']:.1f} s ({r['ips_analysis_s'] / r['r_survival_s']:.2f} x R) and peaked at "
+            f"{r['ips_analysis_peak_gib']:.2f} GiB.")
+    big = csv.iloc[-1]
+    steps = step_table[(step_table["rows"] == big["rows"]) & (step_table["input"] == "csv")]
+    largest = steps.sort_values("seconds", kind="stable").iloc[-1] if len(steps) else None
+    sentences.append(
+        f"At {int(big['rows']):,} rows the run took {big['ips_analysis_s']:.1f} s with figures and peaked at "
+        f"{big['ips_analysis_peak_gib']:.2f} GiB: reading {big['reading_s']:.1f} s, the paper's analyses "
+        f"{big['paper_analyses_s']:.1f} s, capacity and sensitivity {big['capacity_and_sensitivity_s']:.1f} s"
+        + (f" (the longest step, {largest['step']}, {largest['seconds']:.1f} s)." if largest is not None else "."))
+    for _, p in table[table["input"] == "parquet"].iterrows():
+        c = csv[csv["rows"] == p["rows"]]
+        if len(c):
+            sentences.append(f"From Parquet at {int(p['rows']):,} rows reading took {p['reading_s']:.1f} s against "
+                             f"{c['reading_s'].iloc[0]:.1f} s from CSV (the whole run {p['ips_analysis_s']:.1f} s "
+                             f"against {c['ips_analysis_s'].iloc[0]:.1f} s).")
+    return " ".join(sentences)
+
+
+def how_measured(sizes: list[int], parquet_sizes: list[int], seconds: float) -> str:
+    """When, at which commit and with which sizes the bench ran, and how long it took: the sentence before
+    the summary."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    minutes, rest = divmod(round(seconds), 60)
+    return (f"Measured on {time.strftime('%Y-%m-%d')} (`make bench` at {commit or 'an unknown commit'}"
+            f"{' with uncommitted changes' if dirty else ''}, BENCH_SIZES={','.join(map(str, sizes))} "
+            f"BENCH_PARQUET_SIZES={','.join(map(str, parquet_sizes))}, {minutes} min {rest} s in all).")
+
+
+def table_block(table: pd.DataFrame) -> str:
+    """The README's bench table, between its markers."""
     def cell(value, digits=1):
         return "not run" if pd.isna(value) else f"{value:.{digits}f}"
     lines = ["| rows | ips-analysis run (s) | without figures (s) | of which reading (s) | the paper's analyses (s) "
@@ -168,10 +216,15 @@ def write_readme(table: pd.DataFrame) -> None:
                      f"{cell(r['ips_analysis_peak_gib'], 2)} | "
                      f"{cell(r.get('reference_fitters_s'))} | {cell(r.get('reference_fitters_peak_gib'), 2)} | "
                      f"{cell(r.get('r_survival_s'))} | {cell(r.get('r_survival_peak_gib'), 2)} |")
+    return "<!-- bench-start -->\n" + "\n".join(lines) + "\n<!-- bench-end -->"
+
+
+def write_readme(table: pd.DataFrame, step_table: pd.DataFrame, measured: str) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
-    block = "<!-- bench-start -->\n" + "\n".join(lines) + "\n<!-- bench-end -->"
-    readme.write_text(re.sub(r"<!-- bench-start -->.*?<!-- bench-end -->", block, text, flags=re.S))
+    text = re.sub(r"<!-- bench-start -->.*?<!-- bench-end -->", table_block(table), text, flags=re.S)
+    said = "<!-- bench-summary-start -->\n" + measured + " " + summary(table, step_table) + "\n<!-- bench-summary-end -->"
+    readme.write_text(re.sub(r"<!-- bench-summary-start -->.*?<!-- bench-summary-end -->", said, text, flags=re.S))
 
 
 if __name__ == "__main__":

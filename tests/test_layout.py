@@ -3,7 +3,10 @@ enough to read, or saying why not."""
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "analysis"
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "analysis"
 # A stage may import from the stages of a lower rank only (data and stats are siblings: neither uses the other).
 RANK = {"core": 0, "data": 1, "stats": 1, "questions": 2, "release": 3, "book": 4}
 ENTRY_POINTS = 5  # analysis/*.py: the pipeline, the command line, pooling, the generator, robustness
@@ -67,3 +70,17 @@ def test_no_module_is_long_without_saying_why():
         if lines > LONG and "Long because" not in doc:
             long.append(f"{path.relative_to(PACKAGE)}: {lines} lines")
     assert not long, "modules over %d lines with no reason in the docstring:\n%s" % (LONG, "\n".join(long))
+
+
+def test_readme_bench_table_and_summary_are_those_of_results_benchmark_csv():
+    """The README's bench table and the paragraph under it are what bench/run_bench.py writes from
+    results/benchmark.csv: hand-copied, the paragraph once quoted an older run than the table above it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_bench", ROOT / "bench" / "run_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    table = pd.read_csv(ROOT / "results" / "benchmark.csv")
+    said = (ROOT / "README.md").read_text()
+    assert bench.summary(table, pd.read_csv(ROOT / "results" / "benchmark_steps.csv")) in said
+    assert bench.table_block(table) in said
