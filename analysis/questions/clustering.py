@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.core.arrays import distinct
 from analysis.core.contract import FACTORS
 from analysis.stats.cox import _time_layout, cox_efron
 from analysis.questions.model_frames import ANALYSES, adjusted_levels, counted_once, dummies
@@ -62,7 +63,7 @@ def cox_score_residuals(beta, x, time, d, w) -> np.ndarray:
     x = np.asarray(x, float)
     x = x[:, None] if x.ndim == 1 else x
     d, w = np.asarray(d, float), np.asarray(w, float)
-    times, time_index = np.unique(np.asarray(time), return_inverse=True)
+    times, time_index = distinct(time)
     order = np.argsort(time_index, kind="stable")
     xs, ds, ws, ti = x[order], d[order], w[order], time_index[order]
     layout = _time_layout(ti, ds)

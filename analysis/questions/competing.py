@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.core.arrays import distinct
 from analysis.core.contract import FACTORS
 from analysis.questions.employment import CENSORED, DISCHARGED, EDUCATION, EMPLOYED, employment_times
 from analysis.stats.survival import aalen_johansen, step_at
@@ -54,7 +55,7 @@ def gray_test(time, cause, group, weight=None, of: int = 1) -> dict:
         return {"chi2": np.nan, "df": 0, "p": np.nan}
     g = pd.Index(groups).get_indexer(group)
     kind = np.where(cause == of, 1, np.where(cause == 0, 0, 2))
-    times, at = np.unique(time, return_inverse=True)
+    times, at = distinct(time)
     # weight per (distinct time, kind: 0 censored, 1 the cause, 2 another cause, group), counted by position
     counts = np.bincount((at * 3 + kind) * k + g, weights=weight, minlength=len(times) * 3 * k).reshape(-1, 3, k)
     leaving = counts.sum(axis=1)  # everyone leaving the risk set, by group
@@ -160,7 +161,7 @@ class _FineGrayData(NamedTuple):
 def _fine_gray_data(x, time, status, w) -> _FineGrayData:
     order = np.argsort(time, kind="stable")
     x, time, status, w = x[order], time[order], status[order], w[order]
-    times, at = np.unique(time, return_inverse=True)
+    times, at = distinct(time)
     starts = np.flatnonzero(np.r_[True, np.diff(at) != 0])
     at_risk = np.cumsum(np.bincount(at, weights=w)[::-1])[::-1]
     censored = np.bincount(at, weights=w * (status == 0), minlength=len(times))

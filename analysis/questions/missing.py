@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.core.arrays import distinct
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.questions.model_frames import (ANALYSES, COLLAPSE_FROM, adjusted_levels, counted_once, fit_adjusted,
                                             fit_cells)
@@ -129,7 +130,7 @@ def sample_note(people: pd.DataFrame) -> str:
 
 def nelson_aalen(days: np.ndarray, event: np.ndarray) -> np.ndarray:
     """The Nelson-Aalen cumulative hazard at each person's own time (ties: all events at a time counted)."""
-    times, inverse = np.unique(days, return_inverse=True)
+    times, inverse = distinct(days)
     deaths = np.bincount(inverse, weights=event.astype(float))
     leaving = np.bincount(inverse)
     at_risk = leaving[::-1].cumsum()[::-1]
@@ -154,7 +155,7 @@ def auxiliary(frames: dict[str, pd.DataFrame], rows: np.ndarray) -> np.ndarray:
     for column, name in zip(range(2, first_site, 3), analyses):
         frame = frames.get(name)
         if frame is not None and len(frame):  # inside the analysis, its event and cumulative hazard (else 0)
-            where = position[pd.Index(people["person_id"]).get_indexer(frame["person_id"])]
+            where = position[rows_of(people["person_id"], frame["person_id"])]
             inside = where >= 0
             extra[where[inside], column] = 1
             extra[where[inside], column + 1] = frame["event"].to_numpy(float)[inside]
@@ -163,6 +164,16 @@ def auxiliary(frames: dict[str, pd.DataFrame], rows: np.ndarray) -> np.ndarray:
     for j, s in enumerate(sites[1:]):
         extra[:, first_site + j] = site == s
     return extra
+
+
+def rows_of(person_ids, wanted) -> np.ndarray:
+    """Each wanted person's row among `person_ids` (-1 if absent), as pd.Index.get_indexer finds it. The
+    frames number the people 0, 1, 2, ... in order (model_frames.frames), so a person's id is their row:
+    hashing ten million ids to find that out was a tenth of the missing-data step."""
+    ids, wanted = np.asarray(person_ids), np.asarray(wanted)
+    if ids.dtype.kind in "iu" and (ids == np.arange(len(ids))).all():
+        return np.where((wanted >= 0) & (wanted < len(ids)), wanted, -1).astype(np.intp, copy=False)
+    return pd.Index(ids).get_indexer(wanted)
 
 
 def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
@@ -193,7 +204,7 @@ def impute(people: pd.DataFrame, extra: Callable[[np.ndarray], np.ndarray], rng:
     draw_rows = {f: np.flatnonzero(missing[f]) for f in incomplete}
     observed = {f: codes[f][~missing[f]] for f in incomplete}
     # Each model's design matrices, filled once; a sweep rewrites only the rows whose other factors are imputed.
-    used = np.unique(np.concatenate([np.empty(0, dtype=np.int64), *fit_rows.values(), *draw_rows.values()]))
+    used = distinct(np.concatenate([np.empty(0, dtype=np.int64), *fit_rows.values(), *draw_rows.values()]))[0]
     columns = extra(used)
     at = lambda rows: columns[np.searchsorted(used, rows)]  # noqa: E731
     fit_x = {f: _fill(_predictors(f, categories, at(fit_rows[f])), fit_rows[f], f, codes, categories)
@@ -269,8 +280,9 @@ def imputed_cells_each(times: tuple[np.ndarray, np.ndarray] | None, event: np.nd
     known_rows, known = known_rows[keep], {f: c[keep] for f, c in known.items()}
     sizes = _pattern_sizes(times, categories, levels)
     space, fixed = int(np.prod(sizes)), None
+    imputed_at = where[imputed_rows]  # the imputed people's rows in the copies, found once for every copy
     for copy in imputed:
-        codes = {f: copy[f][where[imputed_rows]] for f in levels}
+        codes = {f: copy[f][imputed_at] for f in levels}
         keep = _kept(len(imputed_rows), codes, categories, levels)
         rows = imputed_rows[keep]
         if len(known_rows) + len(rows) < COLLAPSE_FROM:  # one row per person, in the people's order
@@ -385,8 +397,8 @@ def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.n
     del cases
     # multiple imputation, with the complete-case levels
     estimates, variances, ns, evs = [], [], [], []
-    where = pd.Index(person_ids).get_indexer(frame["person_id"])
-    times = np.unique(frame["days"].to_numpy(), return_inverse=True) if kind == "cox" else None
+    where = rows_of(person_ids, frame["person_id"])
+    times = distinct(frame["days"].to_numpy()) if kind == "cox" else None
     event = frame["event"].to_numpy()
     unknown = np.zeros(len(frame), dtype=bool)
     for f in levels:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.core.arrays import distinct
 from analysis.core.results import Z95
 
 
@@ -185,7 +186,7 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
         x = x[:, None]
     d = np.asarray(d, dtype=float)
     w = np.ones(len(d)) if w is None else np.asarray(w, dtype=float)
-    times, time_index = np.unique(np.asarray(time), return_inverse=True)
+    times, time_index = distinct(time)
     if np.any(np.diff(time_index) < 0):  # rows by time: sums per time become contiguous (counts by time already are)
         order = np.argsort(time_index, kind="stable")
         x, d, w, time_index = x[order], d[order], w[order], time_index[order]

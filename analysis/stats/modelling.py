@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from analysis.core.arrays import distinct
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.stats.cox import cox_efron
 from analysis.core.results import row
@@ -219,7 +220,7 @@ def counted_keys(key: np.ndarray, space: int, weights: np.ndarray | None = None
         sums = None if weights is None else np.bincount(key, weights=weights, minlength=space)[patterns]
         counts = counts[patterns]
     else:
-        patterns, which = np.unique(key, return_inverse=True)
+        patterns, which = distinct(key)
         counts, sums = np.bincount(which), None if weights is None else np.bincount(which, weights=weights)
     return patterns, counts, None if sums is None else sums.astype(float, copy=False)
 
@@ -228,13 +229,27 @@ def added_counts(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarr
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two counted_keys results of different rows as one: what counting the rows together gives, to the bit
     when the weights are whole numbers (events), whose float sums are exact in any order."""
-    patterns = np.union1d(a[0], b[0])
+    patterns = _union(a[0], b[0])
     counts, sums = np.zeros(len(patterns), dtype=np.int64), np.zeros(len(patterns))
     for keys, n, total in (a, b):
         at = np.searchsorted(patterns, keys)
         counts[at] += n
         sums[at] += total
     return patterns, counts, sums
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.union1d of two sorted arrays of distinct non-negative keys: marked by position when the keys are
+    few enough for it (sorting the two together was most of adding an imputed copy's counts)."""
+    if not len(a) or not len(b):
+        return np.union1d(a, b)
+    space = int(max(a[-1], b[-1])) + 1
+    if space > 4 * (len(a) + len(b)) + (1 << 20) or min(a[0], b[0]) < 0:
+        return np.union1d(a, b)
+    seen = np.zeros(space, dtype=bool)
+    seen[a] = True
+    seen[b] = True
+    return np.flatnonzero(seen).astype(np.result_type(a, b), copy=False)
 
 
 def _positions(present: np.ndarray, length: int) -> np.ndarray:

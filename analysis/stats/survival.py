@@ -16,6 +16,7 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 
+from analysis.core.arrays import distinct
 from analysis.core.results import Z95
 
 
@@ -40,7 +41,7 @@ def event_counts(time: np.ndarray, event: np.ndarray, weight: np.ndarray | None 
     time = np.asarray(time)
     event = np.asarray(event, dtype=np.int64)
     weight = np.ones(len(time), dtype=np.int64) if weight is None else np.asarray(weight)
-    times, inverse = np.unique(time, return_inverse=True)
+    times, inverse = distinct(time)
     types = max(int(event.max(initial=0)), 1)
     counts = np.zeros((len(times), types + 1), dtype=np.float64)
     np.add.at(counts, (inverse, event), weight)
