@@ -303,7 +303,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     log: list[dict] = []
     if disclosure.has("month_windows"):
         entry_from, entry_to, log = whole_month_window(extract, data, entry_from, entry_to, disclosure)
-    data, window = apply_entry_window(data, entry_from, entry_to, episode)
+    data, window = apply_entry_window(data, entry_from, entry_to, episode, loaded.repeated)
     flow = exclusion_flow(loaded, window)
     problems = loaded.problems
     del loaded  # the rows as read: only the windowed copy is analysed, and a second copy would stay to the end

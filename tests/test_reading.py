@@ -7,10 +7,13 @@ import contextlib
 import io
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import yaml
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.cli import main
 from analysis.data.codes import preset
@@ -314,3 +317,33 @@ def test_the_template_gives_each_date_column_its_format_when_no_one_format_reads
     assert '\n  Referral Date: "%d/%m/%Y"' in template and '\n  Discharge Date: "%d-%b-%Y"' in template
     mapping = yaml.safe_load(template)
     assert mapping["date_formats"] == {"Referral Date": "%d/%m/%Y", "Discharge Date": "%d-%b-%Y"}
+
+
+def _window_as_pandas_says(data, entry_from, entry_to, episode):
+    """The entry window and episode rule in plain pandas (the rule as first written): apply_entry_window's
+    reference."""
+    first = data["first_contact_date"]
+    start = pd.Timestamp(entry_from) if entry_from else first.min()
+    end = pd.Timestamp(entry_to) if entry_to else first.max()
+    inside = data[(first >= start) & (first <= end)]
+    other = inside.sort_values("first_contact_date", kind="stable")["person_id"].duplicated(keep=episode)
+    return inside[~other.reindex(inside.index)].reset_index(drop=True), int(other.sum())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 40)), min_size=1, max_size=40),
+       st.sampled_from(["first", "last"]), st.sampled_from([(None, None), ("2022-04-10", "2022-05-01")]),
+       st.sampled_from(["not told", "exactly", "every row"]))
+def test_the_entry_window_keeps_the_rows_plain_pandas_keeps(people, episode, window, told):
+    """Any extract (people with several episodes, ties on a date, rows outside the window), with and without
+    the loader's list of rows whose person_id may repeat (exact, or more than repeat): the same rows, in the
+    same order, the same counts."""
+    data = pd.DataFrame({"person_id": [f"P{p}" for p, _ in people],
+                         "first_contact_date": [pd.Timestamp("2022-04-01") + pd.Timedelta(days=d) for _, d in people],
+                         "row": range(len(people))}, index=range(100, 100 + len(people)))
+    repeated = {"not told": None, "exactly": data["person_id"].duplicated(keep=False).to_numpy(),
+                "every row": np.ones(len(data), dtype=bool)}[told]
+    kept, flow = apply_entry_window(data, *window, episode, repeated)
+    expected, others = _window_as_pandas_says(data, *window, episode)
+    pd.testing.assert_frame_equal(kept, expected)
+    assert flow["rows"].iloc[2] == others and flow["rows"].iloc[:3].sum() + len(kept) == len(data)

@@ -83,7 +83,7 @@ def _time_layout(time_index: np.ndarray, d: np.ndarray) -> _TimeLayout:
     return _TimeLayout(starts, time_index, deaths, event_times, rep, first, frac)
 
 
-def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray):
+def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray, columns: np.ndarray | None = None):
     """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows sorted by time.
 
     Efron's correction sums over the l = 0..D-1 tied deaths at each time with denominators
@@ -91,16 +91,18 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray):
     B2 below) and the p x p information is then two weighted Gram matrices of X plus per-time outer
     products: the cost grows with rows x p^2 once, not with deaths x p^2. Sums by time are contiguous
     (np.add.reduceat), as the rows are sorted by time. `observed`, the sum of x over the deaths, is the same
-    at every beta: the fit computes it once, not an n x p product every iteration.
+    at every beta: the fit computes it once, not an n x p product every iteration. `columns` is x with each
+    column contiguous (np.asfortranarray(x), made once per fit) for the sums by time.
     """
+    columns = np.asfortranarray(x) if columns is None else columns
     eta = x @ beta
     with np.errstate(over="ignore"):
         risk = np.exp(eta)
     wr, dr = w * risk, d * risk
     by_time = lambda a: np.add.reduceat(a, layout.starts)  # noqa: E731
     reverse_cumsum = lambda a: a[::-1].cumsum(axis=0)[::-1]  # noqa: E731  (risk set = still present at t)
-    s0, s1 = reverse_cumsum(by_time(wr)), reverse_cumsum(_by_time_of_each(wr, x, layout.starts))
-    e0, e1 = by_time(dr), _by_time_of_each(dr, x, layout.starts)
+    s0, s1 = reverse_cumsum(by_time(wr)), reverse_cumsum(_by_time_of_each(wr, columns, layout.starts))
+    e0, e1 = by_time(dr), _by_time_of_each(dr, columns, layout.starts)
     rep, frac = layout.rep, layout.frac
     den = s0[rep] - frac * e0[rep]
     inverse = 1 / den
@@ -118,7 +120,9 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray):
 
 def _by_time_of_each(weight, x, starts):
     """by_time(weight * x[:, j]) for each column j: the same sums as one reduceat over the rows of
-    weight[:, None] * x, to the bit, in half the time at a million rows and without that n x p product."""
+    weight[:, None] * x, to the bit, in half the time at a million rows and without that n x p product; with
+    x column-major (np.asfortranarray) each column is contiguous, and the products are seven times faster
+    than over a strided column of a row-major x (the same numbers, to the bit)."""
     out = np.empty((len(starts), x.shape[1]))
     for j in range(x.shape[1]):
         out[:, j] = np.add.reduceat(weight * x[:, j], starts)
@@ -193,8 +197,9 @@ def cox_efron(x, time, d, w=None, names: list[str] | None = None, max_iter: int 
     layout = _time_layout(time_index, d)
     names = names or [f"x{j}" for j in range(x.shape[1])]
     observed = (d[:, None] * x).sum(axis=0)
+    columns = np.asfortranarray(x)
     beta, (loglik, _, info, mean_sum, pieces), (loglik0, *_), iteration = newton_raphson(
-        lambda b: _efron_terms(b, x, d, w, layout, observed), x.shape[1], "Cox", max_iter, tol)
+        lambda b: _efron_terms(b, x, d, w, layout, observed, columns), x.shape[1], "Cox", max_iter, tol)
     cov = np.linalg.inv(info)
     ph = pd.concat([ph_test(info, mean_sum, pieces, x, d, w, layout, terms or names),
                     _ph_test_approximate(beta, cov, x, d, w, layout, mean_sum).assign(
