@@ -108,8 +108,11 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray, colum
     inverse = 1 / den
     per_time = np.zeros((len(s0), 5))
     if len(rep):  # each sum over a time's deaths on its own: a deaths x 5 stack was a third of a large fit's time
-        for j, per_death in enumerate((inverse, frac * inverse, inverse ** 2, frac * inverse ** 2, (frac * inverse) ** 2)):
+        # 1/den, l/D / den, 1/den^2, l/D / den^2 and (l/D / den)^2, each product made once and let go after its sum
+        share, square = frac * inverse, inverse ** 2
+        for j, per_death in enumerate((inverse, share, square, frac * square, share ** 2)):
             per_time[layout.event_times, j] = np.add.reduceat(per_death, layout.rep_starts)
+        del share, square
     a0, a1 = per_time[:, 0], per_time[:, 1]
     loglik = float((d * eta).sum() - np.log(den).sum())
     mean_by_time = s1 * a0[:, None] - e1 * a1[:, None]  # sum over the tied deaths of their Efron means
