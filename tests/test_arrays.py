@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from analysis.core.arrays import distinct
+from analysis.core.arrays import distinct, union_sorted
 
 INTEGERS = st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32])
 
@@ -31,9 +31,7 @@ def test_distinct_of_a_wide_span_and_of_floats_falls_back_to_sorting():
 @given(hnp.arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 5000), unique=True),
        hnp.arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 5000), unique=True))
 def test_union_of_sorted_keys_is_union1d(a, b):
-    from analysis.stats.modelling import _union
-
-    found = _union(np.sort(a), np.sort(b))
+    found = union_sorted(np.sort(a), np.sort(b))
     expected = np.union1d(a, b)
     assert found.dtype == expected.dtype
     np.testing.assert_array_equal(found, expected)

@@ -44,12 +44,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.core.arrays import distinct
+from analysis.core.arrays import added_counts, counted_keys, distinct, pattern_digits, pattern_key
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.questions.model_frames import (ANALYSES, COLLAPSE_FROM, adjusted_levels, counted_once, fit_adjusted,
                                             fit_cells)
-from analysis.stats.modelling import (WEIGHT, added_counts, counted_keys, is_collapsed, model_levels, pattern_digits,
-                                      pattern_key, usable_rows)
+from analysis.stats.modelling import WEIGHT, is_collapsed, model_levels, usable_rows
 from analysis.stats.multinomial import drawn_classes, multinomial_fit
 
 IMPUTATIONS, ITERATIONS, SEED = 20, 5, 20251  # mice's default sweeps (maxit = 5)

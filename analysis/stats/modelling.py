@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from analysis.core.arrays import distinct
+from analysis.core.arrays import counted_keys, distinct, pattern_digits, pattern_key
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.stats.cox import cox_efron
 from analysis.core.results import row
@@ -190,66 +190,6 @@ def pattern_counts(codes: list[np.ndarray], sizes: list[int], weights: np.ndarra
     patterns is small, else sorted (counted_keys)."""
     patterns, counts, sums = counted_keys(pattern_key(codes, sizes), int(np.prod(sizes)), weights)
     return pattern_digits(patterns, sizes), counts, sums
-
-
-def pattern_key(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
-    """One integer per row whose digits (in the mixed radix `sizes`) are the row's codes, first column first."""
-    key = np.zeros(len(codes[0]), dtype=np.int64)
-    for column, size in zip(codes, sizes):
-        key *= size  # in place: codes may be small integers, the key is always int64
-        key += column
-    return key
-
-
-def pattern_digits(patterns: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
-    """pattern_key turned round: each pattern's code in every column."""
-    digits = []
-    for size in reversed(sizes):
-        patterns, digit = np.divmod(patterns, size)
-        digits.append(digit)
-    return digits[::-1]
-
-
-def counted_keys(key: np.ndarray, space: int, weights: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The distinct keys (sorted), the rows with each and the sum of `weights` over them (floats: numpy's
-    weighted bincount of no rows gives integers)."""
-    if space <= 4 * len(key) + (1 << 20):  # counted by position: no sort
-        counts = np.bincount(key, minlength=space)
-        patterns = np.flatnonzero(counts)
-        sums = None if weights is None else np.bincount(key, weights=weights, minlength=space)[patterns]
-        counts = counts[patterns]
-    else:
-        patterns, which = distinct(key)
-        counts, sums = np.bincount(which), None if weights is None else np.bincount(which, weights=weights)
-    return patterns, counts, None if sums is None else sums.astype(float, copy=False)
-
-
-def added_counts(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two counted_keys results of different rows as one: what counting the rows together gives, to the bit
-    when the weights are whole numbers (events), whose float sums are exact in any order."""
-    patterns = _union(a[0], b[0])
-    counts, sums = np.zeros(len(patterns), dtype=np.int64), np.zeros(len(patterns))
-    for keys, n, total in (a, b):
-        at = np.searchsorted(patterns, keys)
-        counts[at] += n
-        sums[at] += total
-    return patterns, counts, sums
-
-
-def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """np.union1d of two sorted arrays of distinct non-negative keys: marked by position when the keys are
-    few enough for it (sorting the two together was most of adding an imputed copy's counts)."""
-    if not len(a) or not len(b):
-        return np.union1d(a, b)
-    space = int(max(a[-1], b[-1])) + 1
-    if space > 4 * (len(a) + len(b)) + (1 << 20) or min(a[0], b[0]) < 0:
-        return np.union1d(a, b)
-    seen = np.zeros(space, dtype=bool)
-    seen[a] = True
-    seen[b] = True
-    return np.flatnonzero(seen).astype(np.result_type(a, b), copy=False)
 
 
 def _positions(present: np.ndarray, length: int) -> np.ndarray:
