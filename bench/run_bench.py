@@ -119,7 +119,7 @@ def main() -> None:
     r_max = int(os.environ.get("BENCH_R_MAX", "1000000"))
     rscript = shutil.which("Rscript")
     rows, step_rows = [], []
-    started = time.perf_counter()
+    started, at = time.perf_counter(), checkout()
     with tempfile.TemporaryDirectory() as tmp:
         data = ROOT / "data_synthetic"
         row, logged = time_run(539, data / "ips_extract.csv", data / "reference_population.csv",
@@ -152,7 +152,8 @@ def main() -> None:
     pd.DataFrame(step_rows).to_csv(out.with_name("benchmark_steps.csv"), index=False, float_format="%.1f")
     # The README from the CSV as written (two decimals), so the two agree to the digit: from the unrounded
     # times a value such as 4.049 was 4.0 in one and 4.05, read as 4.1, by a reader of the other.
-    write_readme(pd.read_csv(out), pd.read_csv(out.with_name("benchmark_steps.csv")), how_measured(sizes, parquet_sizes, time.perf_counter() - started))
+    write_readme(pd.read_csv(out), pd.read_csv(out.with_name("benchmark_steps.csv")),
+                 how_measured(at, sizes, parquet_sizes, time.perf_counter() - started))
     print(f"wrote {out}, {out.with_name('benchmark_steps.csv')} and the table in README.md")
 
 
@@ -188,15 +189,20 @@ def summary(table: pd.DataFrame, step_table: pd.DataFrame) -> str:
     return " ".join(sentences)
 
 
-def how_measured(sizes: list[int], parquet_sizes: list[int], seconds: float) -> str:
-    """When, at which commit and with which sizes the bench ran, and how long it took: the sentence before
-    the summary."""
+def checkout() -> str:
+    """The commit the bench runs on, and whether the tracked files differ from it: read before the bench
+    writes results/benchmark.csv and README.md, which would otherwise count as changes."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
+    return f"{commit or 'an unknown commit'}{' with uncommitted changes' if dirty else ''}"
+
+
+def how_measured(at: str, sizes: list[int], parquet_sizes: list[int], seconds: float) -> str:
+    """When, at which commit and with which sizes the bench ran, and how long it took: the sentence before
+    the summary."""
     minutes, rest = divmod(round(seconds), 60)
-    return (f"Measured on {time.strftime('%Y-%m-%d')} (`make bench` at {commit or 'an unknown commit'}"
-            f"{' with uncommitted changes' if dirty else ''}, BENCH_SIZES={','.join(map(str, sizes))} "
+    return (f"Measured on {time.strftime('%Y-%m-%d')} (`make bench` at {at}, BENCH_SIZES={','.join(map(str, sizes))} "
             f"BENCH_PARQUET_SIZES={','.join(map(str, parquet_sizes))}, {minutes} min {rest} s in all).")
 
 
