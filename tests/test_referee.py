@@ -473,3 +473,31 @@ def test_counting_the_known_people_once_gives_each_copys_cells(people, seed, sur
     assert len(each) == len(copies)
     for got, want in zip(each, expected):
         pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from([0.05, 0.3]))
+def test_an_imputed_copy_is_the_known_codes_with_its_own_imputed_values_put_in(seed, share):
+    """Each ImputedCopy (held as its imputed values only) gives for every factor a whole column: the known
+    codes where known, a known group where imputed, zeros for a factor with one known group, the codes
+    themselves for a factor with nothing unknown; and the copies differ only where values were imputed."""
+    rng = np.random.default_rng(seed)
+    n = 120
+    groups = {"ethnicity": ["White", "Black", "Asian"], "gender": ["Female"], "age_band": ["18-24", "25-34"],
+              "diagnosis": ["Psychosis", "Bipolar"]}
+    people = pd.DataFrame({f: np.where((rng.random(n) < share) & (f != "age_band"), missing.NOT_KNOWN,
+                                       rng.choice(g, n)) for f, g in groups.items()})
+    people.loc[0, "gender"] = missing.NOT_KNOWN  # at least one unknown in the factor with one known group
+    categories = missing.categories_of(people)
+    copies = missing.impute(people, lambda rows: rng.normal(size=(len(rows), 1)), np.random.default_rng(seed),
+                            imputations=3, iterations=2)
+    for copy in copies:
+        assert set(copy) == set(missing.FACTORS) and len(copy) == len(missing.FACTORS)
+        for f in missing.FACTORS:
+            column = copy[f]
+            known = (people[f] != missing.NOT_KNOWN).to_numpy()
+            expected = np.array([categories[f].index(v) if v in categories[f] else -1 for v in people[f]])
+            assert len(column) == n and np.array_equal(column[known], expected[known])
+            assert ((column >= 0) & (column < len(categories[f]))).all()
+        assert (copy["gender"] == 0).all()
+    assert all(np.array_equal(copies[0]["age_band"], c["age_band"]) for c in copies)

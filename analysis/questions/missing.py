@@ -38,7 +38,7 @@ stall the sweeps.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -180,12 +180,38 @@ def categories_of(people: pd.DataFrame) -> dict[str, list[str]]:
     return {f: sorted(v for v in people[f].unique() if v != NOT_KNOWN) for f in FACTORS}
 
 
+class ImputedCopy(Mapping):
+    """One imputed copy of the factors' codes, held as the imputed values only: copy[f] is the whole column
+    (the known codes with this copy's imputed values put in), made when asked for. Twenty whole copies of
+    three factors were 600 MB of a ten-million-person run's peak; the imputed values alone are a few percent
+    of that."""
+
+    def __init__(self, codes: dict[str, np.ndarray], rows: dict[str, np.ndarray], values: dict[str, np.ndarray],
+                 single: list[str]):
+        self._codes, self._rows, self._values, self._single = codes, rows, values, single
+
+    def __getitem__(self, factor: str) -> np.ndarray:
+        if factor in self._values:
+            column = self._codes[factor].copy()
+            column[self._rows[factor]] = self._values[factor]
+            return column
+        if factor in self._single:  # one known group: everyone is in it
+            return np.zeros_like(self._codes[factor])
+        return self._codes[factor]
+
+    def __iter__(self):
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+
 def impute(people: pd.DataFrame, extra: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator,
-           imputations: int = IMPUTATIONS, iterations: int = ITERATIONS) -> list[dict[str, np.ndarray]]:
+           imputations: int = IMPUTATIONS, iterations: int = ITERATIONS) -> list[ImputedCopy]:
     """`imputations` imputed copies of people's factors with every 'Not known' imputed by chained equations
     on the other factors and the columns `extra(rows)` gives for the people at rows (auxiliary): per copy,
     each factor's codes (positions in categories_of(people); -1 'Not known', left only in a factor with no
-    known group), one per person.
+    known group), one per person, as an ImputedCopy.
     Codes, not text: twenty text copies of a million people were most of a large run's memory."""
     frame = people
     categories = categories_of(frame)
@@ -215,7 +241,7 @@ def impute(people: pd.DataFrame, extra: Callable[[np.ndarray], np.ndarray], rng:
     fit_changing = {f: imputed_in(fit_rows[f]) for f in incomplete}
     draw_changing = {f: imputed_in(draw_rows[f]) for f in incomplete}
     for _ in range(imputations):
-        current = {f: codes[f].copy() if f in incomplete or f in single else codes[f] for f in FACTORS}
+        current = {f: codes[f].copy() if f in incomplete else codes[f] for f in FACTORS}
         for f in incomplete:  # start: draws from the observed distribution
             current[f][draw_rows[f]] = rng.choice(observed[f], size=len(draw_rows[f]))
         for _ in range(iterations):
@@ -230,9 +256,7 @@ def impute(people: pd.DataFrame, extra: Callable[[np.ndarray], np.ndarray], rng:
                 drawn = drawn.reshape(beta.shape[::-1]).T
                 xm = _fill(draw_x[f], draw_rows[f], f, current, categories, draw_changing[f])
                 current[f][draw_rows[f]] = drawn_classes(xm @ drawn, rng.random(len(xm)))
-        for f in single:
-            current[f][:] = 0
-        out.append(current)
+        out.append(ImputedCopy(codes, draw_rows, {f: current[f][draw_rows[f]] for f in incomplete}, single))
     return out
 
 
@@ -266,7 +290,7 @@ def imputed_cells(times: tuple[np.ndarray, np.ndarray] | None, event: np.ndarray
 
 
 def imputed_cells_each(times: tuple[np.ndarray, np.ndarray] | None, event: np.ndarray, where: np.ndarray,
-                       imputed: list[dict[str, np.ndarray]], unknown: np.ndarray,
+                       imputed: list[ImputedCopy], unknown: np.ndarray,
                        categories: dict[str, list[str]], levels: dict[str, list[str]]):
     """imputed_cells of each imputed copy in turn (the copies' codes at `where`, the analysis's people).
     `unknown`: the people with 'Not known' in a factor of the model. Everyone else has the same codes in every
@@ -383,7 +407,7 @@ def counted_cases(frame: pd.DataFrame, analysis: str):
     return frame, *adjusted_levels(frame, logistic_model)
 
 
-def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[dict[str, np.ndarray]], person_ids: pd.Series,
+def analyse_one(frame: pd.DataFrame, analysis: str, imputed: list[ImputedCopy], person_ids: pd.Series,
                 categories: dict[str, list[str]]) -> list[dict]:
     kind = ANALYSES[analysis][1]
     cases, levels, complete = counted_cases(frame, analysis)
