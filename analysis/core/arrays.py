@@ -5,23 +5,38 @@ from __future__ import annotations
 import numpy as np
 
 
+def by_position(space: int, rows: int) -> bool:
+    """Whether `rows` values in range(space) are counted by position (an array of `space` entries) rather
+    than sorted: when the space is not much wider than the rows, the counting is the faster."""
+    return space <= 4 * rows + (1 << 20)
+
+
+def whole_number_span(values: np.ndarray) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """For whole numbers in a span narrow enough to count by position (by_position): the lowest value, the
+    values present as offsets from it (sorted) and each value's offset; None for anything else."""
+    if values.dtype.kind not in "iu" or values.ndim != 1 or not len(values):
+        return None
+    low, high = int(values.min()), int(values.max())
+    if not by_position(high - low + 1, len(values)):
+        return None
+    shifted = values.astype(np.int64, copy=False) - low if low else values  # no overflow in a small type
+    seen = np.zeros(high - low + 1, dtype=bool)
+    seen[shifted] = True
+    return low, np.flatnonzero(seen), shifted
+
+
 def distinct(values) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(values, return_inverse=True): the sorted distinct values and each value's position among
-    them. Whole numbers in a span not much wider than their count (days, pattern numbers) are counted by
-    position instead of sorted: the same two arrays, and at ten million days the sort was most of the time."""
+    them. Whole numbers in a narrow span (days, pattern numbers) are counted by position instead of sorted:
+    the same two arrays, and at ten million days the sort was most of the time."""
     values = np.asarray(values)
-    if values.dtype.kind in "iu" and values.ndim == 1 and len(values):
-        low, high = int(values.min()), int(values.max())
-        span = high - low + 1
-        if span <= 4 * len(values) + (1 << 20):
-            shifted = values.astype(np.int64, copy=False) - low if low else values  # no overflow in a small type
-            seen = np.zeros(span, dtype=bool)
-            seen[shifted] = True
-            present = np.flatnonzero(seen)
-            position = np.empty(span, dtype=np.intp)
-            position[present] = np.arange(len(present))
-            return (present + low).astype(values.dtype, copy=False), position[shifted]
-    return np.unique(values, return_inverse=True)
+    span = whole_number_span(values)
+    if span is None:
+        return np.unique(values, return_inverse=True)
+    low, present, shifted = span
+    position = np.empty(int(present[-1]) + 1, dtype=np.intp)
+    position[present] = np.arange(len(present))
+    return (present + low).astype(values.dtype, copy=False), position[shifted]
 
 
 def pattern_key(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
@@ -46,7 +61,7 @@ def counted_keys(key: np.ndarray, space: int, weights: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The distinct keys (sorted), the rows with each and the sum of `weights` over them (floats: numpy's
     weighted bincount of no rows gives integers)."""
-    if space <= 4 * len(key) + (1 << 20):  # counted by position: no sort
+    if by_position(space, len(key)):  # no sort
         counts = np.bincount(key, minlength=space)
         patterns = np.flatnonzero(counts)
         sums = None if weights is None else np.bincount(key, weights=weights, minlength=space)[patterns]
@@ -76,7 +91,7 @@ def union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if not len(a) or not len(b):
         return np.union1d(a, b)
     space = int(max(a[-1], b[-1])) + 1
-    if space > 4 * (len(a) + len(b)) + (1 << 20) or min(a[0], b[0]) < 0:
+    if not by_position(space, len(a) + len(b)) or min(a[0], b[0]) < 0:
         return np.union1d(a, b)
     seen = np.zeros(space, dtype=bool)
     seen[a] = True

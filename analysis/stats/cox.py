@@ -83,7 +83,7 @@ def _time_layout(time_index: np.ndarray, d: np.ndarray) -> _TimeLayout:
     return _TimeLayout(starts, time_index, deaths, event_times, rep, first, frac)
 
 
-def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray, columns: np.ndarray | None = None):
+def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray, columns: np.ndarray):
     """Log-likelihood, score, information and per-time Efron mean covariates for collapsed rows sorted by time.
 
     Efron's correction sums over the l = 0..D-1 tied deaths at each time with denominators
@@ -94,7 +94,6 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray, colum
     at every beta: the fit computes it once, not an n x p product every iteration. `columns` is x with each
     column contiguous (np.asfortranarray(x), made once per fit) for the sums by time.
     """
-    columns = np.asfortranarray(x) if columns is None else columns
     eta = x @ beta
     with np.errstate(over="ignore"):
         risk = np.exp(eta)
@@ -108,11 +107,9 @@ def _efron_terms(beta, x, d, w, layout: _TimeLayout, observed: np.ndarray, colum
     inverse = 1 / den
     per_time = np.zeros((len(s0), 5))
     if len(rep):  # each sum over a time's deaths on its own: a deaths x 5 stack was a third of a large fit's time
-        # 1/den, l/D / den, 1/den^2, l/D / den^2 and (l/D / den)^2, each product made once and let go after its sum
-        share, square = frac * inverse, inverse ** 2
+        share, square = frac * inverse, inverse ** 2  # l/D / den and 1/den^2, each made once
         for j, per_death in enumerate((inverse, share, square, frac * square, share ** 2)):
             per_time[layout.event_times, j] = np.add.reduceat(per_death, layout.rep_starts)
-        del share, square
     a0, a1 = per_time[:, 0], per_time[:, 1]
     loglik = float((d * eta).sum() - np.log(den).sum())
     mean_by_time = s1 * a0[:, None] - e1 * a1[:, None]  # sum over the tied deaths of their Efron means

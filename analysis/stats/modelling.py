@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from analysis.core.arrays import counted_keys, distinct, pattern_digits, pattern_key
+from analysis.core.arrays import counted_keys, pattern_digits, pattern_key, whole_number_span
 from analysis.core.contract import FACTORS, NOT_KNOWN
 from analysis.stats.cox import cox_efron
 from analysis.core.results import row
@@ -210,12 +210,10 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         position = _positions(present, len(values.cat.categories) + 1)  # position[-1] (a missing value's -1): -1
         return position[codes], pd.Index(values.cat.categories[present])
     array = values.to_numpy()
-    if array.dtype.kind in "iu" and len(array):  # whole numbers (days): counted by position, not hashed
-        low = int(array.min())
-        span = int(array.max()) - low + 1
-        if span <= 4 * len(array) + (1 << 20):
-            present = np.flatnonzero(np.bincount(array - low, minlength=span))
-            return _positions(present, span)[array - low], pd.Index((present + low).astype(array.dtype))
+    span = whole_number_span(array)
+    if span is not None:  # whole numbers (days): counted by position, not hashed
+        low, present, shifted = span
+        return _positions(present, int(present[-1]) + 1)[shifted], pd.Index((present + low).astype(array.dtype))
     codes, uniques = pd.factorize(values, sort=True)
     return codes, pd.Index(uniques)
 
