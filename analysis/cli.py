@@ -64,6 +64,13 @@ def _mapping_template(args) -> None:
         _say(f"warning: column '{column}' looks like a direct identifier: remove it from the file")
 
 
+def _jobs(text: str) -> int:
+    """--jobs: a whole number of processes, 1 or more (argparse reports anything else as a usage error)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': expected a whole number of processes, 1 or more")
+    return int(text)
+
+
 def _run(args) -> None:
     from analysis.release import preset
     from analysis.pipeline import run
@@ -77,7 +84,11 @@ def _run(args) -> None:
               args.entry_from, args.entry_to, rule, not args.no_figures, progress=_say,
               exclude_invalid=args.exclude_invalid, service_name=args.service_name, need=args.need,
               episode=args.episode, local_dir=args.local_dir, problems=args.problems,
-              capacity_options=options, staffing=Path(args.staffing) if args.staffing else None)
+              capacity_options=options, staffing=Path(args.staffing) if args.staffing else None, jobs=args.jobs)
+    if sys.platform.startswith("linux"):  # ru_maxrss is KiB there; bench/run_bench.py reads this line
+        from analysis.core.beside import GIB, peak_bytes
+
+        _say(f"peak memory of this process: {peak_bytes() / GIB:.2f} GiB")
     print(f"wrote {len(key)} key results and their tables to {Path(args.out).resolve()} in "
           f"{time.perf_counter() - started:.1f} s (disclosure control: {rule.describe()})")
 
@@ -170,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "outcome: hide it as a small group is (default), or show it (the IG lead's decision); where it "
                      "applied goes to the --local-dir record")
     run.add_argument("--no-figures", action="store_true", help="write the tables only (faster; no reports)")
+    run.add_argument("--jobs", type=_jobs, default=2, metavar="N",
+                     help="processes to use (default 2): with 2 or more, the missing-data imputation runs in a second "
+                          "process beside the other analyses, on Linux with two or more cores; 1 runs everything in "
+                          "one process. The results are the same either way")
     run.add_argument("--entry-from", default=None, help="first contacts from this date (default: the earliest)")
     run.add_argument("--entry-to", default=None, help="first contacts up to this date (default: the latest)")
     run.add_argument("--service-name", default=None,

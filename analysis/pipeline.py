@@ -20,6 +20,7 @@ import pandas as pd
 
 from analysis.questions import access, capacity, competing, employment, in_work, outcome, sites
 from analysis.questions import referee
+from analysis.core.beside import Beside, can_fork
 from analysis.core.contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
 from analysis.release import (PRESETS, Disclosure, class_disclosure_cells, control_counts_table,
                                          control_step, merge_small_groups, month_window_problem, verdicts)
@@ -27,7 +28,7 @@ from analysis.core.errors import InputError, Problem
 from analysis.core.files import as_published, write_csv_atomic, write_folder_atomically
 from analysis.data.load import apply_entry_window, exclusion_flow, load
 from analysis.data.read import release_read_buffers
-from analysis.data.references import load_references, load_sites, reference_spec
+from analysis.data.references import load_references, load_sites, load_staffing, reference_spec
 from analysis.data.mapping import load_mapping
 from analysis.stats.modelling import comparing
 from analysis.core.results import key_table, row
@@ -47,17 +48,32 @@ def site_counts(data: pd.DataFrame) -> pd.DataFrame | None:
 
 def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd.DataFrame | None = None,
                    site_table: pd.DataFrame | None = None, need: pd.DataFrame | None = None,
-                   capacity_options: capacity.Options | None = None):
+                   capacity_options: capacity.Options | None = None, jobs: int = 1,
+                   progress=lambda message: None):
     """Each analysis in turn, as (label, key result rows, {table name: table}): the paper's analyses, then
     capacity and the referee's sensitivity analyses (analysis/questions/referee.py), and last the multiplicity plan,
-    which reads the p-values of every step before it."""
+    which reads the p-values of every step before it.
+
+    With jobs >= 2 (on Linux with two or more cores) the missing-data step starts at once in a second
+    process (analysis/core/beside.py) and its tables are yielded in their usual place: the same tables, in
+    the same order, as in one process. `progress` is told how long that step's own work took."""
     seen: dict[str, pd.DataFrame] = {}
-    for label, keys, tables in paper_steps(data, extract_date, reference, site_table, need):
-        seen.update(tables)
-        yield label, keys, tables
-    for label, keys, tables in referee.steps(data, extract_date, capacity_options):
-        seen.update(tables)
-        yield label, keys, tables
+    second = Beside(lambda: referee.missing_data(data, extract_date), parallel=True, note=progress) \
+        if jobs >= 2 and can_fork() else None
+    try:
+        for label, keys, tables in paper_steps(data, extract_date, reference, site_table, need):
+            seen.update(tables)
+            yield label, keys, tables
+        for label, keys, tables in referee.steps(data, extract_date, capacity_options,
+                                                 second.result if second else None):
+            seen.update(tables)
+            yield label, keys, tables
+    finally:
+        if second is not None:
+            second.close()
+    if second is not None and second.added_gib is not None:
+        progress(f"  {referee.MISSING} ran in a second process: {second.seconds:.1f} s of work, its memory "
+                 f"{second.added_gib:.2f} GiB above its size when started")
     yield referee.MULTIPLICITY, *referee.multiplicity_step(seen)
 
 
@@ -145,7 +161,7 @@ class FigureDrawer:
     the run going when one cannot be drawn: `errors` names those that failed.
 
     (An earlier version drew in forked processes beside the analyses to save about a second on the
-    539-row run; a few seconds is fine for every user, and one process is simpler to read and to test.)"""
+    539-row run; the second process now does the missing-data step instead, most of a large run's time.)"""
 
     def __init__(self, folder: Path):
         self.folder, self.errors = folder, []
@@ -178,7 +194,7 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
         disclosure: Disclosure = PRESETS["nhs"], with_figures: bool = True, progress=lambda message: None,
         exclude_invalid: bool = False, service_name: str | None = None, need=None,
         episode: str = DEFAULT_EPISODE_RULE, local_dir: Path | None = None, problems: Path | None = None,
-        capacity_options: capacity.Options | None = None, staffing: Path | None = None) -> pd.DataFrame:
+        capacity_options: capacity.Options | None = None, staffing: Path | None = None, jobs: int = 1) -> pd.DataFrame:
     """The whole run for one extract: validate, exclude by entry window and episode rule, analyse, control,
     write. Returns key results. `reference` and `need` are a file or a list of `[characteristic=]file`.
 
@@ -200,7 +216,7 @@ def run(extract: Path, extract_date: str, out: Path, reference=None, sites_path:
         drawer = FigureDrawer(folder / FIGURE_DIR) if with_figures else None
         done = _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to,
                                   disclosure, drawer, progress, exclude_invalid, service_name, need, episode,
-                                  with_staffing(capacity_options, staffing))
+                                  with_staffing(capacity_options, staffing), jobs)
         not_drawn = drawer.errors if drawer is not None else []
         if not_drawn:  # the results stand; the figures that failed are named, here and in a file
             for message in not_drawn:
@@ -272,24 +288,12 @@ def with_staffing(options: capacity.Options | None, staffing: Path | None) -> ca
         return options
     from dataclasses import replace
 
-    table = pd.read_csv(staffing, dtype={"month": str})
-    missing = {"month", "specialists_wte"} - set(table.columns)
-    if missing:
-        raise InputError([Problem(str(staffing), None, ", ".join(sorted(missing)), "column missing",
-                                  "a staffing table with the columns month (YYYY-MM) and specialists_wte")])
-    bad = ~table["month"].str.fullmatch(r"\d{4}-\d{2}") | ~(pd.to_numeric(table["specialists_wte"], errors="coerce") > 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError([Problem(str(staffing), i + 2, "month/specialists_wte", f"{table['month'].iloc[i]}, "
-                                  f"{table['specialists_wte'].iloc[i]}", "a month YYYY-MM and a positive number of "
-                                  "whole-time equivalents")])
-    table = table.assign(specialists_wte=pd.to_numeric(table["specialists_wte"]))[["month", "specialists_wte"]]
-    return replace(options or capacity.Options(), staffing=table)
+    return replace(options or capacity.Options(), staffing=load_staffing(staffing))
 
 
 def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, entry_from, entry_to, disclosure,
                        drawer, progress, exclude_invalid=False, service_name=None, need=None,
-                       episode=DEFAULT_EPISODE_RULE, capacity_options=None):
+                       episode=DEFAULT_EPISODE_RULE, capacity_options=None, jobs=1):
     progress(f"validating {extract} ...")
     started = time.perf_counter()
     mapping_rules = load_mapping(Path(mapping)) if mapping else None
@@ -325,7 +329,7 @@ def _analyse_and_write(extract, date, folder, reference, sites_path, mapping, en
     # check a release's intervals against the same analyses without rounding.)
     with comparing(disclosure.comparing()) if disclosure.active else nullcontext():
         for label, step_keys, step_tables in analysis_steps(data, date, reference_table, site_table, need_table,
-                                                            capacity_options):
+                                                            capacity_options, jobs, progress):
             progress(f"  {label}: {time.perf_counter() - started:.1f} s")  # for a weekly run's log
             class_cells.append(class_disclosure_cells(step_tables, disclosure))
             step_tables, step_keys, step_log = control_step(step_tables, step_keys, disclosure, published=tables)

@@ -2,6 +2,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import analysis  # noqa: F401  (first: it sets the BLAS threads, as a run has them, before numpy loads)
 import numpy as np
 import pandas as pd
 import pytest

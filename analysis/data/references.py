@@ -1,6 +1,6 @@
 """Loading the aggregate tables a run compares with: the CMHT case-load (`--reference`, one file per characteristic
 or one long table, as `characteristic,category,count`), a need-based denominator (`--need`, the same shape) and
-a site table (`--sites`, referrals and jobs per site). Problems are reported as for an extract (analysis/data/load.py):
+a site table (`--sites`, referrals and jobs per site) and the staffing by month (`--staffing`). Problems are reported as for an extract (analysis/data/load.py):
 file, row, column, what was found and what was expected, all at once.
 """
 from __future__ import annotations
@@ -170,3 +170,19 @@ def load_sites(path: Path) -> pd.DataFrame:
     for column in ("referrals", "jobs"):
         out[column] = counts[column].astype("int64")
     return out.reset_index(drop=True)
+
+
+def load_staffing(path: Path) -> pd.DataFrame:
+    """Read a staffing table (month YYYY-MM, specialists_wte > 0) for the capacity chapter."""
+    table = pd.read_csv(path, dtype={"month": str})
+    missing = {"month", "specialists_wte"} - set(table.columns)
+    if missing:
+        raise InputError([Problem(str(path), None, ", ".join(sorted(missing)), "column missing",
+                                  "a staffing table with the columns month (YYYY-MM) and specialists_wte")])
+    bad = ~table["month"].str.fullmatch(r"\d{4}-\d{2}") | ~(pd.to_numeric(table["specialists_wte"], errors="coerce") > 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError([Problem(str(path), i + 2, "month/specialists_wte", f"{table['month'].iloc[i]}, "
+                                  f"{table['specialists_wte'].iloc[i]}", "a month YYYY-MM and a positive number of "
+                                  "whole-time equivalents")])
+    return table.assign(specialists_wte=pd.to_numeric(table["specialists_wte"]))[["month", "specialists_wte"]]

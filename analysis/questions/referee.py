@@ -13,6 +13,7 @@ starts with its step's prefix, which analysis/release/rules.py's rule for that s
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -38,13 +39,23 @@ def quiet():
         yield
 
 
-def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capacity.Options | None = None):
+def missing_data(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The missing-data step on its own, from its own person frames: what the run's second process does
+    (analysis/core/beside.py) while this one runs the other steps."""
+    with quiet():
+        return missing.analyse(frames(data, extract_date))
+
+
+def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capacity.Options | None = None,
+          missing_result: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] | None = None):
+    """Capacity and the sensitivity analyses in turn. `missing_result` gives the missing-data step's tables
+    when another process has computed them (missing_data); without it they are computed here."""
     with quiet():
         found = capacity.analyse(data, extract_date, capacity_options)
     yield CAPACITY, *found
     with quiet():
         person = frames(data, extract_date)
-        models, summary = missing.analyse(person)
+        models, summary = missing_result() if missing_result else missing.analyse(person)
     if len(models):
         yield MISSING, [], {"missing_data_models": models, "missing_data_summary": summary}
     with quiet():
