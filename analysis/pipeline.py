@@ -23,7 +23,7 @@ from analysis.questions import referee
 from analysis.core.beside import Beside, can_fork
 from analysis.core.contract import DEFAULT_EPISODE_RULE, FACTORS, IN_WORK_OUTCOMES
 from analysis.release import (PRESETS, Disclosure, class_disclosure_cells, control_counts_table,
-                                         control_step, merge_small_groups, month_window_problem, verdicts)
+                                         control_step, merge_small_groups, verdicts, whole_month_window)
 from analysis.core.errors import InputError, Problem
 from analysis.core.files import as_published, write_csv_atomic, write_folder_atomically
 from analysis.data.load import apply_entry_window, exclusion_flow, load
@@ -54,26 +54,33 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     capacity and the referee's sensitivity analyses (analysis/questions/referee.py), and last the multiplicity plan,
     which reads the p-values of every step before it.
 
-    With jobs >= 2 (on Linux with two or more cores) the missing-data step starts at once in a second
-    process (analysis/core/beside.py) and its tables are yielded in their usual place: the same tables, in
-    the same order, as in one process. `progress` is told how long that step's own work took."""
+    With jobs >= 2 (on Linux with two or more cores) the missing-data step and the age spline start at once
+    in a second process (analysis/core/beside.py) and their tables are yielded in their usual places: the
+    same tables, in the same order, as in one process. `progress` is told how long each one's work took."""
     seen: dict[str, pd.DataFrame] = {}
-    second = Beside(lambda: referee.missing_data(data, extract_date), parallel=True, note=progress) \
+    second = Beside(lambda: referee.beside_steps(data, extract_date), parallel=True, note=progress) \
         if jobs >= 2 and can_fork() else None
+
+    def from_second(label: str):
+        done, result = second.next()
+        if done != label:
+            raise AssertionError(f"the second process sent {done}, not {label}")  # cannot happen: one order
+        if second.added_gib is not None:
+            progress(f"  {label} ran in a second process: {second.seconds:.1f} s of work, its memory "
+                     f"{second.added_gib:.2f} GiB above its size when started")
+        return result
+
     try:
         for label, keys, tables in paper_steps(data, extract_date, reference, site_table, need):
             seen.update(tables)
             yield label, keys, tables
         for label, keys, tables in referee.steps(data, extract_date, capacity_options,
-                                                 second.result if second else None):
+                                                 from_second if second else None):
             seen.update(tables)
             yield label, keys, tables
     finally:
         if second is not None:
             second.close()
-    if second is not None and second.added_gib is not None:
-        progress(f"  {referee.MISSING} ran in a second process: {second.seconds:.1f} s of work, its memory "
-                 f"{second.added_gib:.2f} GiB above its size when started")
     yield referee.MULTIPLICITY, *referee.multiplicity_step(seen)
 
 
@@ -377,27 +384,6 @@ def _names(files) -> str:
         characteristic, path = reference_spec(str(spec))
         names.append(f"{characteristic}={Path(path).name}" if characteristic else Path(path).name)
     return "; ".join(names) or "none"
-
-
-def whole_month_window(extract, data: pd.DataFrame, entry_from, entry_to, rule: Disclosure):
-    """Under disclosure control the entry window is whole calendar months: a window given otherwise is refused,
-    and with none the window is the months of the first and last contact (never their dates). Also returns
-    log rows flagging a first or last month with fewer than min_people first contacts (differencing risk)."""
-    problem = month_window_problem(entry_from, entry_to)
-    if problem:
-        raise InputError([Problem(str(extract), None, None, problem, "an entry window of whole calendar months "
-                                  "under disclosure control (or --disclosure none for internal use only)")])
-    first = data["first_contact_date"]
-    entry_from = entry_from or f"{first.min():%Y-%m}-01"
-    entry_to = entry_to or f"{first.max() + pd.offsets.MonthEnd(0):%Y-%m-%d}"
-    month = first.dt.to_period("M")
-    log = []
-    for edge, label in ((pd.Timestamp(entry_from).to_period("M"), "first"), (pd.Timestamp(entry_to).to_period("M"), "last")):
-        if 0 < (month == edge).sum() < rule.min_people:
-            log.append({"file": "exclusions.csv", "column": "(entry window)", "action": "review", "cells": 1,
-                        "rule": f"the window's {label} month has fewer than {rule.min_people} first contacts: a run "
-                        "without that month could be differenced against this one; release one window only"})
-    return entry_from, entry_to, log
 
 
 def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:

@@ -30,9 +30,10 @@ def test_two_processes_give_the_tables_of_one(synthetic, rule):
     """Under nhs the models leave out the groups a release hides (a context variable): the second process
     must inherit that rule, and without it its missing-data tables differ (checked first)."""
     if rule == "nhs":
-        plain = referee.missing_data(synthetic, EXTRACT_DATE)[0]
+        plain = dict(referee.beside_steps(synthetic, EXTRACT_DATE))
         with comparing(PRESETS["nhs"].comparing()):
-            assert not referee.missing_data(synthetic, EXTRACT_DATE)[0].equals(plain)
+            controlled = dict(referee.beside_steps(synthetic, EXTRACT_DATE))
+        assert not controlled[referee.MISSING][0].equals(plain[referee.MISSING][0])
     runs = {}
     for jobs in (1, 2):
         notes = []
@@ -47,11 +48,12 @@ def test_two_processes_give_the_tables_of_one(synthetic, rule):
         for name in tables1:
             pd.testing.assert_frame_equal(tables2[name], tables1[name], check_exact=True, obj=name)
     assert not one_notes
-    assert len(two_notes) == 1 and two_notes[0].startswith(f"  {referee.MISSING} ran in a second process: ")
-    bench = bench_module()  # it reads the line for the second process's seconds and memory, and not as a step
-    assert bench.SECOND.search(two_notes[0]) and not bench.STEP.match(two_notes[0])
-    assert bench.steps(two_notes[0]) == [(f"{referee.MISSING} ({bench.BESIDE})",
-                                          float(bench.SECOND.search(two_notes[0]).group(2)))]
+    assert [note.split(" ran in a second process: ")[0] for note in two_notes] == [f"  {s}" for s in referee.BESIDE]
+    bench = bench_module()  # it reads these lines for the second process's seconds and memory, not as steps
+    log = "\n".join(two_notes)
+    assert not any(bench.STEP.match(note) for note in two_notes)
+    assert bench.steps(log) == [(f"{step} ({bench.BESIDE})", float(m.group(2)))
+                                for step, m in zip(referee.BESIDE, bench.SECOND.finditer(log))]
 
 
 def bench_module():
@@ -61,53 +63,69 @@ def bench_module():
     return module
 
 
-def test_one_job_runs_the_work_here_and_only_when_asked():
+def test_one_job_makes_each_item_here_and_only_when_asked():
     calls = []
-    later = Beside(lambda: calls.append(os.getpid()) or "value", parallel=False)
+
+    def items():
+        for name in ("first", "second"):
+            calls.append((name, os.getpid()))
+            yield name
+
+    later = Beside(items, parallel=False)
     assert calls == []
-    assert later.result() == "value" and later.result() == "value"
-    assert calls == [os.getpid()]  # once, in this process
-    assert later.added_gib is None and later.seconds is not None
+    assert later.next() == "first" and calls == [("first", os.getpid())]
+    assert later.next() == "second" and later.added_gib is None and later.seconds is not None
+    with pytest.raises(StopIteration):
+        later.next()
 
 
 @forking
-def test_the_work_runs_in_another_process_and_its_result_comes_back():
+def test_the_items_are_made_in_another_process_and_come_back_in_order():
     here = os.getpid()
-    beside = Beside(lambda: {"pid": os.getpid(), "frame": pd.DataFrame({"a": [1.5, 2.5]})}, parallel=True)
-    value = beside.result()
-    assert value["pid"] != here
-    pd.testing.assert_frame_equal(value["frame"], pd.DataFrame({"a": [1.5, 2.5]}))
-    assert beside.added_gib is not None and beside.added_gib >= 0 and beside.seconds >= 0
+    beside = Beside(lambda: ({"pid": os.getpid(), "frame": pd.DataFrame({"a": [i + 0.5]})} for i in range(3)),
+                    parallel=True)
+    for i in range(3):
+        value = beside.next()
+        assert value["pid"] != here
+        pd.testing.assert_frame_equal(value["frame"], pd.DataFrame({"a": [i + 0.5]}))
+        assert beside.added_gib is not None and beside.added_gib >= 0 and beside.seconds >= 0
+    with pytest.raises(StopIteration):
+        beside.next()
 
 
 @forking
 def test_an_error_in_the_second_process_is_raised_here():
     def fails():
+        yield "fine"
         raise ValueError("no model could be fitted")
 
     beside = Beside(fails, parallel=True)
+    assert beside.next() == "fine"
     with pytest.raises(ValueError, match="no model could be fitted"):
-        beside.result()
+        beside.next()
 
 
 @forking
-def test_a_second_process_that_dies_is_replaced_by_the_work_done_here():
+def test_a_second_process_that_dies_is_replaced_by_the_items_made_here():
     here, notes = os.getpid(), []
 
-    def dies_there():
+    def dies_after_one():
+        yield "sent"
         if os.getpid() != here:
             os._exit(9)  # as the kernel's out-of-memory killer would leave it: no answer
-        return "done here"
+        yield "made here"
 
-    beside = Beside(dies_there, parallel=True, note=notes.append)
-    assert beside.result() == "done here"
+    beside = Beside(dies_after_one, parallel=True, note=notes.append)
+    assert beside.next() == "sent" and beside.added_gib is not None
+    assert beside.next() == "made here" and beside.added_gib is None  # only the item not received is made again
     assert len(notes) == 1 and "stopped without a result (exit code 9)" in notes[0]
-    assert beside.added_gib is None
+    with pytest.raises(StopIteration):
+        beside.next()
 
 
 @forking
 def test_close_stops_work_never_asked_for():
-    beside = Beside(lambda: time.sleep(60), parallel=True)
+    beside = Beside(lambda: iter([time.sleep(60)]), parallel=True)
     started = time.perf_counter()
     beside.close()
     assert time.perf_counter() - started < 10

@@ -1,17 +1,18 @@
-"""One piece of work done in a second process, beside the run's own, on a machine with a second core.
+"""Steps done in a second process, beside the run's own, on a machine with a second core.
 
 The run's longest step (the missing-data imputation: 40% of a million-person run, and the same fixed cost
-of about 8 s from ten thousand people up) needs nothing the other steps make, so it can run on the other
-core while they run on this one. The second process is forked: it starts with this process's memory (the
-validated extract is neither copied nor pickled) and sends back only its result, pickled through a pipe.
-It runs the same functions on the same data, so the results are the same to the byte as a run in one
-process (tests/test_beside.py compares the two).
+of about 8 s from ten thousand people up) and the age spline need nothing the other steps make, so they
+can run on the other core while the rest run on this one. The second process is forked: it starts with
+this process's memory (the validated extract is neither copied nor pickled) and sends back only each
+step's result, pickled through a pipe, as soon as that step is done. It runs the same functions on the
+same data, so the results are the same to the byte as a run in one process (tests/test_beside.py
+compares the two).
 
 Forking needs Linux: Windows cannot fork, and on macOS forking a process that has started threads (numpy's
-BLAS, Arrow) is unsafe. There, with one core, or with `--jobs 1`, the work runs in this process when its
-result is first asked for. If the second process dies without an answer (killed, out of memory), the work
-is done again here, and the run says so; an error raised by the work itself is raised here, as it would
-have been in one process.
+BLAS, Arrow) is unsafe. There, with one core, or with `--jobs 1`, each step runs in this process when its
+result is asked for. If the second process dies without an answer (killed, out of memory), the steps it
+had not sent are done here, and the run says so; an error raised by a step itself is raised here, as it
+would have been in one process.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import os
 import resource
 import sys
 import time
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 GIB = 2 ** 30
@@ -43,29 +46,35 @@ def peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _work_in_child(work: Callable[[], object], send) -> None:
+def _work_in_child(work: Callable[[], Iterable[object]], send) -> None:
     at_start, started = resident_bytes(), time.perf_counter()
     try:
-        message = ("done", work(), time.perf_counter() - started, (peak_bytes() - at_start) / GIB)
+        for item in work():
+            send.send(("item", item, time.perf_counter() - started, (peak_bytes() - at_start) / GIB))
+            started = time.perf_counter()
+        message = ("end",)
     except BaseException as error:  # noqa: BLE001 - every error goes back to be raised in the run's process
         message = ("error", error)
     try:
         send.send(message)
-    except Exception as error:  # an error or a result that cannot be pickled: said, not lost
+    except Exception as error:  # an error that cannot be pickled (or a result, above): said, not lost
         send.send(("error", RuntimeError(f"the second process could not send its {message[0]}: "
                                          f"{type(error).__name__}: {error}")))
     send.close()
 
 
 class Beside(Generic[T]):
-    """`work()` started now in a forked second process (when `parallel` and can_fork()), else run here
-    when result() is first called. After result(): `seconds`, the work's own time, and `added_gib`, how far
-    the second process's resident set grew above its size when forked (None when the work ran here)."""
+    """The items of `work()` (one per step), made in a forked second process started now (when `parallel`
+    and can_fork()), else here one at a time as next() asks for them. After each next(): `seconds`, that
+    item's own time, and `added_gib`, how far the second process's resident set has grown above its size
+    when forked (None when the item was made here)."""
 
-    def __init__(self, work: Callable[[], T], parallel: bool, note: Callable[[str], None] = lambda message: None):
+    def __init__(self, work: Callable[[], Iterable[T]], parallel: bool,
+                 note: Callable[[str], None] = lambda message: None):
         self._work, self._note = work, note
         self._process = self._receive = None
-        self._done, self._value = False, None
+        self._here: Iterator[T] | None = None
+        self._received = 0
         self.seconds: float | None = None
         self.added_gib: float | None = None
         if parallel and can_fork():
@@ -75,39 +84,38 @@ class Beside(Generic[T]):
             self._process.start()
             send.close()  # this end belongs to the child: an EOF here then means the child is gone
 
-    def result(self) -> T:
-        if self._done:
-            return self._value
-        message = None
+    def next(self) -> T:
+        """The next item (StopIteration when there is none)."""
         if self._process is not None:
             try:
                 message = self._receive.recv()
             except EOFError:  # the second process died without an answer
-                pass
-            self._process.join()  # it exits as soon as it has sent
-            if message is None:
+                self._process.join()
                 self._note(f"warning: the second process stopped without a result (exit code "
-                           f"{self._process.exitcode}); doing its work in this process")
-            self._reap()
-        if message is None:
-            started = time.perf_counter()
-            self._value = self._work()
-            self.seconds = time.perf_counter() - started
-        elif message[0] == "error":
-            self._done = True
-            raise message[1]
-        else:
-            _, self._value, self.seconds, self.added_gib = message
-        self._done = True
-        return self._value
+                           f"{self._process.exitcode}); doing its remaining steps in this process")
+                self.close()
+                self._here = islice(iter(self._work()), self._received, None)  # the items not received
+            else:
+                if message[0] == "error":
+                    self.close()
+                    raise message[1]
+                if message[0] == "end":
+                    self.close()
+                    raise StopIteration
+                _, item, self.seconds, self.added_gib = message
+                self._received += 1
+                return item
+        if self._here is None:
+            self._here = iter(self._work())
+        started = time.perf_counter()
+        item = next(self._here)
+        self.seconds, self.added_gib = time.perf_counter() - started, None
+        return item
 
     def close(self) -> None:
-        """Stop the second process if its result was never asked for (a run that failed elsewhere)."""
+        """Stop the second process (it has sent everything, or its items are no longer wanted) and reap it."""
         if self._process is not None:
             self._process.kill()
             self._process.join()
-            self._reap()
-
-    def _reap(self) -> None:
-        self._receive.close()
-        self._process = None
+            self._receive.close()
+            self._process = None

@@ -39,23 +39,28 @@ def quiet():
         yield
 
 
-def missing_data(data: pd.DataFrame, extract_date: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The missing-data step on its own, from its own person frames: what the run's second process does
-    (analysis/core/beside.py) while this one runs the other steps."""
+BESIDE = (MISSING, AGE)  # the steps a second process may do: long, and needing nothing the others make
+
+
+def beside_steps(data: pd.DataFrame, extract_date: pd.Timestamp):
+    """(label, result) of each step in BESIDE, in order, from their own person frames: what the run's
+    second process does (analysis/core/beside.py) while this one runs the other steps."""
     with quiet():
-        return missing.analyse(frames(data, extract_date))
+        person = frames(data, extract_date)
+        yield MISSING, missing.analyse(person)
+        yield AGE, age_spline.analyse(person)
 
 
 def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capacity.Options | None = None,
-          missing_result: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] | None = None):
-    """Capacity and the sensitivity analyses in turn. `missing_result` gives the missing-data step's tables
-    when another process has computed them (missing_data); without it they are computed here."""
+          beside: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None):
+    """Capacity and the sensitivity analyses in turn. `beside(label)` gives the result of a step in BESIDE
+    when another process has computed it (beside_steps); without it every step is computed here."""
     with quiet():
         found = capacity.analyse(data, extract_date, capacity_options)
     yield CAPACITY, *found
     with quiet():
         person = frames(data, extract_date)
-        models, summary = missing_result() if missing_result else missing.analyse(person)
+        models, summary = beside(MISSING) if beside else missing.analyse(person)
     if len(models):
         yield MISSING, [], {"missing_data_models": models, "missing_data_summary": summary}
     with quiet():
@@ -63,7 +68,7 @@ def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capa
     if len(robust):
         yield CLUSTERING, [], {"clustering_models": robust}
     with quiet():
-        tests, ratios = age_spline.analyse(person)
+        tests, ratios = beside(AGE) if beside else age_spline.analyse(person)
     if len(tests):
         yield AGE, [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
     with quiet():

@@ -19,8 +19,8 @@ from analysis.release.counts import control_counts_table
 from analysis.release.curves import RELEASE_NOTE_STARTS
 from analysis.release.log import class_disclosure_cells, verdicts
 from analysis.release.rules import (COUNT_COLUMNS, PRESETS, Disclosure, merge_small_groups, month_window_problem,
-                                    preset, published_counts)
+                                    preset, published_counts, whole_month_window)
 
 __all__ = ["COUNT_COLUMNS", "PRESETS", "RELEASE_NOTE_STARTS", "Disclosure", "class_disclosure_cells",
            "control_counts_table", "control_step", "merge_small_groups", "month_window_problem", "preset",
-           "published_counts", "verdicts"]
+           "published_counts", "verdicts", "whole_month_window"]

@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.contract import FACTORS, NOT_KNOWN
+from analysis.core.errors import InputError, Problem
 from analysis.stats.modelling import Comparable
 
 
@@ -234,3 +235,24 @@ def month_window_problem(entry_from: str | None, entry_to: str | None) -> str | 
             return (f"--entry-to {entry_to}: end the window on the last day of a month "
                     f"(e.g. {end + pd.offsets.MonthEnd(0):%Y-%m-%d})")
     return None
+
+
+def whole_month_window(extract, data: pd.DataFrame, entry_from, entry_to, rule: Disclosure):
+    """Under disclosure control the entry window is whole calendar months: a window given otherwise is refused,
+    and with none the window is the months of the first and last contact (never their dates). Also returns
+    log rows flagging a first or last month with fewer than min_people first contacts (differencing risk)."""
+    problem = month_window_problem(entry_from, entry_to)
+    if problem:
+        raise InputError([Problem(str(extract), None, None, problem, "an entry window of whole calendar months "
+                                  "under disclosure control (or --disclosure none for internal use only)")])
+    first = data["first_contact_date"]
+    entry_from = entry_from or f"{first.min():%Y-%m}-01"
+    entry_to = entry_to or f"{first.max() + pd.offsets.MonthEnd(0):%Y-%m-%d}"
+    month = first.dt.to_period("M")
+    log = []
+    for edge, label in ((pd.Timestamp(entry_from).to_period("M"), "first"), (pd.Timestamp(entry_to).to_period("M"), "last")):
+        if 0 < (month == edge).sum() < rule.min_people:
+            log.append({"file": "exclusions.csv", "column": "(entry window)", "action": "review", "cells": 1,
+                        "rule": f"the window's {label} month has fewer than {rule.min_people} first contacts: a run "
+                        "without that month could be differenced against this one; release one window only"})
+    return entry_from, entry_to, log
