@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from analysis.questions.referee import MISSING, STEPS as SENSITIVITY  # the steps R's script has no counterpart of
+from analysis.questions.referee import BESIDE as BESIDE_STEPS, STEPS as SENSITIVITY  # SENSITIVITY: no counterpart in R's script
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -200,11 +200,11 @@ def summary(table: pd.DataFrame, step_table: pd.DataFrame) -> str:
         f"{big['paper_analyses_s']:.1f} s, capacity and sensitivity {big['capacity_and_sensitivity_s']:.1f} s"
         + (f" (the longest step, {largest['step']}, {largest['seconds']:.1f} s)." if largest is not None else "."))
     if big.get("second_process_s", 0) > 0:
-        waited = steps.loc[steps["step"] == MISSING, "seconds"].sum()
+        waited = steps.loc[steps["step"].isin(BESIDE_STEPS), "seconds"].sum()
         sentences.append(
-            f"Its missing-data step ran in a second process beside the other steps ({big['second_process_s']:.1f} s of "
-            f"work; the run waited {waited:.1f} s for it), and the peak counts both processes (this one's own peak "
-            "plus what the second added above its size when forked).")
+            f"Its missing-data step and age spline ran in a second process beside the other steps "
+            f"({big['second_process_s']:.1f} s of work; the run waited {waited:.1f} s for them), and the peak counts "
+            "both processes (this one's own peak plus what the second added above its size when forked).")
     for _, p in table[table["input"] == "parquet"].iterrows():
         c = csv[csv["rows"] == p["rows"]]
         if len(c):
@@ -236,7 +236,7 @@ def table_block(table: pd.DataFrame) -> str:
     def cell(value, digits=1):
         return "not run" if pd.isna(value) else f"{value:.{digits}f}"
     lines = ["| rows | ips-analysis run (s) | without figures (s) | of which reading (s) | the paper's analyses (s) "
-             "| capacity + sensitivity analyses (s) | missing data in a second process (s) | peak GiB "
+             "| capacity + sensitivity analyses (s) | in a second process: missing data, age spline (s) | peak GiB "
              "| lifelines + statsmodels (s) | peak GiB | R survival + glm (s) | peak GiB |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in table.iterrows():
