@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "applied goes to the --local-dir record")
     run.add_argument("--no-figures", action="store_true", help="write the tables only (faster; no reports)")
     run.add_argument("--jobs", type=_jobs, default=2, metavar="N",
-                     help="processes to use (default 2): with 2 or more, the missing-data imputation runs in a second "
-                          "process beside the other analyses, on Linux with two or more cores; 1 runs everything in "
+                     help="processes to use (default 2): with 2 or more, the missing-data imputation and the age "
+                          "spline run in a second process beside the other analyses, on Linux with two or more cores; 1 runs everything in "
                           "one process. The results are the same either way")
     run.add_argument("--entry-from", default=None, help="first contacts from this date (default: the earliest)")
     run.add_argument("--entry-to", default=None, help="first contacts up to this date (default: the latest)")

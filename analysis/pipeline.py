@@ -58,7 +58,7 @@ def analysis_steps(data: pd.DataFrame, extract_date: pd.Timestamp, reference: pd
     in a second process (analysis/core/beside.py) and their tables are yielded in their usual places: the
     same tables, in the same order, as in one process. `progress` is told how long each one's work took."""
     seen: dict[str, pd.DataFrame] = {}
-    second = Beside(lambda: referee.beside_steps(data, extract_date), parallel=True, note=progress) \
+    second = Beside(lambda start: referee.beside_steps(data, extract_date, start), parallel=True, note=progress) \
         if jobs >= 2 and can_fork() else None
 
     def from_second(label: str):
@@ -168,7 +168,8 @@ class FigureDrawer:
     the run going when one cannot be drawn: `errors` names those that failed.
 
     (An earlier version drew in forked processes beside the analyses to save about a second on the
-    539-row run; the second process now does the missing-data step instead, most of a large run's time.)"""
+    539-row run; the second process now does the missing-data step and the age spline instead, most of a
+    large run's time.)"""
 
     def __init__(self, folder: Path):
         self.folder, self.errors = folder, []

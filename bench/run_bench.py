@@ -12,7 +12,7 @@ virtual machine vary by up to a third from run to run, so sizes up to REPEAT_UP_
 times and the median is reported; larger sizes once. Peak memory is the largest resident set size of the
 command's process (getrusage through wait4: the kernel's own count, taken from the timed run itself, so
 nothing watches the run and slows it). A run on a machine with two or more cores does its missing-data
-step in a second, forked process (analysis/core/beside.py); the kernel's count for the run is then the
+step and age spline in a second, forked process (analysis/core/beside.py); the kernel's count for the run is then the
 larger of the two processes, so the peak reported is the run's own (which it logs) plus what the second
 process grew above its size when forked (which the run also logs): an upper bound on the two together.
 
@@ -22,8 +22,8 @@ risks, in-work support, access, outcome, sites: the steps whose fits `bench/fits
 others) and capacity with the referee's sensitivity analyses (missing data, clustering, age spline,
 power, multiplicity: R's script does none of them), so a comparison with R can be made like for like.
 What the steps do not cover (imports, disclosure control, writing, figures) is the rest of the wall time.
-The missing-data step's span in those sums is the run's wait for the second process; that process's own
-work is a row of its own in benchmark_steps.csv and the column second_process_s.
+The spans of those two steps in the sums are the run's waits for the second process; that process's own
+work is a row per step in benchmark_steps.csv and the column second_process_s.
 
 Environment: BENCH_SIZES (default 10000,100000,1000000), BENCH_PARQUET_SIZES (default 1000000),
 BENCH_REFERENCE_MAX (largest size for the reference fitters, default 100000), BENCH_R_MAX (largest size
@@ -69,13 +69,13 @@ class Timed:
         if process.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{self.stderr[-2000:]}")
         self.peak_gib = usage.ru_maxrss / 2 ** 20
-        second, own = SECOND.search(self.stderr), OWN_PEAK.search(self.stderr)
-        if second and own:
+        added, own = [float(m.group(3)) for m in SECOND.finditer(self.stderr)], OWN_PEAK.search(self.stderr)
+        if added and own:
             # The kernel's count for a process it waited for is the largest of it and its children, and a
             # forked child's count includes the pages it shares with its parent. The two processes together:
-            # the run's own peak plus what the second process added, an upper bound (the peaks need not
-            # coincide in time).
-            self.peak_gib = float(own.group(1)) + float(second.group(3))
+            # the run's own peak plus the most the second process added (each of its lines gives its growth
+            # so far), an upper bound (the peaks need not coincide in time).
+            self.peak_gib = float(own.group(1)) + max(added)
 
 
 def measure(command: list[str], repeats: int = 1) -> Timed:

@@ -1,4 +1,4 @@
-"""The missing-data step in a second process (analysis/core/beside.py): the same tables, in the same order,
+"""The missing-data step and the age spline in a second process (analysis/core/beside.py): the same tables, in the same order,
 as in one process, under the release's comparison rule too; errors raised where the run can report them;
 a second process that dies is replaced by doing its work here."""
 import importlib.util
@@ -66,8 +66,8 @@ def bench_module():
 def test_one_job_makes_each_item_here_and_only_when_asked():
     calls = []
 
-    def items():
-        for name in ("first", "second"):
+    def items(start):
+        for name in ("first", "second")[start:]:
             calls.append((name, os.getpid()))
             yield name
 
@@ -82,7 +82,7 @@ def test_one_job_makes_each_item_here_and_only_when_asked():
 @forking
 def test_the_items_are_made_in_another_process_and_come_back_in_order():
     here = os.getpid()
-    beside = Beside(lambda: ({"pid": os.getpid(), "frame": pd.DataFrame({"a": [i + 0.5]})} for i in range(3)),
+    beside = Beside(lambda start: ({"pid": os.getpid(), "frame": pd.DataFrame({"a": [i + 0.5]})} for i in range(start, 3)),
                     parallel=True)
     for i in range(3):
         value = beside.next()
@@ -95,7 +95,7 @@ def test_the_items_are_made_in_another_process_and_come_back_in_order():
 
 @forking
 def test_an_error_in_the_second_process_is_raised_here():
-    def fails():
+    def fails(start):
         yield "fine"
         raise ValueError("no model could be fitted")
 
@@ -109,8 +109,9 @@ def test_an_error_in_the_second_process_is_raised_here():
 def test_a_second_process_that_dies_is_replaced_by_the_items_made_here():
     here, notes = os.getpid(), []
 
-    def dies_after_one():
-        yield "sent"
+    def dies_after_one(start):
+        if start == 0:
+            yield "sent"
         if os.getpid() != here:
             os._exit(9)  # as the kernel's out-of-memory killer would leave it: no answer
         yield "made here"
@@ -125,7 +126,7 @@ def test_a_second_process_that_dies_is_replaced_by_the_items_made_here():
 
 @forking
 def test_close_stops_work_never_asked_for():
-    beside = Beside(lambda: iter([time.sleep(60)]), parallel=True)
+    beside = Beside(lambda start: iter([time.sleep(60)]), parallel=True)
     started = time.perf_counter()
     beside.close()
     assert time.perf_counter() - started < 10

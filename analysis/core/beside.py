@@ -10,8 +10,8 @@ compares the two).
 
 Forking needs Linux: Windows cannot fork, and on macOS forking a process that has started threads (numpy's
 BLAS, Arrow) is unsafe. There, with one core, or with `--jobs 1`, each step runs in this process when its
-result is asked for. If the second process dies without an answer (killed, out of memory), the steps it
-had not sent are done here, and the run says so; an error raised by a step itself is raised here, as it
+result is asked for. If the second process dies without an answer (killed, out of memory), only the
+steps it had not sent are done here (the work is asked for its items from that one on), and the run says so; an error raised by a step itself is raised here, as it
 would have been in one process.
 """
 from __future__ import annotations
@@ -22,7 +22,6 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -46,10 +45,10 @@ def peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _work_in_child(work: Callable[[], Iterable[object]], send) -> None:
+def _work_in_child(work: Callable[[int], Iterable[object]], send) -> None:
     at_start, started = resident_bytes(), time.perf_counter()
     try:
-        for item in work():
+        for item in work(0):
             send.send(("item", item, time.perf_counter() - started, (peak_bytes() - at_start) / GIB))
             started = time.perf_counter()
         message = ("end",)
@@ -64,12 +63,12 @@ def _work_in_child(work: Callable[[], Iterable[object]], send) -> None:
 
 
 class Beside(Generic[T]):
-    """The items of `work()` (one per step), made in a forked second process started now (when `parallel`
-    and can_fork()), else here one at a time as next() asks for them. After each next(): `seconds`, that
+    """The items of `work(start)` (one per step, from the start-th on), made in a forked second process
+    started now (when `parallel` and can_fork()), else here one at a time as next() asks for them. After each next(): `seconds`, that
     item's own time, and `added_gib`, how far the second process's resident set has grown above its size
     when forked (None when the item was made here)."""
 
-    def __init__(self, work: Callable[[], Iterable[T]], parallel: bool,
+    def __init__(self, work: Callable[[int], Iterable[T]], parallel: bool,
                  note: Callable[[str], None] = lambda message: None):
         self._work, self._note = work, note
         self._process = self._receive = None
@@ -94,7 +93,7 @@ class Beside(Generic[T]):
                 self._note(f"warning: the second process stopped without a result (exit code "
                            f"{self._process.exitcode}); doing its remaining steps in this process")
                 self.close()
-                self._here = islice(iter(self._work()), self._received, None)  # the items not received
+                self._here = iter(self._work(self._received))  # only the items not received
             else:
                 if message[0] == "error":
                     self.close()
@@ -106,7 +105,7 @@ class Beside(Generic[T]):
                 self._received += 1
                 return item
         if self._here is None:
-            self._here = iter(self._work())
+            self._here = iter(self._work(0))
         started = time.perf_counter()
         item = next(self._here)
         self.seconds, self.added_gib = time.perf_counter() - started, None

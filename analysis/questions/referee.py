@@ -39,16 +39,22 @@ def quiet():
         yield
 
 
-BESIDE = (MISSING, AGE)  # the steps a second process may do: long, and needing nothing the others make
+# The steps a second process may do (analysis/core/beside.py), in the order the run takes them: long, and
+# needing nothing the other steps make.
+BESIDE_ANALYSES = {MISSING: missing.analyse, AGE: age_spline.analyse}
+BESIDE = tuple(BESIDE_ANALYSES)
 
 
-def beside_steps(data: pd.DataFrame, extract_date: pd.Timestamp):
-    """(label, result) of each step in BESIDE, in order, from their own person frames: what the run's
-    second process does (analysis/core/beside.py) while this one runs the other steps."""
+def beside_steps(data: pd.DataFrame, extract_date: pd.Timestamp, start: int = 0):
+    """(label, result) of the steps in BESIDE from the start-th on, in order, from their own person frames:
+    what the run's second process does while this one runs the other steps."""
+    labels = BESIDE[start:]
+    if not labels:
+        return
     with quiet():
         person = frames(data, extract_date)
-        yield MISSING, missing.analyse(person)
-        yield AGE, age_spline.analyse(person)
+        for label in labels:
+            yield label, BESIDE_ANALYSES[label](person)
 
 
 def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capacity.Options | None = None,
@@ -60,7 +66,8 @@ def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capa
     yield CAPACITY, *found
     with quiet():
         person = frames(data, extract_date)
-        models, summary = beside(MISSING) if beside else missing.analyse(person)
+        result = beside or (lambda label: BESIDE_ANALYSES[label](person))
+        models, summary = result(MISSING)
     if len(models):
         yield MISSING, [], {"missing_data_models": models, "missing_data_summary": summary}
     with quiet():
@@ -68,7 +75,7 @@ def steps(data: pd.DataFrame, extract_date: pd.Timestamp, capacity_options: capa
     if len(robust):
         yield CLUSTERING, [], {"clustering_models": robust}
     with quiet():
-        tests, ratios = beside(AGE) if beside else age_spline.analyse(person)
+        tests, ratios = result(AGE)
     if len(tests):
         yield AGE, [], {"age_spline_tests": tests, "age_spline_ratios": ratios}
     with quiet():
